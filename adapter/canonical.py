@@ -1,0 +1,126 @@
+"""One place per fact: canonical URLs, code systems, identifier systems, profiles, Task types.
+
+Everything the adapter writes names its systems from here; nothing else spells a URL.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+# The project's canonical base: profiles, code systems and identifier systems live below it.
+CANONICAL_BASE = "https://sip-fhir.se/fhir"
+
+# --- External identifier and code systems (HL7 Sweden base, Inera, Socialstyrelsen) ---
+PERSONNUMMER = "http://electronichealth.se/identifier/personnummer"
+SAMORDNINGSNUMMER = "http://electronichealth.se/identifier/samordningsnummer"
+HSA_ID = "urn:oid:1.2.752.29.4.19"
+KVA = "urn:oid:1.2.752.116.1.3.2.1.4"
+INERA_CAREPLAN_TYPE = "https://fhir.inera.se/CodeSystem/typeofcareplan-cs"
+INERA_FAST_KONTAKT = "urn:oid:1.2.752.129.5.1.69"  # kv_typ_av_fast_kontakt
+SNOMED = "http://snomed.info/sct"
+SNOMED_HOSPITAL_ADMISSION = "32485007"
+V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"  # Encounter.class (IMP)
+
+
+def _cs(name: str) -> str:
+    return f"{CANONICAL_BASE}/CodeSystem/{name}"
+
+
+def _vs(name: str) -> str:
+    return f"{CANONICAL_BASE}/ValueSet/{name}"
+
+
+def _sd(name: str) -> str:
+    return f"{CANONICAL_BASE}/StructureDefinition/{name}"
+
+
+def _ident(name: str) -> str:
+    return f"{CANONICAL_BASE}/identifier/{name}"
+
+
+# --- Project code systems ---
+CS_PLAN_KIND = _cs("plan-kind")  # patientkontrakt (SIP and vårdplan use Inera's codes)
+CS_PARTICIPANT_ROLE = _cs("participant-role")  # SIP roles that Inera's fast-kontakt codes lack
+CS_RESPONSIBLE = _cs("responsible")  # region | kommun | patient | narstaende
+CS_LOCAL_ACTIVITY = _cs("local-activity")  # UPPF, SIPKALL (non-KVÅ event codes)
+CS_TASK_TYPE = _cs("task-type")
+CS_TASK_BUSINESS_STATUS = _cs("task-business-status")  # due | overdue
+CS_RISK_MODEL = _cs("risk-model")  # prea60
+CS_INDICATOR = _cs("indicator")
+CS_CONTACT_TYPE = _cs("contact-type")  # besök | telefon | video | hembesök
+CS_SIP_CONSENT = _cs("sip-consent")  # ja | nej | okant
+
+# --- Project value sets ---
+VS_TASK_TYPE = _vs("task-type")
+VS_PARTICIPANT_ROLE = _vs("participant-role")  # Inera fast-kontakt codes + CS_PARTICIPANT_ROLE
+VS_TASK_BUSINESS_STATUS = _vs("task-business-status")
+VS_RESPONSIBLE = _vs("responsible")
+VS_HUVUDMAN = _vs("huvudman")  # region | kommun of CS_RESPONSIBLE
+VS_EVENT_CODE = _vs("event-code")  # KVÅ AU124, AU125, AW010 + CS_LOCAL_ACTIVITY
+VS_SIP_KVA = _vs("sip-kva")  # KVÅ AU124, AU125
+VS_CONTACT_TYPE = _vs("contact-type")
+VS_SIP_CONSENT = _vs("sip-consent")
+
+# --- Business identifier systems of the resources the adapter writes ---
+ID_PLAN = _ident("plan")  # value: "<source_system>:<plan_id>"
+ID_GOAL = _ident("goal")  # value: "<source_system>:<plan_id>:<goal id>"
+ID_CARETEAM = _ident("careteam")  # value: "<source_system>:<plan_id>"
+ID_RISK_ASSESSMENT = _ident("prea60")  # value: opaque digest of unit + run date + patient
+ID_PROCEDURE = _ident("event")  # value: opaque digest of the event row's content
+ID_DISCHARGE = _ident("discharge-notice")  # value: Meddelande-id
+ID_TASK = _ident("task")  # value: opaque digest of patient + rule + occasion
+ID_MEASURE_REPORT = _ident("measure-report")  # value: "<indicator>:<unit>:<period>"
+
+# --- Profiles (meta.profile of every resource the adapter writes) ---
+PROFILE_PATIENT = _sd("sip-patient")
+PROFILE_SIP_CAREPLAN = _sd("sip-careplan")
+PROFILE_PATIENTKONTRAKT_CAREPLAN = _sd("patientkontrakt-careplan")
+PROFILE_GOAL = _sd("sip-goal")
+PROFILE_CARETEAM = _sd("sip-careteam")
+PROFILE_RISK_ASSESSMENT = _sd("prea60-riskassessment")
+PROFILE_PROCEDURE = _sd("kva-procedure")
+PROFILE_DISCHARGE = _sd("discharge-notice")
+PROFILE_TASK = _sd("followup-task")
+PROFILE_MEASURE_REPORT = _sd("indicator-measurereport")
+
+# --- Extensions (profiles/StructureDefinition-ext-*.json; see mappings/README.md) ---
+EXT_PLAN_VERSION = _sd("ext-plan-version")  # CarePlan: version in the source system (integer)
+EXT_PLAN_UPDATED = _sd("ext-plan-updated")  # CarePlan: date the source last changed the plan
+EXT_WHAT_MATTERS = _sd("ext-what-matters")  # CarePlan: what matters to the patient
+EXT_OVERALL_RESPONSIBILITY = _sd("ext-overall-responsibility")  # CarePlan (SIP): huvudman
+EXT_PLAN_KVA = _sd("ext-plan-kva")  # CarePlan (SIP): KVÅ AU124 | AU125
+EXT_RESPONSIBLE = _sd("ext-responsible")  # CarePlan.activity.detail: who is responsible
+EXT_PERFORMER_ROLE = _sd("ext-performer-role")  # CarePlan.activity.detail: role in the plan
+EXT_HUVUDMAN = _sd("ext-huvudman")  # CareTeam.participant: region | kommun
+EXT_LISTING_UNIT = _sd("ext-listing-unit")  # RiskAssessment: the unit whose list it is
+EXT_CONTACT_TYPE = _sd("ext-contact-type")  # Procedure: besök | telefon | video | hembesök
+EXT_READY_FOR_DISCHARGE = _sd("ext-ready-for-discharge")  # Encounter: utskrivningsklar
+EXT_DISCHARGE_SUPPORT = _sd("ext-discharge-support")  # Encounter: needs from kommun/region
+EXT_SIP_CONSENT = _sd("ext-sip-consent")  # Encounter: consent to a SIP
+
+
+class TaskType(StrEnum):
+    """Codes of CS_TASK_TYPE: what a follow-up Task asks someone to do."""
+
+    ESTABLISH_PLAN = "establish-plan"
+    FOLLOW_UP = "follow-up"
+    SIP_CALL = "sip-call"
+    RENEW_PLAN = "renew-plan"
+
+
+class TaskBusinessStatus(StrEnum):
+    """Codes of CS_TASK_BUSINESS_STATUS: where an open follow-up Task stands against its due date."""
+
+    DUE = "due"  # to do; the due date has not passed
+    OVERDUE = "overdue"  # the due date has passed
+
+
+class IndicatorCode(StrEnum):
+    """Codes of CS_INDICATOR: the indicators the adapter reports as MeasureReports."""
+
+    PLAN_COVERAGE = "plan-coverage"
+    FOLLOWUP_90D = "followup-90d"
+    KVA_AU124 = "kva-AU124"
+    KVA_AU125 = "kva-AU125"
+    KVA_AW010 = "kva-AW010"
+    LUS_SIP_CALL = "lus-sip-call"

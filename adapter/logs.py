@@ -1,0 +1,61 @@
+"""Structured logging (structlog) with personnummer masked in every event, whatever its source."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+# 12 or 10 digits, optional -/+ before the last four: the shapes a personnummer takes.
+_PNR = re.compile(r"(?<!\d)(\d{6}|\d{8})([-+]?)\d{4}(?!\d)")
+
+
+def mask_personnummer(text: str) -> str:
+    """Replace anything shaped like a personnummer by its date part and `-****`."""
+    return _PNR.sub(lambda m: f"{m.group(1)}-****", text)
+
+
+def _mask_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_personnummer(value)
+    if isinstance(value, dict):
+        return {k: _mask_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_mask_value(v) for v in value)
+    return value
+
+
+def _mask_processor(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key, value in list(event.items()):
+        event[key] = _mask_value(value)
+    return event
+
+
+def configure(level: str = "INFO", json: bool = False) -> None:
+    """Configure structlog once; output goes to stderr so stdout stays for results."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            _mask_processor,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    return structlog.get_logger(name)  # type: ignore[no-any-return]

@@ -1,0 +1,97 @@
+"""Settings from the environment (prefix SIP_FHIR_) and an optional .env file; see .env.example."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class AuthMode(StrEnum):
+    NONE = "none"
+    BEARER = "bearer"  # static token
+    OAUTH2 = "oauth2"  # client credentials, refreshed before expiry
+    # mTLS is orthogonal: a client certificate may be combined with any of the above.
+
+
+class EndpointSettings(BaseModel):
+    """How to reach one FHIR server: the main one, or a registry."""
+
+    base_url: str
+    auth: AuthMode = AuthMode.NONE
+    token: SecretStr | None = None
+    oauth2_token_url: str | None = None
+    oauth2_client_id: str | None = None
+    oauth2_client_secret: SecretStr | None = None
+    oauth2_scope: str | None = None
+    client_cert: Path | None = None  # PEM certificate (SITHS function certificate) for mutual TLS
+    client_key: Path | None = None
+    ca_bundle: Path | None = None  # custom CA bundle to verify the server
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+    max_attempts: int = 6
+    max_retry_seconds: float = 120.0  # total time budget for retries of one request
+    max_retry_after: float = 30.0  # cap on a server's Retry-After
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SIP_FHIR_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    base_url: str = "http://localhost:8080/fhir"
+    auth: AuthMode = AuthMode.NONE
+    token: SecretStr | None = None
+    oauth2_token_url: str | None = None
+    oauth2_client_id: str | None = None
+    oauth2_client_secret: SecretStr | None = None
+    oauth2_scope: str | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    ca_bundle: Path | None = None
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+    max_attempts: int = 6
+    max_retry_seconds: float = 120.0
+    max_retry_after: float = 30.0
+
+    data_dir: Path = REPO_ROOT / ".data"
+    mappings_dir: Path = REPO_ROOT / "mappings"
+    batch_size: int = 200
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    # --- The API service (adapter/api); see README "API" ---
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_keys_file: Path | None = None  # JSON: sha256(key) hex -> {name, role, units}
+    oidc_issuer: str | None = None  # bearer JWTs are accepted only when this is set
+    oidc_audience: str | None = None  # required together with oidc_issuer
+    oidc_jwks_url: str | None = None  # default: jwks_uri of the issuer's discovery document
+    oidc_algorithms: list[str] = ["RS256", "PS256", "ES256"]  # asymmetric only
+    oidc_roles_claim: str = "roles"  # dotted path, e.g. "realm_access.roles" for Keycloak
+    oidc_units_claim: str = "units"  # HSA-ids of the units the user may see
+    oidc_leeway_seconds: int = 60  # clock skew allowed on exp/nbf/iat
+    oidc_jwks_cache_seconds: int = 3600
+    audit_db: Path | None = None  # default: data_dir / "audit.sqlite"
+    max_body_bytes: int = 10 * 1024 * 1024
+    metrics_public: bool = True  # /metrics holds no personal data; set false to require a login
+
+    @property
+    def audit_db_path(self) -> Path:
+        return self.audit_db or self.data_dir / "audit.sqlite"
+
+    def endpoint(self) -> EndpointSettings:
+        return EndpointSettings.model_validate(
+            {name: getattr(self, name) for name in EndpointSettings.model_fields}
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Sets up everything from a fresh clone: Python venv with pinned deps, and the local HAPI FHIR server jar.
+# Idempotent: a second run only checks.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+python_bin="${PYTHON:-python3.11}"
+command -v "$python_bin" >/dev/null 2>&1 || python_bin=python3
+if [ ! -x .venv/bin/python ]; then
+  echo "==> Skapar virtuell miljö (.venv) med $("$python_bin" --version)"
+  "$python_bin" -m venv .venv
+fi
+stamp=.venv/.sip-fhir-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "==> Installerar Python-beroenden (pyproject.toml)"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[dev]'
+  touch "$stamp"
+fi
+
+echo "==> Bygger lokal HAPI FHIR-server om det behövs (deploy/hapi)"
+bash deploy/hapi/hapi.sh build-if-stale
