@@ -61,7 +61,7 @@ class RowError:
     column: str | None
     reason: str
     value: str | None = None
-    duplicate_of: int | None = None  # set: not a rejection, the row repeats this line and is skipped
+    duplicate_of: int | None = None  # set: no rejection, the row repeats this line (skipped)
 
 
 # --- Prea60 ---

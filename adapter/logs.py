@@ -10,8 +10,9 @@ from typing import Any
 
 import structlog
 
-# 12 or 10 digits, optional -/+ before the last four: the shapes a personnummer takes.
-_PNR = re.compile(r"(?<!\d)(\d{6}|\d{8})([-+]?)\d{4}(?!\d)")
+# 12 or 10 digits, optional -/+ before the last four: the shapes a personnummer takes. Not when
+# glued to letters, so an HSA-id (SE2321000057-E0000...) keeps its organisation number readable.
+_PNR = re.compile(r"(?<![0-9A-Za-z])(\d{6}|\d{8})([-+]?)\d{4}(?![0-9A-Za-z])")
 
 
 def mask_personnummer(text: str) -> str:
@@ -37,6 +38,16 @@ def _mask_processor(
     return event
 
 
+class _Stderr:
+    """Looks up sys.stderr at each write: test runners swap and close the stream under us."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(level: str = "INFO", json: bool = False) -> None:
     """Configure structlog once; output goes to stderr so stdout stays for results."""
     renderer: Any = (
@@ -52,7 +63,7 @@ def configure(level: str = "INFO", json: bool = False) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
 
