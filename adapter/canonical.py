@@ -20,6 +20,10 @@ INERA_FAST_KONTAKT = "urn:oid:1.2.752.129.5.1.69"  # kv_typ_av_fast_kontakt
 SNOMED = "http://snomed.info/sct"
 SNOMED_HOSPITAL_ADMISSION = "32485007"
 V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"  # Encounter.class (IMP)
+MEASURE_POPULATION = "http://terminology.hl7.org/CodeSystem/measure-population"
+LIST_EMPTY_REASON = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
+MEASURE_IMPROVEMENT = "http://terminology.hl7.org/CodeSystem/measure-improvement-notation"
+EXT_DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 
 
 def _cs(name: str) -> str:
@@ -60,6 +64,7 @@ VS_EVENT_CODE = _vs("event-code")  # KVÅ AU124, AU125, AW010 + CS_LOCAL_ACTIVIT
 VS_SIP_KVA = _vs("sip-kva")  # KVÅ AU124, AU125
 VS_CONTACT_TYPE = _vs("contact-type")
 VS_SIP_CONSENT = _vs("sip-consent")
+VS_INDICATOR = _vs("indicator")
 
 # --- Business identifier systems of the resources the adapter writes ---
 ID_PLAN = _ident("plan")  # value: "<source_system>:<plan_id>"
@@ -69,7 +74,9 @@ ID_RISK_ASSESSMENT = _ident("prea60")  # value: opaque digest of unit + run date
 ID_PROCEDURE = _ident("event")  # value: opaque digest of the event row's content
 ID_DISCHARGE = _ident("discharge-notice")  # value: Meddelande-id
 ID_TASK = _ident("task")  # value: opaque digest of patient + rule + occasion
-ID_MEASURE_REPORT = _ident("measure-report")  # value: "<indicator>:<unit>:<period>"
+# value: "<indicator>:<unit>:<start>/<end>", ":subject-list" added for the report with patient lists
+ID_MEASURE_REPORT = _ident("measure-report")
+ID_SUBJECT_LIST = _ident("subject-list")  # value: "<indicator>:<unit>:<start>/<end>:<population>"
 
 # --- Profiles (meta.profile of every resource the adapter writes) ---
 PROFILE_PATIENT = _sd("sip-patient")
@@ -82,6 +89,7 @@ PROFILE_PROCEDURE = _sd("kva-procedure")
 PROFILE_DISCHARGE = _sd("discharge-notice")
 PROFILE_TASK = _sd("followup-task")
 PROFILE_MEASURE_REPORT = _sd("indicator-measurereport")
+PROFILE_SUBJECT_LIST = _sd("indicator-subject-list")
 
 # --- Extensions (profiles/StructureDefinition-ext-*.json; see mappings/README.md) ---
 EXT_PLAN_VERSION = _sd("ext-plan-version")  # CarePlan: version in the source system (integer)
@@ -109,10 +117,15 @@ class TaskType(StrEnum):
 
 
 class TaskBusinessStatus(StrEnum):
-    """Codes of CS_TASK_BUSINESS_STATUS: where an open follow-up Task stands against its due date."""
+    """Codes of CS_TASK_BUSINESS_STATUS: where an open Task stands against its due date."""
 
     DUE = "due"  # to do; the due date has not passed
     OVERDUE = "overdue"  # the due date has passed
+
+
+def measure_url(indicator: str) -> str:
+    """Canonical URL of an indicator's Measure (profiles/Measure-<indicator>.json)."""
+    return f"{CANONICAL_BASE}/Measure/{indicator}"
 
 
 class IndicatorCode(StrEnum):

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import typer
 
+from adapter import logs
+from adapter.settings import get_settings
+
 app = typer.Typer(
     name="sip-fhir",
     help="sip-fhir: SIP, patientkontrakt och Prea60-uppföljning som FHIR R4.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold personnummer
 )
+
+
+@app.callback()
+def main() -> None:
+    """sip-fhir: SIP, patientkontrakt och Prea60-uppföljning som FHIR R4."""
+    settings = get_settings()
+    logs.configure(level=settings.log_level, json=settings.log_json)
