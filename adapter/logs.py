@@ -20,13 +20,14 @@ def mask_personnummer(text: str) -> str:
     return _PNR.sub(lambda m: f"{m.group(1)}-****", text)
 
 
-def _mask_value(value: Any) -> Any:
+def mask_value(value: Any) -> Any:
+    """Mask personnummer in a string, or in every string inside dicts, lists and tuples."""
     if isinstance(value, str):
         return mask_personnummer(value)
     if isinstance(value, dict):
-        return {k: _mask_value(v) for k, v in value.items()}
+        return {k: mask_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(_mask_value(v) for v in value)
+        return type(value)(mask_value(v) for v in value)
     return value
 
 
@@ -34,7 +35,7 @@ def _mask_processor(
     _logger: Any, _name: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     for key, value in list(event.items()):
-        event[key] = _mask_value(value)
+        event[key] = mask_value(value)
     return event
 
 

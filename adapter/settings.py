@@ -82,6 +82,22 @@ class Settings(BaseSettings):
     max_body_bytes: int = 10 * 1024 * 1024
     metrics_public: bool = True  # /metrics holds no personal data; set false to require a login
 
+    # --- Follow-up engine: the scheduler (adapter/scheduler.py) and the subscription hook ---
+    scheduler: bool = True  # on|off: run the scheduled scans in this process (exactly one!)
+    hook_secret: SecretStr | None = None  # the FHIR server's subscriptions send it; unset: hook off
+
+    # --- The indicator registry (`sip-fhir report --post`): a second FHIR server, its own login ---
+    registry_base_url: str | None = None
+    registry_auth: AuthMode = AuthMode.NONE
+    registry_token: SecretStr | None = None
+    registry_oauth2_token_url: str | None = None
+    registry_oauth2_client_id: str | None = None
+    registry_oauth2_client_secret: SecretStr | None = None
+    registry_oauth2_scope: str | None = None
+    registry_client_cert: Path | None = None
+    registry_client_key: Path | None = None
+    registry_ca_bundle: Path | None = None
+
     @property
     def audit_db_path(self) -> Path:
         return self.audit_db or self.data_dir / "audit.sqlite"
@@ -90,6 +106,19 @@ class Settings(BaseSettings):
         return EndpointSettings.model_validate(
             {name: getattr(self, name) for name in EndpointSettings.model_fields}
         )
+
+    def registry_endpoint(self) -> EndpointSettings:
+        """The registry: its own URL and credentials (`registry_*`); timeouts and retries as for
+        the main server. ValueError (Swedish) when no registry URL is set."""
+        if not self.registry_base_url:
+            raise ValueError("Ingen registerserver angiven: sätt SIP_FHIR_REGISTRY_BASE_URL")
+        own = {
+            name: getattr(self, f"registry_{name}")
+            for name in EndpointSettings.model_fields
+            if f"registry_{name}" in type(self).model_fields
+        }
+        shared = {name: getattr(self, name) for name in EndpointSettings.model_fields}
+        return EndpointSettings.model_validate(shared | own)
 
 
 @lru_cache(maxsize=1)

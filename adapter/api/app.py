@@ -1,0 +1,83 @@
+"""The FastAPI application: `create_app(settings)` wires settings, login, audit log and routes.
+
+Routes stay thin (parse, authorise, call one function, shape the answer); what they share is
+injected (adapter.api.security, adapter.api.access). Things that run for the life of the
+service (the scheduler) plug in as hooks: context managers entered at startup and left, in
+reverse order, at shutdown.
+
+Open without login: /healthz, /readyz, /metrics (unless SIP_FHIR_METRICS_PUBLIC=false), and
+the API description (/docs, /openapi.json). None of them holds personal data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+import adapter
+from adapter.api import errors
+from adapter.api.middleware import BodySizeLimit, RequestContext
+from adapter.api.readiness import ReadinessCheck, default_checks
+from adapter.api.routes import audit, health
+from adapter.api.routes import metrics as metrics_routes
+from adapter.api.security import Authenticator, build_authenticator
+from adapter.audit import AuditLog
+from adapter.settings import Settings, get_settings
+
+ServiceHook = Callable[[FastAPI], AbstractContextManager[object]]
+
+DESCRIPTION = """\
+SIP, patientkontrakt och Prea60-uppföljning som FHIR R4.
+
+Logga in med `Authorization: Bearer <JWT>` (OIDC) eller `X-API-Key: <nyckel>`.
+Uppslag av patientdata kräver rubriken `X-Purpose` (vard, uppfoljning eller kvalitet)
+och loggas i granskningsloggen.
+"""
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    with ExitStack() as stack:
+        for hook in list(app.state.service_hooks):
+            stack.enter_context(hook(app))
+        yield
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    authenticator: Authenticator | None = None,
+    audit_log: AuditLog | None = None,
+    readiness_checks: Mapping[str, ReadinessCheck] | None = None,
+    hooks: Sequence[ServiceHook] = (),
+) -> FastAPI:
+    """The service. Keyword arguments replace what is otherwise built from `settings`."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="sip-fhir",
+        version=adapter.__version__,
+        description=DESCRIPTION,
+        lifespan=_lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.authenticator = authenticator or build_authenticator(settings)
+    app.state.audit_log = audit_log or AuditLog(settings.audit_db_path)
+    app.state.readiness_checks = (
+        dict(readiness_checks)
+        if readiness_checks is not None
+        else default_checks(settings, app.state.audit_log)
+    )
+    app.state.service_hooks = list(hooks)
+
+    errors.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)  # added last = outermost: sees every error
+
+    app.include_router(health.router)
+    app.include_router(metrics_routes.build_router(public=settings.metrics_public))
+    app.include_router(audit.router)
+    return app

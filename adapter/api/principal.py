@@ -1,0 +1,43 @@
+"""Who is calling: roles and granted units, whichever way they logged in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    VARDSAMORDNARE = "vardsamordnare"  # reads patient data of the units granted
+    INTEGRATION = "integration"  # sends data in; reads no patient data
+    ADMIN = "admin"  # reads everything, including the audit log
+
+
+PATIENT_DATA_READERS = (Role.VARDSAMORDNARE, Role.ADMIN)
+INGESTERS = (Role.INTEGRATION, Role.ADMIN)
+
+
+def parse_roles(values: object) -> frozenset[Role]:
+    """Known roles among `values` (a list, or a space-separated string); others are ignored."""
+    names = values.split() if isinstance(values, str) else values
+    if not isinstance(names, list | tuple | set | frozenset):
+        return frozenset()
+    known = {role.value for role in Role}
+    return frozenset(Role(name) for name in names if isinstance(name, str) and name in known)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    name: str  # for people to read: the user's name, or the API key's name
+    subject: str  # stable id: the token's `sub`, or `apikey:<name>`
+    roles: frozenset[Role] = field(default_factory=frozenset)
+    units: frozenset[str] = field(default_factory=frozenset)  # HSA-ids
+    method: str = "oidc"  # oidc | apikey
+
+    def has_role(self, *roles: Role) -> bool:
+        return not self.roles.isdisjoint(roles)
+
+    def can_read_unit(self, unit: str) -> bool:
+        """Patient data of `unit`: an admin everywhere, a vårdsamordnare in the units granted."""
+        if Role.ADMIN in self.roles:
+            return True
+        return Role.VARDSAMORDNARE in self.roles and unit in self.units

@@ -1,0 +1,121 @@
+"""Shared fixtures: a local HAPI FHIR server (started once per run, only when a test needs it),
+a FhirClient on it, unique identifier values to isolate tests, a fake clock for retry schedules."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import structlog
+
+from adapter.fhirclient import FhirClient
+from adapter.settings import EndpointSettings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HAPI_SCRIPT = REPO_ROOT / "deploy" / "hapi" / "hapi.sh"
+# Build (first run) and start-up of the JPA server; kept under pytest-timeout's 600 s per test.
+HAPI_START_TIMEOUT = 540
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _hapi(command: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(HAPI_SCRIPT), command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Undo a command's `logs.configure`: under CliRunner it binds structlog to a stderr that is
+    closed once the command returns, and every later log line would then fail."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
+@pytest.fixture(scope="session")
+def hapi_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of the FHIR server for integration tests.
+
+    `SIP_FHIR_TEST_SERVER` names a running server; otherwise `deploy/hapi/hapi.sh start` runs one on
+    a free port with a fresh data directory, stopped when the session ends.
+    """
+    external = os.environ.get("SIP_FHIR_TEST_SERVER")
+    if external:
+        yield external.rstrip("/")
+        return
+    if not HAPI_SCRIPT.is_file():
+        pytest.fail(f"{HAPI_SCRIPT} saknas: kan inte starta den lokala HAPI-servern")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "HAPI_PORT": str(port),
+        "HAPI_DATA_DIR": str(tmp_path_factory.mktemp("hapi-data")),
+        "HAPI_START_TIMEOUT": str(
+            HAPI_START_TIMEOUT - 60
+        ),  # the script gives up first, with its log
+    }
+    try:
+        started = _hapi("start", env, HAPI_START_TIMEOUT)
+        if started.returncode != 0:
+            pytest.fail(
+                f"hapi.sh start misslyckades ({started.returncode}):\n"
+                f"{started.stdout[-3000:]}\n{started.stderr[-3000:]}"
+            )
+        urls = [line for line in started.stdout.split() if line.startswith("http")]
+        yield urls[-1].rstrip("/") if urls else f"http://localhost:{port}/fhir"
+    finally:
+        _hapi("stop", env, 120)
+
+
+@pytest.fixture(scope="session")
+def fhir_client(hapi_base_url: str) -> Iterator[FhirClient]:
+    """A FhirClient on the test server, no authentication."""
+    with FhirClient(EndpointSettings(base_url=hapi_base_url)) as client:
+        yield client
+
+
+@pytest.fixture
+def unique() -> Callable[..., str]:
+    """`unique()` / `unique("pat")`: a fresh identifier value; tests never see each other's data."""
+
+    def make(prefix: str = "test") -> str:
+        return f"{prefix}-{uuid.uuid4().hex}"
+
+    return make
+
+
+@dataclass
+class FakeTime:
+    """A monotonic clock that only moves when something sleeps on it."""
+
+    now: float = 1000.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()
