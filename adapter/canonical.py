@@ -78,6 +78,10 @@ ID_TASK = _ident("task")  # value: opaque digest of patient + rule + occasion
 ID_MEASURE_REPORT = _ident("measure-report")
 ID_SUBJECT_LIST = _ident("subject-list")  # value: "<indicator>:<unit>:<start>/<end>:<population>"
 
+# --- Search parameters (profiles/SearchParameter-*.json) and tags of the adapter's resources ---
+SP_UNIT = f"{CANONICAL_BASE}/SearchParameter/unit"  # code "unit": RiskAssessment, CarePlan, Task
+TAG_ADAPTER = f"{CANONICAL_BASE}/adapter"  # meta.tag system: e.g. the follow-up Subscriptions
+
 # --- Profiles (meta.profile of every resource the adapter writes) ---
 PROFILE_PATIENT = _sd("sip-patient")
 PROFILE_SIP_CAREPLAN = _sd("sip-careplan")

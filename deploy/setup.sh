@@ -19,5 +19,14 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
+# Headless Chromium for the worklist's end-to-end test (Debian's package; never `playwright install`).
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
+  echo "==> Installerar Chromium (apt) för webbläsartestet"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq chromium >/dev/null \
+    || echo "Varning: Chromium kunde inte installeras; webbläsartestet fallerar" >&2
+fi
+
 echo "==> Bygger lokal HAPI FHIR-server om det behövs (deploy/hapi)"
 bash deploy/hapi/hapi.sh build-if-stale

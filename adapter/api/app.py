@@ -20,7 +20,8 @@ import adapter
 from adapter.api import errors
 from adapter.api.middleware import BodySizeLimit, RequestContext
 from adapter.api.readiness import ReadinessCheck, default_checks
-from adapter.api.routes import audit, health
+from adapter.api.routes import audit, health, indicators, ingest, pages, patients, tasks, worklist
+from adapter.api.routes import hook as hook_routes
 from adapter.api.routes import metrics as metrics_routes
 from adapter.api.security import Authenticator, build_authenticator
 from adapter.audit import AuditLog
@@ -80,4 +81,8 @@ def create_app(
     app.include_router(health.router)
     app.include_router(metrics_routes.build_router(public=settings.metrics_public))
     app.include_router(audit.router)
+    app.include_router(hook_routes.router)  # the FHIR server's subscription notifications
+    for area in (ingest, worklist, patients, tasks, indicators):
+        app.include_router(area.router)
+    pages.install(app)  # the vårdsamordnare's pages (/ui) and their static files
     return app

@@ -13,6 +13,7 @@ from adapter.api import create_app
 from adapter.api.apikeys import ApiKeyEntry, ApiKeyError, add_entry, new_key
 from adapter.api.principal import Role
 from adapter.cli.app import app
+from adapter.scheduler import scheduler_service
 from adapter.settings import get_settings
 
 
@@ -30,7 +31,7 @@ def serve(
     settings = get_settings()
     logs.configure(settings.log_level, settings.log_json)
     try:
-        api = create_app(settings)
+        api = create_app(settings, hooks=[scheduler_service])  # off: SIP_FHIR_SCHEDULER=off
     except (ApiKeyError, ValueError) as error:
         typer.echo(f"Kan inte starta: {error}", err=True)
         raise typer.Exit(2) from None

@@ -1,0 +1,102 @@
+"""What the worklist, patient, task, indicator, ingest and page routes share: the app's Clinic,
+the path and query parameters they take, and FHIR server faults as HTTP answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Path, Query, Request, status
+
+from adapter.api.clinic import Clinic
+from adapter.api.principal import Principal, Role
+from adapter.api.routes.hook import followup_service
+from adapter.fhirclient import AuthError, FhirError, NotFound, TemporaryError
+from adapter.followup.load import ScopeError
+from adapter.logs import get_logger
+
+_log = get_logger("adapter.api")
+
+HSA_ID_PATTERN = r"^SE\d{10}-[A-Za-z0-9]{1,40}$"
+# A FHIR logical id ([A-Za-z0-9\-.]{1,64}) that is not only dots: never a path step.
+ID_PATTERN = r"^[A-Za-z0-9\-.]*[A-Za-z0-9\-][A-Za-z0-9\-.]*$"
+
+UnitPath = Annotated[
+    str,
+    Path(
+        pattern=HSA_ID_PATTERN,
+        description="Enhetens HSA-id, t.ex. SE2321000057-E00000000001",
+        examples=["SE2321000057-E00000000001"],
+    ),
+]
+PatientPath = Annotated[
+    str,
+    Path(
+        pattern=ID_PATTERN,
+        max_length=64,
+        description="Patientens id på FHIR-servern (Patient.id): en ogenomskinlig referens, "
+        "aldrig personnumret",
+    ),
+]
+TaskPath = Annotated[
+    str, Path(pattern=ID_PATTERN, max_length=64, description="Uppgiftens id (Task.id)")
+]
+AsOfQuery = Annotated[
+    date | None,
+    Query(description="Dagen listan avser, ÅÅÅÅ-MM-DD (standard: i dag, svensk tid)"),
+]
+
+
+def get_clinic(request: Request) -> Clinic:
+    """The app's one Clinic, made on first use (with the app's follow-up engine)."""
+    clinic = getattr(request.app.state, "clinic", None)
+    if clinic is None:
+        clinic = Clinic(request.app.state.settings, followup_service(request))
+        request.app.state.clinic = clinic
+    return clinic
+
+
+ClinicDep = Annotated[Clinic, Depends(get_clinic)]
+
+NOT_FOUND_PATIENT = "Patienten finns inte bland de patienter du har behörighet till."
+NOT_FOUND_TASK = "Uppgiften finns inte bland de uppgifter du har behörighet till."
+
+
+def may_see(principal: Principal, units: Iterable[str]) -> bool:
+    """Patient data belonging to `units`: an admin always, a vårdsamordnare of one of them."""
+    return principal.has_role(Role.ADMIN) or any(principal.can_read_unit(u) for u in units)
+
+
+def audit_unit(principal: Principal, units: Iterable[str]) -> str | None:
+    """The unit an access is logged under: the first of `units` the caller has."""
+    return next((u for u in sorted(units) if principal.can_read_unit(u)), None)
+
+
+def fhir_problem(error: Exception) -> tuple[int, str]:
+    """The HTTP status and Swedish message for a fault of the FHIR server (or its setup)."""
+    if isinstance(error, ScopeError):
+        return status.HTTP_503_SERVICE_UNAVAILABLE, str(error)
+    if isinstance(error, TemporaryError):
+        return (
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "FHIR-servern svarar inte just nu; försök igen om en stund.",
+        )
+    if isinstance(error, NotFound):
+        return status.HTTP_404_NOT_FOUND, "Finns inte på FHIR-servern."
+    if isinstance(error, AuthError):
+        return status.HTTP_502_BAD_GATEWAY, "Adaptern får inte logga in på FHIR-servern."
+    message = error.message if isinstance(error, FhirError) else str(error)
+    return status.HTTP_502_BAD_GATEWAY, f"FHIR-servern svarade med ett fel: {message}"
+
+
+@contextmanager
+def fhir_errors() -> Iterator[None]:
+    """FHIR server faults as HTTP errors with a Swedish reason (the server's, masked)."""
+    try:
+        yield
+    except (FhirError, ScopeError) as error:
+        code, message = fhir_problem(error)
+        _log.warning("fhir server fault", status=code, error=message)
+        raise HTTPException(code, detail=message) from None

@@ -1,0 +1,159 @@
+"""Ingest through the CLI's pipeline: what the API receives goes the way `sip-fhir import` goes.
+
+A request body (or an uploaded file) is spooled to a file of its own under
+`<data_dir>/uploads/` (readable by the owner only, deleted when the import ends) and handed to
+`adapter.sync.Importer.run`, the function behind `sip-fhir import`: the same readers, mapping,
+outbox (`<data_dir>/outbox.sqlite3`) and sync engine, so a request is durable once it is in the
+outbox and an unchanged resend writes nothing. Spooling keeps memory flat for a large upload.
+
+Row errors keep the readers' wording (Swedish, personnummer masked); only the file name is the
+one the caller knows (the upload's name, or e.g. "plans (API)") instead of the spool file's.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import BinaryIO
+
+from adapter.domain import Event, RowError
+from adapter.fhirclient import FhirClient
+from adapter.settings import Settings
+from adapter.sources import SourceKind
+from adapter.sources import events as event_format
+from adapter.sources.csvfile import load_column_map
+from adapter.sync import (
+    Importer,
+    ImportResult,
+    SyncHooks,
+    SyncSettings,
+    Tally,
+    combine,
+    metrics_hooks,
+    open_outbox,
+)
+
+MAX_ERRORS_SHOWN = 1000  # row errors in one answer; the count says how many there were
+UPLOADS = "uploads"
+_CHUNK = 1 << 16
+_SUFFIX = {SourceKind.PLANS: ".jsonl"}
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """What became of one body: rows read, accepted and rejected (with reasons), writes."""
+
+    source: str
+    kind: SourceKind
+    rows: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    errors_total: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0  # resources the server already held as they are
+    dead: int = 0  # resources the server refused (see `sip-fhir sync --failed`)
+    pending: int = 0  # resources still waiting in the outbox
+    stopped: str | None = None  # why writing stopped early (masked)
+
+    @property
+    def accepted(self) -> int:
+        return self.rows - self.rejected - self.duplicates
+
+    @property
+    def unreadable(self) -> bool:
+        """Nothing could be read: the body as a whole is wrong (empty, no header, not JSON...)."""
+        return self.rows == 0 and any(e.duplicate_of is None for e in self.errors)
+
+    def add_error(self, error: RowError) -> None:
+        self.errors_total += 1
+        if len(self.errors) < MAX_ERRORS_SHOWN:
+            self.errors.append(replace(error, file=self.source))
+
+    def fill(self, tally: Tally, result: ImportResult) -> None:
+        self.rows = tally.rows_read
+        self.rejected = tally.rows_rejected
+        self.duplicates = tally.rows_duplicate
+        self.created = tally.created
+        self.updated = tally.updated
+        self.unchanged = tally.noop + tally.unchanged + tally.older_skipped
+        self.dead = tally.dead
+        self.pending = result.open_left
+        self.stopped = result.stop.message if result.stop else None
+
+
+class Ingestion:
+    """Runs spooled bodies through `Importer` (one importer, client and outbox per body)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.spool_dir = settings.data_dir / UPLOADS
+
+    @contextmanager
+    def spooled(self, stream: BinaryIO, kind: SourceKind) -> Iterator[Path]:
+        """`stream` copied to a private file named for its kind; removed afterwards."""
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        path = self.spool_dir / f"{kind.value}-{uuid.uuid4().hex}{_SUFFIX.get(kind, '.csv')}"
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(_CHUNK):
+                    out.write(chunk)
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+
+    def run(self, stream: BinaryIO, kind: SourceKind, name: str) -> IngestReport:
+        """Import one body of `kind`; errors are reported under `name`."""
+        with self.spooled(stream, kind) as path:
+            return self.run_files([path], kind, name)
+
+    def run_files(self, paths: Sequence[Path], kind: SourceKind, name: str) -> IngestReport:
+        report = IngestReport(name, kind)
+        tally = Tally(combine(metrics_hooks(), SyncHooks(row_error=report.add_error)))
+        sync_settings = SyncSettings(batch_size=self.settings.batch_size)
+        with FhirClient(self.settings.endpoint(), on_retry=tally.client_retry) as client:
+            importer = Importer(
+                open_outbox(self.settings.data_dir),
+                client,
+                self.settings.mappings_dir,
+                tally,
+                sync_settings,
+            )
+            result = importer.run(list(paths), kind)
+        report.fill(tally, result)
+        return report
+
+    def record_events(self, events: Sequence[Event], name: str) -> IngestReport:
+        """Registered actions (e.g. a follow-up done in the worklist) as an events file, so
+        they take the very path an events*.csv takes."""
+        return self.run(
+            io.BytesIO(events_csv(events, self.settings.mappings_dir)), SourceKind.EVENTS, name
+        )
+
+
+def events_csv(events: Sequence[Event], mappings_dir: Path) -> bytes:
+    """`events` in the events format, under the first header name the column map gives."""
+    headers = load_column_map(SourceKind.EVENTS, event_format.COLUMNS, mappings_dir)
+    text = io.StringIO()
+    writer = csv.writer(text, delimiter=";", lineterminator="\n")
+    fields = [column.field for column in event_format.COLUMNS]
+    writer.writerow([headers[f][0] for f in fields])
+    for event in events:
+        values = {
+            "personnummer": f"{event.patient.digits[:8]}-{event.patient.digits[8:]}",
+            "date": event.date.isoformat(),
+            "code": event.code.value,
+            "unit_hsa_id": event.unit_hsa_id,
+            "contact_type": event.contact_type or "",
+            "plan_ref": event.plan_ref or "",
+        }
+        writer.writerow([values[f] for f in fields])
+    return text.getvalue().encode("utf-8")

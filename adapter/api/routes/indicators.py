@@ -1,0 +1,73 @@
+"""The unit's indicators: computed now from the FHIR server (`GET /units/{hsa_id}/indicators`),
+and their trend from the stored weekly snapshots (`.../trend`, and the chart `.../trend.svg`).
+
+Aggregates only (counts and shares, no patient): a vårdsamordnare of the unit or an admin, no
+purpose and no per-patient audit entry. The subject lists with the patients are the
+MeasureReports on the FHIR server (`sip-fhir indicators --store`), not answered here.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Response, status
+from matplotlib import rc_context
+
+from adapter.api.deps import AsOfQuery, ClinicDep, UnitPath, fhir_errors
+from adapter.api.models import IndicatorsOut, TrendOut
+from adapter.api.principal import PATIENT_DATA_READERS, Principal
+from adapter.api.security import ensure_unit_access, require_role
+from adapter.indicators.chart import trend_figure
+from adapter.indicators.trend import UnitTrend
+
+router = APIRouter(prefix="/units/{hsa_id}/indicators", tags=["indikatorer"])
+
+Reader = Annotated[Principal, Depends(require_role(*PATIENT_DATA_READERS))]
+SVG = "image/svg+xml"
+
+
+def trend_svg(trend: UnitTrend) -> bytes:
+    """The trend chart (adapter.indicators.chart) as SVG, the same bytes for the same trend."""
+    buffer = io.BytesIO()
+    with rc_context({"svg.hashsalt": "sip-fhir"}):
+        trend_figure(trend).savefig(buffer, format="svg", metadata={"Date": None})
+    return buffer.getvalue()
+
+
+@router.get("", summary="Enhetens indikatorer (veckan som slutar på as_of)")
+def indicators(
+    hsa_id: UnitPath, principal: Reader, clinic: ClinicDep, as_of: AsOfQuery = None
+) -> IndicatorsOut:
+    ensure_unit_access(principal, hsa_id)
+    with fhir_errors():
+        found = clinic.indicators(hsa_id, as_of or clinic.today())
+    return IndicatorsOut.of(found)
+
+
+@router.get("/trend", summary="Trenden ur de veckovisa ögonblicksbilderna, med målen")
+def trend(hsa_id: UnitPath, principal: Reader, clinic: ClinicDep) -> TrendOut:
+    ensure_unit_access(principal, hsa_id)
+    with fhir_errors():
+        found = clinic.trend(hsa_id)
+    return TrendOut.of(hsa_id, found)
+
+
+@router.get(
+    "/trend.svg",
+    summary="Trenddiagram (SVG)",
+    response_class=Response,
+    responses={
+        status.HTTP_200_OK: {"content": {SVG: {}}, "description": "Diagrammet"},
+        status.HTTP_404_NOT_FOUND: {"description": "Inga ögonblicksbilder sparade ännu"},
+    },
+)
+def trend_chart(hsa_id: UnitPath, principal: Reader, clinic: ClinicDep) -> Response:
+    ensure_unit_access(principal, hsa_id)
+    with fhir_errors():
+        found = clinic.trend(hsa_id)
+    if found is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail="Inga veckovisa ögonblicksbilder sparade ännu."
+        )
+    return Response(trend_svg(found), media_type=SVG)

@@ -1,0 +1,120 @@
+"""One patient, by the Patient's logical id on the FHIR server (an opaque reference: the
+personnummer never appears in the adapter's URLs): the plans with goals and who does what, the
+follow-up history and the open Tasks.
+
+A vårdsamordnare sees the patients of the units granted (the patient is on a unit's Prea60 list,
+has a plan of it, or a Task of it); an admin every patient. A patient outside one's units
+answers 404 like one that does not exist, so the id reveals nothing. Each read is audited."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import TypeVar
+
+from fastapi import APIRouter, HTTPException, status
+
+from adapter.api.access import PatientAccess, PatientAccessDep
+from adapter.api.clinic import Clinic
+from adapter.api.deps import (
+    NOT_FOUND_PATIENT,
+    AsOfQuery,
+    ClinicDep,
+    PatientPath,
+    audit_unit,
+    fhir_errors,
+    may_see,
+)
+from adapter.api.models import (
+    HistoryOut,
+    PatientHistoryOut,
+    PatientOut,
+    PatientPlansOut,
+    PatientTasksOut,
+    PlanOut,
+    TaskOut,
+)
+from adapter.worklist import PatientView
+
+router = APIRouter(prefix="/patients", tags=["patient"])
+T = TypeVar("T")
+
+
+def read_patient(
+    clinic: Clinic, access: PatientAccess, patient_id: str, day: date, resource: str
+) -> PatientView:
+    """The view of a patient the caller may see (404 otherwise), audited before it returns."""
+    with fhir_errors():
+        found = clinic.patient(patient_id, day)
+    view = found[0] if found else None
+    if view is None or not may_see(access.principal, view.units):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=NOT_FOUND_PATIENT)
+    access.record([view.person], resource=resource, unit=audit_unit(access.principal, view.units))
+    return view
+
+
+def _answer(
+    patient_id: str,
+    access: PatientAccess,
+    clinic: Clinic,
+    as_of: date | None,
+    resource: str,
+    shape: Callable[[PatientView], T],
+) -> T:
+    return shape(read_patient(clinic, access, patient_id, as_of or clinic.today(), resource))
+
+
+@router.get("/{patient_id}", summary="Patientens planer, uppföljningar och öppna uppgifter")
+def patient(
+    patient_id: PatientPath, access: PatientAccessDep, clinic: ClinicDep, as_of: AsOfQuery = None
+) -> PatientOut:
+    return _answer(patient_id, access, clinic, as_of, "Patient", PatientOut.of)
+
+
+@router.get("/{patient_id}/plans", summary="Patientens SIP och patientkontrakt")
+def patient_plans(
+    patient_id: PatientPath, access: PatientAccessDep, clinic: ClinicDep, as_of: AsOfQuery = None
+) -> PatientPlansOut:
+    return _answer(
+        patient_id,
+        access,
+        clinic,
+        as_of,
+        "CarePlan",
+        lambda v: PatientPlansOut(patient_id=v.patient_id, plans=[PlanOut.of(p) for p in v.plans]),
+    )
+
+
+@router.get("/{patient_id}/followups", summary="Patientens uppföljningshistorik")
+def patient_followups(
+    patient_id: PatientPath, access: PatientAccessDep, clinic: ClinicDep, as_of: AsOfQuery = None
+) -> PatientHistoryOut:
+    return _answer(
+        patient_id,
+        access,
+        clinic,
+        as_of,
+        "Procedure",
+        lambda v: PatientHistoryOut(
+            patient_id=v.patient_id,
+            last_follow_up=v.last_follow_up,
+            follow_up_due=v.follow_up_due,
+            history=[HistoryOut.of(h) for h in v.history],
+        ),
+    )
+
+
+@router.get("/{patient_id}/tasks", summary="Patientens öppna uppföljningsuppgifter")
+def patient_tasks(
+    patient_id: PatientPath, access: PatientAccessDep, clinic: ClinicDep, as_of: AsOfQuery = None
+) -> PatientTasksOut:
+    return _answer(
+        patient_id,
+        access,
+        clinic,
+        as_of,
+        "Task",
+        lambda v: PatientTasksOut(
+            patient_id=v.patient_id, open_tasks=[TaskOut.of(t) for t in v.tasks]
+        ),
+    )

@@ -1,0 +1,208 @@
+"""`sip-fhir map FILE... --out DIR`: source files → FHIR transaction Bundles on disk, no server.
+
+One Bundle per input file (`<name>.bundle.json`) and the rejected rows in `radfel.csv`, so a region
+can see what an import would write before it writes anything. Exit codes: 0 every row mapped;
+2 some rows rejected; 1 a file or the mappings could not be used.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from adapter.cli.app import app
+from adapter.cli.sync import ErrorReport
+from adapter.cli.sync import _row_errors as row_errors  # the import command's error listing
+from adapter.domain import Plan, Record, RowError
+from adapter.logs import mask_personnummer
+from adapter.mapping import (
+    MappedResource,
+    MappingError,
+    Mappings,
+    MappingsError,
+    load_mappings,
+    map_record,
+    transaction_bundle,
+)
+from adapter.mapping.r4 import check_structure
+from adapter.settings import get_settings
+from adapter.sources import ColumnMapError, SourceKind, read_file
+
+EXIT_OK, EXIT_FAILED, EXIT_REJECTED = 0, 1, 2
+REPORT_NAME = "radfel.csv"
+
+
+@dataclass(slots=True)
+class FileResult:
+    name: str
+    rows: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    older_versions: int = 0
+    failed: bool = False  # the file as a whole could not be read
+    resources: Counter[str] = field(default_factory=Counter)
+    bundle_path: Path | None = None
+
+
+class _Collector:
+    """Resources in record order; of several versions of one plan only the newest is kept."""
+
+    def __init__(self) -> None:
+        self.by_record: dict[object, tuple[int, list[MappedResource]]] = {}
+        self.older = 0
+
+    def add(self, record: Record, resources: list[MappedResource]) -> None:
+        if not isinstance(record, Plan):
+            self.by_record[object()] = (0, resources)
+            return
+        earlier = self.by_record.get(record.key)
+        if earlier is not None:
+            self.older += 1  # one of the two versions is dropped
+        if earlier is None or earlier[0] < record.version:
+            self.by_record[record.key] = (record.version, resources)
+
+    def resources(self) -> list[MappedResource]:
+        return [r for _, resources in self.by_record.values() for r in resources]
+
+
+def _map(record: Record, mappings: Mappings, check: bool) -> list[MappedResource]:
+    resources = map_record(record, mappings)
+    if check:
+        for resource in resources:
+            try:
+                check_structure(resource.resource)
+            except ValueError as exc:  # a mapping bug, not bad data: say so plainly
+                raise MappingError(
+                    f"mappningen gav ogiltig FHIR-struktur för {resource.resource_type}: {exc}"
+                ) from exc
+    return resources
+
+
+def map_file(
+    path: Path,
+    kind: SourceKind | None,
+    mappings: Mappings,
+    mappings_dir: Path,
+    report: ErrorReport,
+    check: bool = False,
+) -> tuple[FileResult, dict[str, object]]:
+    """Read, map and bundle one file; row errors go to `report`."""
+    reading = read_file(path, kind, mappings_dir)
+    result = FileResult(name=str(path))
+    collector = _Collector()
+    for item in reading:
+        if isinstance(item, RowError):
+            report.add(item)
+            continue
+        try:
+            collector.add(item, _map(item, mappings, check))
+        except MappingError as error:
+            result.rejected += 1
+            report.add(RowError(item.source.file, item.source.line, error.field, error.reason))
+    summary = reading.summary
+    result.rows = summary.rows
+    result.duplicates = summary.duplicates
+    result.accepted = summary.accepted - result.rejected
+    result.rejected += summary.rows - summary.accepted - summary.duplicates
+    result.failed = summary.rows == 0 and len(summary.errors) > summary.duplicates
+    result.older_versions = collector.older
+    bundle = transaction_bundle(collector.resources())
+    result.resources.update(e["resource"]["resourceType"] for e in bundle["entry"])
+    return result, bundle
+
+
+def _bundle_path(out: Path, source: Path, taken: set[Path]) -> Path:
+    candidate = out / f"{source.stem}.bundle.json"
+    number = 2
+    while candidate in taken:  # two inputs with one name (from different folders)
+        candidate = out / f"{source.stem}-{number}.bundle.json"
+        number += 1
+    taken.add(candidate)
+    return candidate
+
+
+def _summary(results: list[FileResult], report: ErrorReport, console: Console) -> None:
+    table = Table(title="Mappning")
+    for column in ("Fil", "Rader", "Godkända", "Avvisade", "Upprepade", "Resurser"):
+        table.add_column(column, justify="left" if column == "Fil" else "right")
+    total: Counter[str] = Counter()
+    for result in results:
+        total.update(result.resources)
+        table.add_row(
+            Path(result.name).name + (" (kunde inte läsas)" if result.failed else ""),
+            str(result.rows),
+            str(result.accepted),
+            str(result.rejected),
+            str(result.duplicates),
+            str(sum(result.resources.values())),
+        )
+    console.print(table)
+    if total:
+        by_type = ", ".join(f"{t} {n}" for t, n in sorted(total.items()))
+        console.print(f"Resurser per typ: {by_type}")
+    older = sum(r.older_versions for r in results)
+    if older:
+        console.print(f"Äldre planversioner som ersattes av nyare: {older}")
+    for result in results:
+        if result.bundle_path is not None:
+            console.print(f"Bundle: {result.bundle_path}", highlight=False)
+    row_errors(report, console)
+
+
+@app.command("map")
+def map_command(
+    files: Annotated[
+        list[Path], typer.Argument(help="Källfiler (prea60*.csv, plans*.jsonl, events*.csv, ...).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Katalog för Bundle-filerna och radfelen.")],
+    kind: Annotated[
+        SourceKind | None,
+        typer.Option("--kind", help="Filtyp för alla filer (standard: filnamnets början)."),
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Kontrollera varje resurs mot FHIR R4-modellerna (långsamt)."),
+    ] = False,
+    show: Annotated[int, typer.Option("--show", min=0, help="Antal radfel att visa.")] = 20,
+) -> None:
+    """Mappa källfiler till FHIR-transaktioner på disk, utan att skriva till servern."""
+    settings = get_settings()
+    console, err = Console(), Console(stderr=True)
+    missing = [path for path in files if not path.is_file()]
+    if missing:
+        err.print(f"[bold red]Filen finns inte:[/] {missing[0]}", highlight=False)
+        raise typer.Exit(EXIT_FAILED)
+    try:
+        mappings = load_mappings(settings.mappings_dir)
+        out.mkdir(parents=True, exist_ok=True)
+    except (MappingsError, OSError) as error:
+        err.print(f"[bold red]Mappningen kunde inte starta:[/] {error}", highlight=False)
+        raise typer.Exit(EXIT_FAILED) from None
+    report = ErrorReport(out / REPORT_NAME, show)
+    results: list[FileResult] = []
+    taken: set[Path] = set()
+    try:
+        for path in files:
+            result, bundle = map_file(path, kind, mappings, settings.mappings_dir, report, check)
+            if not result.failed:
+                result.bundle_path = _bundle_path(out, path, taken)
+                text = json.dumps(bundle, ensure_ascii=False, indent=1)
+                result.bundle_path.write_text(text + "\n", encoding="utf-8")
+            results.append(result)
+    except (ColumnMapError, OSError) as error:
+        err.print(f"[bold red]Mappningen avbröts:[/] {mask_personnummer(str(error))}")
+        raise typer.Exit(EXIT_FAILED) from None
+    finally:
+        report.close()
+    _summary(results, report, console)
+    if any(r.failed for r in results):
+        raise typer.Exit(EXIT_FAILED)
+    raise typer.Exit(EXIT_REJECTED if any(r.rejected for r in results) else EXIT_OK)

@@ -1,0 +1,57 @@
+"""`sip-fhir profiles install`: the project's profiles, code systems and value sets → server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from adapter.cli.app import app
+from adapter.conformance import ConformanceError, ConformanceResource, install_conformance
+from adapter.fhirclient import FhirClient, FhirError
+from adapter.settings import REPO_ROOT, get_settings
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+profiles_app = typer.Typer(
+    help="FHIR-profiler, kodverk och värdemängder (profiles/).", no_args_is_help=True
+)
+app.add_typer(profiles_app, name="profiles")
+
+
+@profiles_app.command("install")
+def install_command(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Katalog med profilerna (standard: profiles/).")
+    ] = REPO_ROOT / "profiles",
+) -> None:
+    """Installera profilerna på FHIR-servern (SIP_FHIR_BASE_URL). Kan köras om: oförändrat
+    innehåll ger ingen ny version."""
+    settings = get_settings()
+    out, err = Console(), Console(stderr=True)
+
+    def progress(item: ConformanceResource) -> None:
+        err.print(f"  {item.resource_type}/{item.id}", highlight=False)
+
+    try:
+        with FhirClient(settings.endpoint()) as client:
+            client.capabilities()  # fail early, with a clear message, on a non-R4 server
+            summary = install_conformance(client, directory, on_resource=progress)
+    except (ConformanceError, FhirError, OSError) as error:
+        err.print(f"[bold red]Profilerna kunde inte installeras:[/] {error}")
+        raise typer.Exit(EXIT_FAILED) from None
+    table = Table(title=f"Profiler på {settings.base_url}")
+    table.add_column("Resurstyp")
+    table.add_column("Nya", justify="right")
+    table.add_column("Uppdaterade eller oförändrade", justify="right")
+    for resource_type in sorted(summary.created.keys() | summary.written.keys()):
+        table.add_row(
+            resource_type,
+            str(summary.created[resource_type]),
+            str(summary.written[resource_type]),
+        )
+    out.print(table)
+    out.print(f"{summary.total} resurser installerade.")

@@ -1,0 +1,311 @@
+"""`sip-fhir import FILE...` and `sip-fhir sync`: source files → outbox → FHIR server.
+
+Exit codes: 0 all went well; 2 some rows (or resources) were rejected, the rest landed; 1 the
+run failed (server unreachable, bad settings): what was read waits in the outbox for `sync`.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from adapter import logs
+from adapter.cli.app import app
+from adapter.domain import RowError
+from adapter.fhirclient import FhirClient, FhirError
+from adapter.logs import mask_personnummer
+from adapter.mapping import MappingsError
+from adapter.settings import Settings, get_settings
+from adapter.sources import ColumnMapError, SourceKind
+from adapter.sync import (
+    DEFAULT_WORKERS,
+    Importer,
+    Outbox,
+    SyncEngine,
+    SyncHooks,
+    SyncSettings,
+    SyncStop,
+    Tally,
+    combine,
+    metrics_hooks,
+    open_outbox,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_REJECTED = 0, 1, 2
+_REPORT_COLUMNS = ("Fil", "Rad", "Kolumn", "Orsak", "Värde", "Upprepar rad")
+
+
+def _n(value: int) -> str:
+    return f"{value:,}".replace(",", " ")
+
+
+class ErrorReport:
+    """Row errors streamed to a CSV report (`;`, UTF-8 with BOM for Excel); the first few kept."""
+
+    def __init__(self, path: Path, keep: int) -> None:
+        self.path = path
+        self.keep = keep
+        self.first: list[RowError] = []
+        self.count = 0
+        self._file: TextIO | None = None
+        self._writer: csv.DictWriter[str] | None = None
+
+    def add(self, error: RowError) -> None:
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("w", encoding="utf-8-sig", newline="")
+            self._writer = csv.DictWriter(self._file, _REPORT_COLUMNS, delimiter=";")
+            self._writer.writeheader()
+        self.count += 1
+        if len(self.first) < self.keep:
+            self.first.append(error)
+        row = (
+            error.file,
+            error.line,
+            error.column or "",
+            error.reason,
+            error.value or "",
+            error.duplicate_of or "",
+        )
+        # A RowError is masked by its reader (and a blanket mask would also eat HSA-ids).
+        self._writer.writerow(dict(zip(_REPORT_COLUMNS, row, strict=True)))
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def _line_count(path: Path) -> int:
+    """Data rows, roughly (lines less a header): the progress bar's total."""
+    try:
+        with path.open("rb") as file:
+            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: file.read(1 << 20), b""))
+    except OSError:
+        return 0
+    return lines if path.suffix == ".jsonl" else max(lines - 1, 0)
+
+
+@contextmanager
+def _progress(console: Console, total_rows: int) -> Iterator[SyncHooks]:
+    """A progress bar of rows read and resources written, as hooks."""
+    progress = Progress(
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal,
+    )
+    read: TaskID = progress.add_task("Läser rader", total=total_rows or None)
+    written: TaskID = progress.add_task("Skriver resurser", total=0)
+    queued = 0
+
+    def on_queued(count: int, _unchanged: int) -> None:
+        nonlocal queued
+        queued += count
+        progress.update(written, total=queued)
+
+    hooks = SyncHooks(
+        rows=lambda _kind, n: progress.advance(read, n),
+        queued=on_queued,
+        written=lambda _type, _outcome: progress.advance(written, 1),
+    )
+    with progress:
+        yield hooks
+
+
+def _settings(batch_size: int | None, workers: int) -> tuple[Settings, SyncSettings]:
+    settings = get_settings()
+    logs.configure(settings.log_level, settings.log_json)
+    return settings, SyncSettings(batch_size=batch_size or settings.batch_size, workers=workers)
+
+
+def _summary(tally: Tally, open_left: int, stop: SyncStop | None, console: Console) -> None:
+    table = Table(title="Sammanfattning", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    if tally.rows_read or tally.rows_rejected:
+        table.add_row("Rader lästa", _n(tally.rows_read))
+        table.add_row("Avvisade rader", _n(tally.rows_rejected))
+        if tally.rows_duplicate:
+            table.add_row("Upprepade rader (hoppades över)", _n(tally.rows_duplicate))
+        if tally.older_skipped:
+            table.add_row("Äldre planversioner (hoppades över)", _n(tally.older_skipped))
+    table.add_row("Resurser skapade", _n(tally.created))
+    table.add_row("Resurser uppdaterade", _n(tally.updated))
+    if tally.noop:
+        table.add_row("Skrivna, redan aktuella på servern", _n(tally.noop))
+    if tally.rows_read:
+        table.add_row("Oförändrade (ingen skrivning)", _n(tally.unchanged))
+    table.add_row("Omförsök", _n(tally.retries))
+    table.add_row("Avvisade av servern (döda brev)", _n(tally.dead))
+    table.add_row("Kvar i utkorgen", _n(open_left))
+    seconds = tally.seconds
+    rate = f" ({tally.written / seconds:.0f} resurser/s)" if tally.written and seconds else ""
+    table.add_row("Tid", f"{seconds:.1f} s{rate}")
+    console.print(table)
+    if stop is not None:
+        what = "FHIR-servern svarar inte" if stop.temporary else "Skrivningen avbröts"
+        console.print(f"[bold red]{what}:[/] {mask_personnummer(stop.message)}")
+    if open_left:
+        console.print(
+            f"{_n(open_left)} resurser väntar i utkorgen; kör [bold]sip-fhir sync[/] "
+            "när servern svarar igen."
+        )
+    if tally.dead:
+        console.print("Se de avvisade resurserna med [bold]sip-fhir sync --failed[/].")
+
+
+def _exit_code(tally: Tally, open_left: int, stop: SyncStop | None) -> int:
+    if stop is not None or open_left:
+        return EXIT_FAILED
+    if tally.rows_rejected or tally.dead:
+        return EXIT_REJECTED
+    return EXIT_OK
+
+
+def _client(settings: Settings, tally: Tally) -> FhirClient:
+    return FhirClient(settings.endpoint(), on_retry=tally.client_retry)
+
+
+@app.command("import")
+def import_command(
+    files: Annotated[
+        list[Path], typer.Argument(help="Källfiler (prea60*.csv, plans*.jsonl, events*.csv, ...).")
+    ],
+    kind: Annotated[
+        SourceKind | None,
+        typer.Option("--kind", help="Filtyp för alla filer (standard: filnamnets början)."),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", min=1, help="Resurser per transaktion (SIP_FHIR_BATCH_SIZE)."),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=8, help="Samtidiga transaktioner mot servern.")
+    ] = DEFAULT_WORKERS,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Skriv allt igen, även det servern redan har."),
+    ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Fil för radfelen (standard: i datakatalogen)."),
+    ] = None,
+    show: Annotated[int, typer.Option("--show", min=0, help="Antal radfel att visa.")] = 20,
+) -> None:
+    """Läs källfiler, mappa till FHIR och skriv till FHIR-servern (via utkorgen)."""
+    settings, sync_settings = _settings(batch_size, workers)
+    out, err = Console(), Console(stderr=True)
+    for path in files:
+        if not path.is_file():
+            err.print(f"[bold red]Filen finns inte:[/] {path}")
+            raise typer.Exit(EXIT_FAILED)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    errors = ErrorReport(report or settings.data_dir / "reports" / f"import-{stamp}.csv", show)
+    total = sum(_line_count(path) for path in files)
+    with _progress(err, total) as progress_hooks:
+        tally = Tally(combine(progress_hooks, metrics_hooks(), SyncHooks(row_error=errors.add)))
+        try:
+            with _client(settings, tally) as client:
+                importer = Importer(
+                    open_outbox(settings.data_dir),
+                    client,
+                    settings.mappings_dir,
+                    tally,
+                    sync_settings,
+                    force=force,
+                )
+                result = importer.run(files, kind)
+        except (ColumnMapError, MappingsError, OSError, ValueError) as error:
+            err.print(f"[bold red]Importen kunde inte starta:[/] {mask_personnummer(str(error))}")
+            raise typer.Exit(EXIT_FAILED) from None
+        finally:
+            errors.close()
+    _row_errors(errors, err)
+    _summary(tally, result.open_left, result.stop, out)
+    raise typer.Exit(_exit_code(tally, result.open_left, result.stop))
+
+
+def _row_errors(errors: ErrorReport, console: Console) -> None:
+    if not errors.count:
+        return
+    for error in errors.first:
+        where = f"{error.file}:{error.line}" + (f" [{error.column}]" if error.column else "")
+        value = f" ({error.value})" if error.value else ""
+        console.print(f"{where}: {error.reason}{value}", markup=False)
+    if errors.count > len(errors.first):
+        console.print(f"… och {_n(errors.count - len(errors.first))} till.")
+    console.print(f"Alla radfel: {errors.path}")
+
+
+@app.command("sync")
+def sync_command(
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Visa resurserna som servern avvisat (döda brev).")
+    ] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Lägg de avvisade i kö igen och skicka.")
+    ] = False,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", min=1, help="Resurser per transaktion (SIP_FHIR_BATCH_SIZE)."),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=8, help="Samtidiga transaktioner mot servern.")
+    ] = DEFAULT_WORKERS,
+) -> None:
+    """Skicka det som väntar i utkorgen till FHIR-servern (återupptar en avbruten import)."""
+    settings, sync_settings = _settings(batch_size, workers)
+    out = Console()
+    outbox = open_outbox(settings.data_dir)
+    if failed:
+        _dead_letters(outbox, out)
+        return
+    if retry_failed:
+        out.print(f"{_n(outbox.retry_dead())} avvisade resurser lagda i kö igen.")
+    tally = Tally(metrics_hooks())
+    try:
+        with _client(settings, tally) as client:
+            stop = SyncEngine(outbox, client, tally, sync_settings).drain()
+    except FhirError as error:
+        out.print(f"[bold red]Synkningen misslyckades:[/] {error}")
+        raise typer.Exit(EXIT_FAILED) from None
+    open_left = outbox.open_count()
+    _summary(tally, open_left, stop, out)
+    raise typer.Exit(_exit_code(tally, open_left, stop))
+
+
+def _dead_letters(outbox: Outbox, console: Console) -> None:
+    letters = outbox.dead_letters()
+    if not letters:
+        console.print("Inga avvisade resurser.")
+        return
+    console.print(f"[bold]Avvisade av FHIR-servern: {_n(len(letters))}[/]")
+    for letter in letters:
+        key = mask_personnummer(letter.match_url.partition("?")[2])
+        # Not a table: the server's messages are long and must stay whole (and greppable).
+        console.print(
+            f"{letter.resource_type} {key} (försök {letter.attempts}, {letter.updated_at})",
+            markup=False,
+            soft_wrap=True,
+        )
+        console.print(f"  {mask_personnummer(letter.error)}", markup=False, soft_wrap=True)
+    console.print("Rätta källdata och importera igen, eller försök på nytt: sync --retry-failed")

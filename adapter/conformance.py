@@ -1,0 +1,93 @@
+"""The project's FHIR conformance resources (profiles/): load them and install them on a server.
+
+Each file holds one resource whose id is the file name after its type (`ValueSet-huvudman.json`).
+They are written with PUT by id, in dependency order, so installing twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adapter.fhirclient import FhirClient
+
+# What a later resource may refer to comes first; extensions before the profiles that use them.
+_ORDER = ("CodeSystem", "ValueSet", "StructureDefinition")
+_NOT_RESOURCES = {"package.json", ".index.json"}
+
+
+class ConformanceError(ValueError):
+    """A file under profiles/ is not a usable conformance resource (Swedish message)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConformanceResource:
+    path: Path
+    resource: dict[str, Any]
+
+    @property
+    def resource_type(self) -> str:
+        return str(self.resource["resourceType"])
+
+    @property
+    def id(self) -> str:
+        return str(self.resource["id"])
+
+    @property
+    def url(self) -> str | None:
+        return self.resource.get("url")
+
+    def _rank(self) -> tuple[int, int, str]:
+        kind = _ORDER.index(self.resource_type) if self.resource_type in _ORDER else len(_ORDER)
+        extension = 0 if self.resource.get("type") == "Extension" else 1
+        return (kind, extension, self.id)
+
+
+def _load(path: Path) -> ConformanceResource:
+    try:
+        resource = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConformanceError(f"{path.name}: ogiltig JSON ({exc.msg}, rad {exc.lineno})") from exc
+    if not isinstance(resource, dict) or "resourceType" not in resource or "id" not in resource:
+        raise ConformanceError(f"{path.name}: saknar resourceType eller id")
+    expected = f"{resource['resourceType']}-{resource['id']}.json"
+    if path.name != expected:
+        raise ConformanceError(f"{path.name}: filen ska heta {expected} (typ och id)")
+    return ConformanceResource(path, resource)
+
+
+def load_conformance(profiles_dir: Path) -> list[ConformanceResource]:
+    """Every resource under `profiles_dir`, in the order a server should receive them."""
+    paths = sorted(p for p in profiles_dir.glob("*.json") if p.name not in _NOT_RESOURCES)
+    if not paths:
+        raise ConformanceError(f"{profiles_dir}: inga profiler hittades")
+    return sorted((_load(p) for p in paths), key=ConformanceResource._rank)
+
+
+@dataclass(slots=True)
+class InstallSummary:
+    created: Counter[str] = field(default_factory=Counter)
+    written: Counter[str] = field(default_factory=Counter)  # updated or unchanged
+
+    @property
+    def total(self) -> int:
+        return sum(self.created.values()) + sum(self.written.values())
+
+
+def install_conformance(
+    client: FhirClient,
+    profiles_dir: Path,
+    on_resource: Callable[[ConformanceResource], None] | None = None,
+) -> InstallSummary:
+    """PUT each resource by id (idempotent: an unchanged resource gets no new version)."""
+    summary = InstallSummary()
+    for item in load_conformance(profiles_dir):
+        result = client.update(item.resource)
+        (summary.created if result.created else summary.written)[item.resource_type] += 1
+        if on_resource is not None:
+            on_resource(item)
+    return summary

@@ -1,0 +1,108 @@
+"""The follow-up engine as a service: settings in, runs out. Used by `sip-fhir followups`, the
+scheduler's jobs and the subscription hook, so all three do exactly the same thing.
+
+Runs in one process are serialised (a lock): a scheduled scan and a notification never write the
+same patient's Tasks at the same time here. Between processes the writes stay safe (conditional
+creates, If-Match on updates) but wasteful: run one scheduler (see adapter/scheduler.py).
+
+Notifications are coalesced: each names a patient, a single worker thread re-evaluates the
+patients that arrived since its last round, in one run (a Prea60 import that touches a patient
+50 times evaluates them once or twice, not 50 times).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import date
+from functools import cached_property
+
+from adapter.fhirclient import FhirClient, FhirError
+from adapter.followup.facts import subject_of
+from adapter.followup.reconcile import FollowupReport, RequestCounter, local_today, run_followups
+from adapter.followup.rules import RuleSet
+from adapter.logs import get_logger
+from adapter.mapping import Mappings, load_mappings
+from adapter.mapping.fhir import Json
+from adapter.settings import Settings
+
+_log = get_logger("adapter.followup.service")
+
+
+class FollowupService:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._run_lock = threading.Lock()
+        self._pending: set[str] = set()
+        self._wake = threading.Condition()
+        self._worker: threading.Thread | None = None
+        self.notified_runs = 0  # rounds of the notification worker (tests and logs)
+
+    @cached_property
+    def rules(self) -> RuleSet:
+        return RuleSet.load(self.settings.mappings_dir / "rules.json")
+
+    @cached_property
+    def mappings(self) -> Mappings:
+        return load_mappings(self.settings.mappings_dir)
+
+    def client(self, counter: RequestCounter | None = None) -> FhirClient:
+        return FhirClient(self.settings.endpoint(), on_request=counter)
+
+    def run(
+        self,
+        *,
+        as_of: date | None = None,
+        units: Sequence[str] | None = None,
+        patient_refs: Sequence[str] | None = None,
+        quick: bool = False,
+        dry_run: bool = False,
+        counter: RequestCounter | None = None,
+    ) -> FollowupReport:
+        """One reconciliation (see reconcile.run_followups); `as_of` defaults to today."""
+        with self._run_lock, self.client(counter) as client:
+            return run_followups(
+                client,
+                self.rules,
+                as_of or local_today(self.rules),
+                units=units,
+                patient_refs=patient_refs,
+                quick=quick,
+                dry_run=dry_run,
+                mappings=self.mappings,
+                batch_size=self.settings.batch_size,
+            )
+
+    # --- notifications (the subscription hook) ---
+
+    def notified(self, resource_type: str, resource_id: str, resource: Json | None) -> None:
+        """A resource was written: queue its patient (the resource is read if not delivered)."""
+        if resource is None:
+            with self.client() as client:
+                resource = client.read(resource_type, resource_id)
+        patient = subject_of(resource)
+        if patient is None:
+            _log.info("notification without a patient", resource=f"{resource_type}/{resource_id}")
+            return
+        with self._wake:
+            self._pending.add(patient)
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(
+                    target=self._drain, name="followup-notifications", daemon=True
+                )
+                self._worker.start()
+            self._wake.notify()
+
+    def _drain(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending:
+                    self._wake.wait()
+                refs, self._pending = sorted(self._pending), set()
+            try:
+                report = self.run(patient_refs=refs)
+                _log.info("notified patients evaluated", patients=len(refs), changes=report.changes)
+            except (FhirError, OSError, ValueError) as error:
+                # The next notification or scan retries; the worker must not die.
+                _log.error("notified patients not evaluated", patients=len(refs), error=str(error))
+            self.notified_runs += 1

@@ -1,0 +1,103 @@
+"""Code translations a region edits (`mappings/conceptmaps/*.json`, FHIR ConceptMaps).
+
+`load_mappings` is the only I/O of the mapping package; the mappers take the loaded `Mappings`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from adapter.domain import EventCode, ParticipantRole, Responsible
+from adapter.mapping.fhir import Json, coding
+
+
+class MappingsError(ValueError):
+    """The mapping files are missing or incomplete (message in Swedish, names the file)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Translation:
+    """One ConceptMap: source code → target codings (equivalent codings of one concept)."""
+
+    name: str
+    table: Mapping[str, tuple[Json, ...]]
+
+    def codings(self, source_code: str) -> list[Json]:
+        """The target codings (copies), or [] when the source code is not mapped."""
+        return [dict(c) for c in self.table.get(source_code, ())]
+
+    def display(self, source_code: str) -> str | None:
+        targets = self.table.get(source_code, ())
+        return str(targets[0]["display"]) if targets and "display" in targets[0] else None
+
+
+@dataclass(frozen=True, slots=True)
+class Mappings:
+    participant_role: Translation  # plan participant/action role → Inera fast kontakt | project
+    responsible: Translation  # action responsible → CS_RESPONSIBLE
+    event_code: Translation  # Åtgärdskod → KVÅ | CS_LOCAL_ACTIVITY
+    contact_type: Translation  # Kontakttyp → CS_CONTACT_TYPE
+
+
+# ConceptMap id (file name) → the source codes it must cover (None: open list).
+_REQUIRED: dict[str, type[StrEnum] | None] = {
+    "participant-role": ParticipantRole,
+    "responsible": Responsible,
+    "event-code": EventCode,
+    "contact-type": None,
+}
+
+
+def translation_from_conceptmap(concept_map: Mapping[str, Any]) -> Translation:
+    """Read the groups of an R4 ConceptMap; unmatched/disjoint targets are ignored."""
+    table: dict[str, list[Json]] = {}
+    for group in concept_map.get("group", []):
+        system = group.get("target")
+        if not system:
+            continue
+        for element in group.get("element", []):
+            for target in element.get("target", []):
+                if target.get("equivalence") in ("unmatched", "disjoint") or "code" not in target:
+                    continue
+                table.setdefault(element["code"], []).append(
+                    coding(system, target["code"], target.get("display"))
+                )
+    return Translation(
+        name=str(concept_map.get("id", "")), table={k: tuple(v) for k, v in table.items()}
+    )
+
+
+def _check_complete(path: Path, translation: Translation, codes: Iterable[str]) -> None:
+    missing = [code for code in codes if code not in translation.table]
+    if missing:
+        raise MappingsError(f"{path}: saknar översättning för {', '.join(missing)}")
+
+
+def load_mappings(mappings_dir: Path) -> Mappings:
+    """Load the ConceptMaps under `mappings_dir/conceptmaps`; MappingsError if one is missing."""
+    translations: dict[str, Translation] = {}
+    for name, codes in _REQUIRED.items():
+        path = mappings_dir / "conceptmaps" / f"{name}.json"
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise MappingsError(f"{path}: filen saknas") from exc
+        except json.JSONDecodeError as exc:
+            raise MappingsError(f"{path}: ogiltig JSON ({exc.msg}, rad {exc.lineno})") from exc
+        if document.get("resourceType") != "ConceptMap":
+            raise MappingsError(f"{path}: är inte en FHIR ConceptMap")
+        translation = translation_from_conceptmap(document)
+        if codes is not None:
+            _check_complete(path, translation, (c.value for c in codes))
+        translations[name] = translation
+    return Mappings(
+        participant_role=translations["participant-role"],
+        responsible=translations["responsible"],
+        event_code=translations["event-code"],
+        contact_type=translations["contact-type"],
+    )

@@ -1,0 +1,34 @@
+"""Sync: the durable outbox (SQLite) → FHIR client → server.
+
+    Importer(outbox, client, mappings_dir, tally, SyncSettings()).run(paths)   # read, map, write
+    SyncEngine(outbox, client, tally, SyncSettings()).drain()                  # resume the rest
+
+Mapped resources are committed to the outbox before any write; writes are conditional on
+business identifiers and grouped into transaction Bundles, one source record never split. A
+`Tally` counts the run and forwards to `SyncHooks` (progress bars, metrics).
+"""
+
+from adapter.sync.engine import DEFAULT_WORKERS, SyncEngine, SyncSettings, SyncStop
+from adapter.sync.importer import Importer, ImportResult, open_outbox, plan_version
+from adapter.sync.outbox import DeadLetter, Outbox, OutboxStats, State
+from adapter.sync.progress import SyncHooks, Tally, WriteOutcome, combine, metrics_hooks
+
+__all__ = [
+    "DEFAULT_WORKERS",
+    "DeadLetter",
+    "ImportResult",
+    "Importer",
+    "Outbox",
+    "OutboxStats",
+    "State",
+    "SyncEngine",
+    "SyncHooks",
+    "SyncSettings",
+    "SyncStop",
+    "Tally",
+    "WriteOutcome",
+    "combine",
+    "metrics_hooks",
+    "open_outbox",
+    "plan_version",
+]

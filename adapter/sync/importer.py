@@ -1,0 +1,146 @@
+"""Import: read → map → outbox, in chunks, while the engine's workers post Bundles.
+
+Memory stays flat in the size of the file: records are read lazily, mapped a chunk at a time and
+committed to the outbox (on disk) before anything is sent. A source record already mapped with
+the same mapping (its digest is in the outbox) is not mapped again, and a resource whose content
+hash equals the one the server confirmed is not written again: an unchanged re-import only reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from adapter.canonical import EXT_PLAN_VERSION
+from adapter.domain import Record, RowError
+from adapter.fhirclient import FhirClient
+from adapter.mapping import MappedResource, MappingError, Mappings, load_mappings, map_record
+from adapter.sources import Reading, SourceKind, read_file
+from adapter.sync.engine import SyncEngine, SyncSettings, SyncStop
+from adapter.sync.fingerprint import mapping_fingerprint, record_digest
+from adapter.sync.outbox import Outbox, Writable
+from adapter.sync.progress import Tally
+
+# Records per outbox transaction: large enough that commits cost little, small enough that the
+# workers get their first Bundle early.
+CHUNK_RECORDS = 250
+
+
+def plan_version(resource: Writable) -> int | None:
+    """The source system's version of a plan (the CarePlan's extension); else None."""
+    if resource.resource_type != "CarePlan":
+        return None
+    for extension in resource.resource.get("extension", []):
+        if extension.get("url") == EXT_PLAN_VERSION:
+            value = extension.get("valueInteger")
+            return value if isinstance(value, int) else None
+    return None
+
+
+def open_outbox(data_dir: Path) -> Outbox:
+    """The outbox in `data_dir`, with the plan-version rule."""
+    return Outbox.in_dir(data_dir, version_of=plan_version)
+
+
+@dataclass(slots=True)
+class ImportResult:
+    tally: Tally
+    stop: SyncStop | None  # why writing stopped early (the rest waits in the outbox)
+    open_left: int  # resources still pending in the outbox
+
+    @property
+    def complete(self) -> bool:
+        return self.stop is None and self.open_left == 0
+
+
+class Importer:
+    """Imports files through one outbox into one server.
+
+    `force` maps and writes every record again, even those the outbox says the server holds.
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        client: FhirClient,
+        mappings_dir: Path,
+        tally: Tally,
+        sync_settings: SyncSettings,
+        *,
+        force: bool = False,
+    ) -> None:
+        self.outbox = outbox
+        self.mappings_dir = mappings_dir
+        self.mappings: Mappings = load_mappings(mappings_dir)
+        self.tally = tally
+        self.force = force
+        self.engine = SyncEngine(outbox, client, tally, sync_settings)
+
+    def run(self, paths: Sequence[Path], kind: SourceKind | str | None = None) -> ImportResult:
+        """Import files (each read when its turn comes)."""
+        return self.run_readings(read_file(path, kind, self.mappings_dir) for path in paths)
+
+    def run_readings(self, readings: Iterable[Reading]) -> ImportResult:
+        """Import any readings, e.g. of an API request body (`read_plan_lines`)."""
+        self.outbox.use_fingerprint(mapping_fingerprint(self.mappings_dir))
+        run = self.engine.start(producing=True)
+        try:
+            for reading in readings:
+                self._read(reading, run.notify)
+        except BaseException:
+            run.cancel()  # what was committed stays in the outbox for the next sync
+            raise
+        finally:
+            stop = run.finish()
+        return ImportResult(self.tally, stop, self.outbox.open_count())
+
+    def _read(self, reading: Reading, notify: Callable[[], None]) -> None:
+        kind = str(reading.kind or "okänd")
+        counted = (0, 0, 0)  # rows, accepted, duplicates of `reading.summary` already counted
+        records: list[Record] = []
+
+        def flush() -> None:
+            nonlocal counted
+            self._enqueue(records, kind)
+            records.clear()
+            summary = reading.summary
+            now = (summary.rows, summary.accepted, summary.duplicates)
+            rows, accepted, duplicates = (a - b for a, b in zip(now, counted, strict=True))
+            counted = now
+            self.tally.count_rows(kind, rows, rows - accepted - duplicates, duplicates)
+            notify()
+
+        for item in reading:
+            if isinstance(item, RowError):
+                self.tally.count_row_error(item)
+                continue
+            records.append(item)
+            if len(records) >= CHUNK_RECORDS:
+                flush()
+        flush()
+
+    def _enqueue(self, records: Sequence[Record], kind: str) -> None:
+        if not records:
+            return
+        digests = [record_digest(record) for record in records]
+        seen = {} if self.force else self.outbox.seen(digests)
+        mapped = [
+            (resources, digest)
+            for record, digest in zip(records, digests, strict=True)
+            if digest not in seen and (resources := self._map(record, kind)) is not None
+        ]
+        result = self.outbox.enqueue_seen(mapped, force=self.force)
+        self.tally.count_queued(
+            result.queued, result.unchanged + sum(seen.values()), result.older_skipped
+        )
+
+    def _map(self, record: Record, kind: str) -> list[MappedResource] | None:
+        try:
+            return map_record(record, self.mappings)
+        except MappingError as error:  # well-formed, but not valid FHIR: a rejected row
+            self.tally.count_rows(kind, 0, 1, 0)
+            self.tally.count_row_error(
+                RowError(record.source.file, record.source.line, error.field, error.reason)
+            )
+            return None

@@ -1,0 +1,105 @@
+"""`sip-fhir report`: the registry feed against the real server (HAPI has one base, so the
+"registry" is the same server under the registry settings): one transaction of summary reports,
+idempotent per unit and period, and the NDJSON files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from adapter.canonical import HSA_ID, ID_MEASURE_REPORT, IndicatorCode
+from adapter.cli import app
+from adapter.fhirclient import FhirClient
+from adapter.followup.rules import RuleSet
+from adapter.indicators.measures import load_measures
+from adapter.indicators.registry import post_to_registry
+from adapter.indicators.store import indicators_from_server
+from adapter.settings import REPO_ROOT, EndpointSettings, get_settings
+from tests.integration.test_indicators_support import PERIOD, Scenario, on_server, use_servers
+
+pytestmark = pytest.mark.integration
+
+RULES = RuleSet.load(REPO_ROOT / "mappings" / "rules.json")
+PERIOD_ARG = f"{PERIOD.start}/{PERIOD.end}"
+
+
+@pytest.fixture(scope="module")
+def scenario(fhir_client: FhirClient) -> Scenario:
+    return on_server(fhir_client)
+
+
+@pytest.fixture
+def registry_env(hapi_base_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # HAPI has one base: the "registry" is the same server, reached through its own settings.
+    use_servers(
+        monkeypatch, base_url=hapi_base_url, registry_base_url=hapi_base_url, registry_auth="none"
+    )
+    yield
+    get_settings.cache_clear()
+
+
+def _summaries(client: FhirClient, unit: str) -> dict[str, dict]:
+    """The summary report of each indicator for the unit and PERIOD, by identifier value."""
+    found: dict[str, dict] = {}
+    for code in IndicatorCode:
+        value = f"{code.value}:{unit}:{PERIOD_ARG}"
+        token = f"{ID_MEASURE_REPORT}|{value}"
+        matches = list(client.search("MeasureReport", {"identifier": token}))
+        assert len(matches) == 1, (value, len(matches))  # exactly once: no duplicates
+        found[value] = matches[0]
+    return found
+
+
+def test_report_posts_one_idempotent_transaction_and_writes_ndjson(
+    fhir_client: FhirClient, scenario: Scenario, registry_env: None, tmp_path: Path
+) -> None:
+    args = ["report", "--unit", scenario.unit, "--period", PERIOD_ARG, "--post"]
+    first = CliRunner().invoke(app, [*args, "--ndjson", str(tmp_path / "feed")])
+    assert first.exit_code == 0, first.output
+    assert "Registret" in first.output
+    reports = _summaries(fhir_client, scenario.unit)
+    assert {r["type"] for r in reports.values()} == {"summary"}
+    coverage = reports[f"plan-coverage:{scenario.unit}:{PERIOD_ARG}"]
+    counts = {
+        p["code"]["coding"][0]["code"]: p["count"] for p in coverage["group"][0]["population"]
+    }
+    assert counts == {"initial-population": 19, "denominator": 19, "numerator": 17}
+    assert coverage["group"][0]["measureScore"]["value"] == 0.8947
+    assert all("subjectResults" not in json.dumps(r) for r in reports.values())
+    versions = {k: r["meta"]["versionId"] for k, r in reports.items()}
+
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert {
+        k: r["meta"]["versionId"] for k, r in _summaries(fhir_client, scenario.unit).items()
+    } == versions
+
+    lines = (tmp_path / "feed" / "MeasureReport.ndjson").read_text(encoding="utf-8").splitlines()
+    feed = [json.loads(line) for line in lines]
+    assert len(feed) == len(IndicatorCode)
+    assert {r["identifier"][0]["value"] for r in feed} == set(reports)
+    assert sorted(p.name for p in (tmp_path / "feed").iterdir()) == ["MeasureReport.ndjson"]
+    text = "\n".join(lines)
+    assert not any(person.digits in text for person in scenario.people)
+
+
+def test_the_registry_transaction_is_all_or_nothing_and_only_summaries(
+    fhir_client: FhirClient, scenario: Scenario, hapi_base_url: str
+) -> None:
+    results, _ = indicators_from_server(fhir_client, [scenario.unit], PERIOD, RULES)
+    measures = list(load_measures().values())
+    with FhirClient(EndpointSettings(base_url=hapi_base_url)) as registry:
+        written = post_to_registry(registry, results, measures)
+    assert [w.resource_type for w in written] == ["Measure"] * 6 + ["MeasureReport"] * 6
+    assert all(w.status in (200, 201) for w in written)
+    reports = _summaries(fhir_client, scenario.unit)
+    for report in reports.values():
+        assert report["reporter"]["identifier"] == {"system": HSA_ID, "value": scenario.unit}
+    # The Measures were updated in place by their canonical URL (installed from profiles/ above).
+    for measure in measures:
+        (found,) = fhir_client.search("Measure", {"url": measure.url})
+        assert found["id"] == measure.indicator.value

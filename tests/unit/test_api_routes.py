@@ -1,0 +1,365 @@
+"""The worklist, patient, task, ingest and page routes without a FHIR server: who may call what,
+the purpose and the audit entries, the answers' shape, the pages' login (cookie, CSRF, session
+purpose), and that no personnummer reaches a URL. The Clinic (the routes' I/O) is replaced by
+one that serves patients built from records (tests/unit/test_api_routes_readmodel.py)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from adapter.api import create_app
+from adapter.api.apikeys import ApiKeyEntry, add_entry, new_key
+from adapter.api.clinic import Clinic, TaskContext, TaskDone
+from adapter.api.principal import Role
+from adapter.api.sessions import COOKIE, SessionStore, csrf_ok
+from adapter.audit import AuditKind, AuditLog, Purpose
+from adapter.followup.facts import Translations
+from adapter.followup.load import LoadedPatient
+from adapter.followup.service import FollowupService
+from adapter.settings import Settings
+from adapter.worklist import PatientView, WorklistRow, patient_view, worklist_rows
+from adapter.worklist.rows import logical_id
+from tests.unit.test_api import VARDSAMORDNARE
+from tests.unit.test_api_routes_readmodel import (
+    AS_OF,
+    LATE,
+    LOW,
+    MAPPINGS,
+    NO_PLAN,
+    RULES,
+    listed,
+    loaded_patients,
+)
+from tests.unit.test_api_support import logging_to_current_stderr
+from tests.unit.test_mapping import UNIT, patientkontrakt
+
+OTHER_UNIT = "SE2321000057-E00000000002"
+PURPOSE = {"X-Purpose": "vard"}
+NAMES = {"1": "Åsa Lind", "2": "Gösta Öberg", "3": "Maja Ek"}
+PNR_IN_URL = re.compile(r"\d{8}-?\d{4}")
+
+
+class FakeClinic(Clinic):
+    """The routes' Clinic on patients in memory; `mark_done` only records its calls."""
+
+    def __init__(self, settings: Settings, patients: list[LoadedPatient]) -> None:
+        super().__init__(settings, FollowupService(settings))
+        self.patients = patients
+        self.done: list[tuple[str, date, str | None, str]] = []
+
+    def today(self) -> date:
+        return AS_OF
+
+    def worklist(self, unit_hsa_id: str, as_of: date) -> list[WorklistRow]:
+        return worklist_rows(self.patients, unit_hsa_id, as_of, RULES, NAMES)
+
+    def patient(self, patient_id: str, as_of: date) -> tuple[PatientView, LoadedPatient] | None:
+        found = next((p for p in self.patients if logical_id(p.reference) == patient_id), None)
+        if found is None:
+            return None
+        translations = Translations.from_mappings(MAPPINGS)
+        view = patient_view(found, [], as_of, RULES, translations, name=NAMES[patient_id])
+        return view, found
+
+    def open_task(self, task_id: str) -> TaskContext | None:
+        for patient in self.patients:
+            for task in patient.tasks:
+                if task.id == task_id:
+                    return TaskContext(task, patient)
+        return None
+
+    def mark_done(
+        self, context: TaskContext, *, day: date, contact_type: str | None, by: str
+    ) -> TaskDone:
+        act = self.fulfilling_event(context, day)  # the real rule: which act, or TaskNotDoable
+        self.done.append((context.task.id, day, contact_type, by))
+        return TaskDone(context.task.id, "completed", "Uppföljd", act.code, day, None)
+
+
+@dataclass
+class Service:
+    app: object
+    client: TestClient
+    clinic: FakeClinic
+    audit: AuditLog
+    keys: dict[Role | str, str] = field(default_factory=dict)
+
+    def as_(self, who: Role | str, **headers: str) -> dict[str, str]:
+        return {"X-API-Key": self.keys[who], **headers}
+
+    def reads(self) -> list[object]:
+        return [e for e in self.audit.search(limit=1000) if e.kind == AuditKind.PATIENT_READ]
+
+
+@pytest.fixture(autouse=True)
+def _logging() -> Iterator[None]:
+    with logging_to_current_stderr():
+        yield
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Service:
+    keys_file = tmp_path / "keys.json"
+    keys: dict[Role | str, str] = {}
+    for who, role, units in (
+        (Role.VARDSAMORDNARE, Role.VARDSAMORDNARE, [UNIT]),
+        ("other", Role.VARDSAMORDNARE, [OTHER_UNIT]),
+        (Role.INTEGRATION, Role.INTEGRATION, []),
+        (Role.ADMIN, Role.ADMIN, []),
+    ):
+        keys[who] = new_key()
+        add_entry(keys_file, keys[who], ApiKeyEntry(name=f"key-{who}", role=role, units=units))
+    settings = Settings(data_dir=tmp_path / "data", api_keys_file=keys_file, scheduler=False)
+    audit = AuditLog(tmp_path / "audit.sqlite")
+    app = create_app(settings, audit_log=audit, readiness_checks={})
+    patients = loaded_patients(
+        [listed(LATE, "23.5"), patientkontrakt(LATE), listed(NO_PLAN, "31.0"), listed(LOW, "5.0")]
+    )
+    clinic = FakeClinic(settings, patients)
+    app.state.clinic = clinic
+    client = TestClient(app, raise_server_exceptions=False)
+    return Service(app, client, clinic, audit, keys)
+
+
+def task_id(service: Service, patient: int, kind: str) -> str:
+    tasks = service.clinic.patients[patient - 1].tasks
+    return next(t.id for t in tasks if t.task_type.value == kind)
+
+
+# --- the JSON API ---
+
+
+def test_the_worklist_answers_the_rows_and_audits_each_patient_with_the_purpose(
+    service: Service,
+) -> None:
+    answer = service.client.get(
+        f"/units/{UNIT}/worklist", headers=service.as_(Role.VARDSAMORDNARE, **PURPOSE)
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert [r["personnummer"] for r in body["rows"]] == ["19380313-7664", "19310619-1590"]
+    assert [r["patient_id"] for r in body["rows"]] == ["1", "2"]
+    assert body["rows"][0]["open_tasks"][0]["type"] == "follow-up"
+    assert (body["patients"], body["overdue"], body["open_tasks"]) == (2, 1, 2)
+    reads = service.reads()
+    assert sorted(e.patient for e in reads) == sorted([LATE.digits, NO_PLAN.digits])
+    assert {(e.purpose, e.resource, e.unit, e.route) for e in reads} == {
+        ("vard", "worklist", UNIT, "/units/{hsa_id}/worklist")
+    }
+
+
+@pytest.mark.parametrize(
+    ("who", "headers", "status"),
+    [
+        (Role.VARDSAMORDNARE, {}, 400),  # no purpose
+        (Role.VARDSAMORDNARE, {"X-Purpose": "nyfikenhet"}, 400),
+        ("other", PURPOSE, 403),  # another unit
+        (Role.INTEGRATION, PURPOSE, 403),  # sends data in, reads none
+    ],
+)
+def test_the_worklist_is_refused_without_purpose_unit_or_role(
+    service: Service, who: Role | str, headers: dict[str, str], status: int
+) -> None:
+    answer = service.client.get(f"/units/{UNIT}/worklist", headers=service.as_(who, **headers))
+    assert answer.status_code == status
+    assert service.reads() == []
+
+
+def test_an_admin_reads_any_unit_and_a_bad_hsa_id_is_422(service: Service) -> None:
+    client, admin = service.client, service.as_(Role.ADMIN, **PURPOSE)
+    assert client.get(f"/units/{UNIT}/worklist", headers=admin).status_code == 200
+    assert client.get("/units/not-an-hsa-id/worklist", headers=admin).status_code == 422
+
+
+def test_a_patient_by_opaque_id_own_unit_only(service: Service) -> None:
+    vera = service.as_(Role.VARDSAMORDNARE, **PURPOSE)
+    answer = service.client.get("/patients/1", headers=vera)
+    assert answer.status_code == 200
+    assert answer.json()["personnummer"] == "19380313-7664"
+    assert [e.patient for e in service.reads()] == [LATE.digits]
+    for path in ("/patients/1", "/patients/1/plans", "/patients/1/tasks"):
+        answer = service.client.get(path, headers=service.as_("other", **PURPOSE))
+        assert answer.status_code == 404  # the same answer as for no patient at all
+    assert service.client.get("/patients/999", headers=vera).status_code == 404
+    assert service.client.get("/patients/...", headers=vera).status_code == 422  # not an id
+    history = service.client.get("/patients/1/followups", headers=vera).json()
+    assert [h["text"] for h in history["history"]] == ["Plan upprättad"]
+
+
+def test_marking_a_task_done(service: Service) -> None:
+    vera = service.as_(Role.VARDSAMORDNARE, **PURPOSE)
+    follow_up = task_id(service, 1, "follow-up")
+    answer = service.client.post(
+        f"/tasks/{follow_up}/done", json={"contact_type": "telefon"}, headers=vera
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["event_code"] == "UPPF"
+    assert service.clinic.done == [(follow_up, AS_OF, "telefon", "key-vardsamordnare")]
+    assert [(e.patient, e.resource) for e in service.reads()] == [(LATE.digits, "Task")]
+    establish = task_id(service, 2, "establish-plan")
+    assert service.client.post(f"/tasks/{establish}/done", headers=vera).status_code == 409
+    other = service.as_("other", **PURPOSE)
+    assert service.client.post(f"/tasks/{follow_up}/done", headers=other).status_code == 404
+    bad = {"contact_type": "brevduva"}
+    assert (
+        service.client.post(f"/tasks/{follow_up}/done", json=bad, headers=vera).status_code == 422
+    )
+    future = {"performed": "2999-01-01"}
+    answer = service.client.post(f"/tasks/{follow_up}/done", json=future, headers=vera)
+    assert answer.status_code == 422 and "framtiden" in answer.json()["detail"]
+    assert len(service.clinic.done) == 1
+
+
+def test_ingest_needs_the_role_and_a_known_content_type(service: Service) -> None:
+    client = service.client
+    csv = {"Content-Type": "text/csv"}
+    vera = service.as_(Role.VARDSAMORDNARE, **csv)
+    assert client.post("/ingest/events", content=b"x", headers=vera).status_code == 403
+    plain = service.as_(Role.INTEGRATION, **{"Content-Type": "text/plain"})
+    answer = client.post("/ingest/events", content=b"x", headers=plain)
+    assert answer.status_code == 415 and "text/csv" in answer.json()["detail"]
+    json_body = service.as_(Role.INTEGRATION, **{"Content-Type": "application/json"})
+    answer = client.post("/ingest/plans", content=b"{broken", headers=json_body)
+    assert answer.status_code == 422 and "Ogiltig JSON" in answer.json()["detail"]
+    multipart = service.as_(Role.INTEGRATION)
+    answer = client.post("/ingest/prea60", data={"other": "x"}, files={"x": b""}, headers=multipart)
+    assert answer.status_code == 422 and "file" in answer.json()["detail"]
+
+
+def test_no_personnummer_in_any_route_of_the_api(service: Service) -> None:
+    paths = service.app.openapi()["paths"]  # type: ignore[attr-defined]
+    assert not [p for p in paths if PNR_IN_URL.search(p) or "personnummer" in p]
+    assert "/units/{hsa_id}/worklist" in paths and "/patients/{patient_id}" in paths
+
+
+# --- the pages ---
+
+
+def login(service: Service, who: Role | str, purpose: str = "uppfoljning") -> TestClient:
+    answer = service.client.post(
+        "/ui/login",
+        data={"api_key": service.keys[who], "purpose": purpose},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    return service.client
+
+
+def test_login_sets_an_http_only_strict_cookie_and_the_session_purpose_is_audited(
+    service: Service,
+) -> None:
+    answer = service.client.post(
+        "/ui/login",
+        data={"api_key": service.keys[Role.VARDSAMORDNARE], "purpose": "uppfoljning"},
+        follow_redirects=False,
+    )
+    cookie = answer.headers["set-cookie"]
+    assert COOKIE in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert service.keys[Role.VARDSAMORDNARE] not in cookie  # a token, never the key
+    home = service.client.get("/ui/", follow_redirects=False)
+    assert home.headers["location"] == f"/ui/units/{UNIT}"  # one unit: straight to it
+    page = service.client.get(f"/ui/units/{UNIT}")
+    assert page.status_code == 200
+    assert "Åsa Lind" in page.text and "19380313-****" in page.text
+    assert "Försenad" in page.text and "Markera som klar" in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert {(e.purpose, e.route) for e in service.reads()} == {
+        ("uppfoljning", "/ui/units/{hsa_id}")
+    }
+    assert sorted(e.patient for e in service.reads()) == sorted([LATE.digits, NO_PLAN.digits])
+
+
+def test_pages_load_nothing_from_elsewhere(service: Service) -> None:
+    page = login(service, Role.VARDSAMORDNARE).get(f"/ui/units/{UNIT}").text
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert sources and all(s.startswith(("/", "#")) for s in sources), sources
+    assert not [s for s in sources if s.startswith("//")]
+    for asset in ("/static/app.css", "/static/worklist.js"):
+        assert service.client.get(asset).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("who", "purpose", "status", "text"),
+    [
+        ("nobody", "vard", 401, "Fel API-nyckel"),
+        (Role.INTEGRATION, "vard", 403, "kräver rollen"),
+        (Role.VARDSAMORDNARE, "", 400, "Välj syftet"),
+    ],
+)
+def test_a_refused_login_says_why_and_starts_no_session(
+    service: Service, who: Role | str, purpose: str, status: int, text: str
+) -> None:
+    key = service.keys.get(who, "fel-nyckel")
+    answer = service.client.post("/ui/login", data={"api_key": key, "purpose": purpose})
+    assert answer.status_code == status and text in answer.text
+    assert COOKIE not in answer.headers.get("set-cookie", "")
+    assert len(service.app.state.page_sessions) == 0  # type: ignore[attr-defined]
+
+
+def test_pages_need_a_login_and_logout_ends_it(service: Service) -> None:
+    answer = service.client.get(f"/ui/units/{UNIT}", follow_redirects=False)
+    assert (answer.status_code, answer.headers["location"]) == (303, "/ui/login")
+    client = login(service, Role.VARDSAMORDNARE)
+    store: SessionStore = service.app.state.page_sessions  # type: ignore[attr-defined]
+    (session,) = store._sessions.values()
+    answer = client.post("/ui/logout", data={"csrf": "fel"})
+    assert answer.status_code == 403  # the form's token is checked
+    answer = client.post("/ui/logout", data={"csrf": session.csrf}, follow_redirects=False)
+    assert answer.headers["location"] == "/ui/login" and len(store) == 0
+    assert client.get(f"/ui/units/{UNIT}", follow_redirects=False).status_code == 303
+
+
+def test_the_page_button_marks_done_with_the_csrf_token_and_says_so(service: Service) -> None:
+    client = login(service, Role.VARDSAMORDNARE)
+    (session,) = service.app.state.page_sessions._sessions.values()  # type: ignore[attr-defined]
+    follow_up = task_id(service, 1, "follow-up")
+    back = f"/ui/units/{UNIT}"
+    refused = client.post(f"/ui/tasks/{follow_up}/done", data={"back": back})
+    assert refused.status_code == 403 and service.clinic.done == []
+    answer = client.post(
+        f"/ui/tasks/{follow_up}/done",
+        data={"csrf": session.csrf, "back": back},
+        follow_redirects=False,
+    )
+    assert answer.headers["location"] == back
+    assert [d[0] for d in service.clinic.done] == [follow_up]
+    assert "Klart: UPPF registrerad" in client.get(back).text
+    elsewhere = client.post(
+        f"/ui/tasks/{follow_up}/done",
+        data={"csrf": session.csrf, "back": "https://example.org/"},
+        follow_redirects=False,
+    )
+    assert elsewhere.headers["location"] == "/ui/"  # never an open redirect
+
+
+def test_another_units_page_is_an_error_page_and_the_patient_page_shows_the_plan(
+    service: Service,
+) -> None:
+    client = login(service, Role.VARDSAMORDNARE)
+    answer = client.get(f"/ui/units/{OTHER_UNIT}")
+    assert answer.status_code == 403 and "Behörighet saknas" in answer.text
+    patient = client.get("/ui/patients/1")
+    assert patient.status_code == 200 and "19380313-7664" in patient.text
+    assert client.get("/ui/patients/999").status_code == 404
+
+
+def test_sessions_expire_when_idle_and_after_the_maximum() -> None:
+    now = [0.0]
+    store = SessionStore(idle_seconds=10, max_seconds=25, clock=lambda: now[0])
+    session = store.start(VARDSAMORDNARE, Purpose.VARD)
+    for step in (9, 18):  # used within the idle time: kept
+        now[0] = step
+        assert store.get(session.token) is session
+    now[0] = 26  # past the maximum
+    assert store.get(session.token) is None
+    other = store.start(VARDSAMORDNARE, Purpose.VARD)
+    now[0] = 37  # idle too long
+    assert store.get(other.token) is None and store.get(None) is None
+    assert csrf_ok(other, other.csrf) and not csrf_ok(other, "x") and not csrf_ok(other, None)
