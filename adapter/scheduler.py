@@ -1,5 +1,5 @@
 """The scheduler: the follow-up scans on a clock (APScheduler 3, in the rules' time zone,
-Europe/Stockholm). Both jobs call what `sip-fhir followups` calls (FollowupService.run):
+Europe/Stockholm). The follow-up jobs call what `sip-fhir followups` calls (FollowupService.run):
 
 - full scan, Mondays 06:00: every unit of the region — new Tasks, due/overdue, completions and
   cancellations. Weekly is enough for the rules that look ahead: a follow-up Task opens

@@ -103,9 +103,9 @@ def _summary(console: Console, report: FollowupReport, counter: RequestCounter) 
     console.print(by_type)
     seconds = report.load_seconds + report.write_seconds
     console.print(
-        f"Anrop till FHIR-servern: {_n(counter.count)} ({_n(report.bundles)} "
-        f"skrivtransaktioner), {_n(counter.seconds, 1)} s. Tid: {_n(seconds, 1)} s "
-        f"(läsa och pröva {_n(report.load_seconds, 1)} s, skriva {_n(report.write_seconds, 1)} s)."
+        f"Anrop till FHIR-servern: {_n(counter.count)}, varav {_n(report.bundles)} "
+        f"skrivtransaktioner. Tid: {_n(seconds, 1)} s (läsa och pröva "
+        f"{_n(report.load_seconds, 1)} s, skriva {_n(report.write_seconds, 1)} s)."
     )
     if report.without_owner:
         console.print(

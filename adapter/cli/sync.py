@@ -25,7 +25,6 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from adapter import logs
 from adapter.cli.app import app
 from adapter.domain import RowError
 from adapter.fhirclient import FhirClient, FhirError
@@ -132,8 +131,7 @@ def _progress(console: Console, total_rows: int) -> Iterator[SyncHooks]:
 
 
 def _settings(batch_size: int | None, workers: int) -> tuple[Settings, SyncSettings]:
-    settings = get_settings()
-    logs.configure(settings.log_level, settings.log_json)
+    settings = get_settings()  # logging is configured by the app's root callback
     return settings, SyncSettings(batch_size=batch_size or settings.batch_size, workers=workers)
 
 

@@ -67,7 +67,7 @@ def test_jobs_keep_swedish_time(settings: Settings, now: str, job: str, expected
     assert fire.utcoffset() == datetime.fromisoformat(expected).utcoffset()
 
 
-def test_the_job_store_persists_the_two_jobs_once(settings: Settings) -> None:
+def test_the_job_store_persists_the_jobs_once(settings: Settings) -> None:
     for _ in range(2):  # a restart replaces the stored jobs, never adds to them
         running = start_scheduler(settings)
         assert running is not None

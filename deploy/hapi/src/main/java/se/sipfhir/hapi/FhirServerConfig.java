@@ -68,7 +68,7 @@ public class FhirServerConfig {
 			myDbUser = theDbUser;
 			myDbPassword = theDbPassword;
 		}
-		ourLog.info("FHIR database: {}", myDbUrl);
+		ourLog.info("FHIR database: {}", myDbUrl.split("\\?")[0]); // no URL parameters (credentials) in the log
 	}
 
 	private boolean isPostgres() {
