@@ -94,6 +94,19 @@ class PlanStatus(StrEnum):
     COMPLETED = "completed"
     REVOKED = "revoked"
 
+    @property
+    def swedish(self) -> str:
+        """The word users know: utkast, aktiv, avslutad, återkallad."""
+        return _PLAN_STATUS_SWEDISH[self]
+
+
+_PLAN_STATUS_SWEDISH = {
+    PlanStatus.DRAFT: "utkast",
+    PlanStatus.ACTIVE: "aktiv",
+    PlanStatus.COMPLETED: "avslutad",
+    PlanStatus.REVOKED: "återkallad",
+}
+
 
 class Huvudman(StrEnum):
     REGION = "region"

@@ -18,8 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from adapter.cli.app import app
-from adapter.cli.sync import ErrorReport
-from adapter.cli.sync import _row_errors as row_errors  # the import command's error listing
+from adapter.cli.rowerrors import ErrorReport
 from adapter.domain import Plan, Record, RowError
 from adapter.logs import mask_personnummer
 from adapter.mapping import (
@@ -154,7 +153,7 @@ def _summary(results: list[FileResult], report: ErrorReport, console: Console) -
     for result in results:
         if result.bundle_path is not None:
             console.print(f"Bundle: {result.bundle_path}", highlight=False)
-    row_errors(report, console)
+    report.print(console)
 
 
 @app.command("map")

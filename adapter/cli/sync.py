@@ -6,12 +6,11 @@ run failed (server unreachable, bad settings): what was read waits in the outbox
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -26,7 +25,7 @@ from rich.progress import (
 from rich.table import Table
 
 from adapter.cli.app import app
-from adapter.domain import RowError
+from adapter.cli.rowerrors import ErrorReport, thousands
 from adapter.fhirclient import FhirClient, FhirError
 from adapter.logs import mask_personnummer
 from adapter.mapping import MappingsError
@@ -47,47 +46,6 @@ from adapter.sync import (
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_REJECTED = 0, 1, 2
-_REPORT_COLUMNS = ("Fil", "Rad", "Kolumn", "Orsak", "Värde", "Upprepar rad")
-
-
-def _n(value: int) -> str:
-    return f"{value:,}".replace(",", " ")
-
-
-class ErrorReport:
-    """Row errors streamed to a CSV report (`;`, UTF-8 with BOM for Excel); the first few kept."""
-
-    def __init__(self, path: Path, keep: int) -> None:
-        self.path = path
-        self.keep = keep
-        self.first: list[RowError] = []
-        self.count = 0
-        self._file: TextIO | None = None
-        self._writer: csv.DictWriter[str] | None = None
-
-    def add(self, error: RowError) -> None:
-        if self._writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("w", encoding="utf-8-sig", newline="")
-            self._writer = csv.DictWriter(self._file, _REPORT_COLUMNS, delimiter=";")
-            self._writer.writeheader()
-        self.count += 1
-        if len(self.first) < self.keep:
-            self.first.append(error)
-        row = (
-            error.file,
-            error.line,
-            error.column or "",
-            error.reason,
-            error.value or "",
-            error.duplicate_of or "",
-        )
-        # A RowError is masked by its reader (and a blanket mask would also eat HSA-ids).
-        self._writer.writerow(dict(zip(_REPORT_COLUMNS, row, strict=True)))
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
 
 
 def _line_count(path: Path) -> int:
@@ -140,21 +98,21 @@ def _summary(tally: Tally, open_left: int, stop: SyncStop | None, console: Conso
     table.add_column(style="bold")
     table.add_column(justify="right")
     if tally.rows_read or tally.rows_rejected:
-        table.add_row("Rader lästa", _n(tally.rows_read))
-        table.add_row("Avvisade rader", _n(tally.rows_rejected))
+        table.add_row("Rader lästa", thousands(tally.rows_read))
+        table.add_row("Avvisade rader", thousands(tally.rows_rejected))
         if tally.rows_duplicate:
-            table.add_row("Upprepade rader (hoppades över)", _n(tally.rows_duplicate))
+            table.add_row("Upprepade rader (hoppades över)", thousands(tally.rows_duplicate))
         if tally.older_skipped:
-            table.add_row("Äldre planversioner (hoppades över)", _n(tally.older_skipped))
-    table.add_row("Resurser skapade", _n(tally.created))
-    table.add_row("Resurser uppdaterade", _n(tally.updated))
+            table.add_row("Äldre planversioner (hoppades över)", thousands(tally.older_skipped))
+    table.add_row("Resurser skapade", thousands(tally.created))
+    table.add_row("Resurser uppdaterade", thousands(tally.updated))
     if tally.noop:
-        table.add_row("Skrivna, redan aktuella på servern", _n(tally.noop))
+        table.add_row("Skrivna, redan aktuella på servern", thousands(tally.noop))
     if tally.rows_read:
-        table.add_row("Oförändrade (ingen skrivning)", _n(tally.unchanged))
-    table.add_row("Omförsök", _n(tally.retries))
-    table.add_row("Avvisade av servern (döda brev)", _n(tally.dead))
-    table.add_row("Kvar i utkorgen", _n(open_left))
+        table.add_row("Oförändrade (ingen skrivning)", thousands(tally.unchanged))
+    table.add_row("Omförsök", thousands(tally.retries))
+    table.add_row("Avvisade av servern (döda brev)", thousands(tally.dead))
+    table.add_row("Kvar i utkorgen", thousands(open_left))
     seconds = tally.seconds
     rate = f" ({tally.written / seconds:.0f} resurser/s)" if tally.written and seconds else ""
     table.add_row("Tid", f"{seconds:.1f} s{rate}")
@@ -164,7 +122,7 @@ def _summary(tally: Tally, open_left: int, stop: SyncStop | None, console: Conso
         console.print(f"[bold red]{what}:[/] {mask_personnummer(stop.message)}")
     if open_left:
         console.print(
-            f"{_n(open_left)} resurser väntar i utkorgen; kör [bold]sip-fhir sync[/] "
+            f"{thousands(open_left)} resurser väntar i utkorgen; kör [bold]sip-fhir sync[/] "
             "när servern svarar igen."
         )
     if tally.dead:
@@ -237,21 +195,9 @@ def import_command(
             raise typer.Exit(EXIT_FAILED) from None
         finally:
             errors.close()
-    _row_errors(errors, err)
+    errors.print(err)
     _summary(tally, result.open_left, result.stop, out)
     raise typer.Exit(_exit_code(tally, result.open_left, result.stop))
-
-
-def _row_errors(errors: ErrorReport, console: Console) -> None:
-    if not errors.count:
-        return
-    for error in errors.first:
-        where = f"{error.file}:{error.line}" + (f" [{error.column}]" if error.column else "")
-        value = f" ({error.value})" if error.value else ""
-        console.print(f"{where}: {error.reason}{value}", markup=False)
-    if errors.count > len(errors.first):
-        console.print(f"… och {_n(errors.count - len(errors.first))} till.")
-    console.print(f"Alla radfel: {errors.path}")
 
 
 @app.command("sync")
@@ -278,7 +224,7 @@ def sync_command(
         _dead_letters(outbox, out)
         return
     if retry_failed:
-        out.print(f"{_n(outbox.retry_dead())} avvisade resurser lagda i kö igen.")
+        out.print(f"{thousands(outbox.retry_dead())} avvisade resurser lagda i kö igen.")
     tally = Tally(metrics_hooks())
     try:
         with _client(settings, tally) as client:
@@ -296,7 +242,7 @@ def _dead_letters(outbox: Outbox, console: Console) -> None:
     if not letters:
         console.print("Inga avvisade resurser.")
         return
-    console.print(f"[bold]Avvisade av FHIR-servern: {_n(len(letters))}[/]")
+    console.print(f"[bold]Avvisade av FHIR-servern: {thousands(len(letters))}[/]")
     for letter in letters:
         key = mask_personnummer(letter.match_url.partition("?")[2])
         # Not a table: the server's messages are long and must stay whole (and greppable).

@@ -33,7 +33,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from adapter.canonical import TaskBusinessStatus, TaskType
-from adapter.domain import PersonId, PlanKind, PlanStatus
+from adapter.domain import PersonId, PlanKind
 from adapter.followup.calendar import WorkingCalendar, sip_call_deadline
 from adapter.followup.params import RuleParams, load_rule_params
 from adapter.followup.state import NoticeFacts, PatientState, PlanFacts, RiskMembership
@@ -204,12 +204,6 @@ def _owner(plans: Iterable[PlanFacts], unit_hsa_id: str | None, rules: RuleSet) 
 
 
 _KIND_TEXT = {PlanKind.SIP: "SIP", PlanKind.PATIENTKONTRAKT: "patientkontrakt"}
-_STATUS_TEXT = {
-    PlanStatus.DRAFT: "utkast",
-    PlanStatus.ACTIVE: "aktiv",
-    PlanStatus.COMPLETED: "avslutad",
-    PlanStatus.REVOKED: "återkallad",
-}
 _NO_LONGER_IN_GROUP = "Patienten ingår inte längre i riskgruppen (senaste Prea60-körningen)"
 _NO_ACTIVE_PLAN = "Patienten har ingen aktiv SIP eller patientkontrakt"
 _CHANGED = "Underlaget har ändrats; uppgiften gäller inte längre"
@@ -503,7 +497,7 @@ class _RenewPlan(_Rule):
         if not plan.is_active(ctx.as_of):
             return Closure(
                 Outcome.CANCELLED,
-                f"Planen är inte längre aktiv ({_STATUS_TEXT[plan.status]})",
+                f"Planen är inte längre aktiv ({plan.status.swedish})",
             )
         # Active and no longer this occasion: valid_until was moved (or removed).
         until = plan.valid_until.isoformat() if plan.valid_until else "tills vidare"

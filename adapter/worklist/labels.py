@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapter.canonical import TaskType
-from adapter.domain import EventCode, PlanStatus
+from adapter.domain import EventCode
 
 TASK_TITLES = {
     TaskType.ESTABLISH_PLAN: "Upprätta SIP eller patientkontrakt",
@@ -18,13 +18,6 @@ EVENT_TEXTS = {
     EventCode.AW010: "SIP uppföljd",
     EventCode.UPPF: "Patientkontrakt uppföljt",
     EventCode.SIPKALL: "Kallelse till SIP",
-}
-
-PLAN_STATUS_TEXTS = {
-    PlanStatus.DRAFT: "utkast",
-    PlanStatus.ACTIVE: "aktiv",
-    PlanStatus.COMPLETED: "avslutad",
-    PlanStatus.REVOKED: "återkallad",
 }
 
 NEW_PLAN = "Plan upprättad"

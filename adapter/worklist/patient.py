@@ -32,7 +32,6 @@ from adapter.worklist.labels import (
     NEW_PLAN,
     NEW_VERSION,
     PATIENT,
-    PLAN_STATUS_TEXTS,
 )
 from adapter.worklist.rows import PlanLabel, TaskItem, logical_id, open_task_items
 
@@ -244,7 +243,7 @@ def plan_views(
                 id=str(care_plan.get("id")),
                 key=facts.key,
                 kind=PlanLabel.SIP if facts.kind is PlanKind.SIP else PlanLabel.PATIENTKONTRAKT,
-                status=PLAN_STATUS_TEXTS[facts.status],
+                status=facts.status.swedish,
                 active=facts.is_active(as_of),
                 title=_text(care_plan.get("title")),
                 created=facts.created,
