@@ -62,6 +62,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = REPO_ROOT / ".data"
     mappings_dir: Path = REPO_ROOT / "mappings"
+    profiles_dir: Path = (
+        REPO_ROOT / "profiles"
+    )  # conformance resources (profiles install, Measures)
     batch_size: int = 200
     log_level: str = "INFO"
     log_json: bool = False

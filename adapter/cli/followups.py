@@ -28,7 +28,7 @@ from adapter.followup.rules import ActionKind, OwnerKind
 from adapter.followup.service import FollowupService
 from adapter.mapping import MappingsError
 from adapter.scheduler import JOBS, run_blocking, time_zone
-from adapter.settings import REPO_ROOT, get_settings
+from adapter.settings import get_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_PARTLY = 0, 1, 2
 _ACTION_TEXT = {
@@ -56,7 +56,7 @@ def _date(value: str | None) -> date | None:
 def _displays() -> dict[tuple[str, str], str]:
     """Swedish names of the Task codes, from their CodeSystems in profiles/ (codes if absent)."""
     try:
-        items = load_conformance(REPO_ROOT / "profiles")
+        items = load_conformance(get_settings().profiles_dir)
     except (OSError, ValueError):
         return {}
     return {

@@ -12,7 +12,7 @@ from rich.table import Table
 from adapter.cli.app import app
 from adapter.conformance import ConformanceError, ConformanceResource, install_conformance
 from adapter.fhirclient import FhirClient, FhirError
-from adapter.settings import REPO_ROOT, get_settings
+from adapter.settings import get_settings
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -25,8 +25,9 @@ app.add_typer(profiles_app, name="profiles")
 @profiles_app.command("install")
 def install_command(
     directory: Annotated[
-        Path, typer.Option("--dir", help="Katalog med profilerna (standard: profiles/).")
-    ] = REPO_ROOT / "profiles",
+        Path | None,
+        typer.Option("--dir", help="Katalog med profilerna (standard: SIP_FHIR_PROFILES_DIR)."),
+    ] = None,
 ) -> None:
     """Installera profilerna på FHIR-servern (SIP_FHIR_BASE_URL). Kan köras om: oförändrat
     innehåll ger ingen ny version."""
@@ -39,7 +40,9 @@ def install_command(
     try:
         with FhirClient(settings.endpoint()) as client:
             client.capabilities()  # fail early, with a clear message, on a non-R4 server
-            summary = install_conformance(client, directory, on_resource=progress)
+            summary = install_conformance(
+                client, directory or settings.profiles_dir, on_resource=progress
+            )
     except (ConformanceError, FhirError, OSError) as error:
         err.print(f"[bold red]Profilerna kunde inte installeras:[/] {error}")
         raise typer.Exit(EXIT_FAILED) from None

@@ -11,9 +11,7 @@ from typing import Any
 
 from adapter.canonical import IndicatorCode, measure_url
 from adapter.indicators.compute import Scoring
-from adapter.settings import REPO_ROOT
-
-PROFILES_DIR = REPO_ROOT / "profiles"
+from adapter.settings import get_settings
 
 
 class MeasureError(ValueError):
@@ -30,8 +28,8 @@ class MeasureInfo:
     resource: dict[str, Any]
 
 
-def measure_path(indicator: IndicatorCode, profiles_dir: Path = PROFILES_DIR) -> Path:
-    return profiles_dir / f"Measure-{indicator.value}.json"
+def measure_path(indicator: IndicatorCode, profiles_dir: Path | None = None) -> Path:
+    return (profiles_dir or get_settings().profiles_dir) / f"Measure-{indicator.value}.json"
 
 
 def _load(indicator: IndicatorCode, profiles_dir: Path) -> MeasureInfo:
@@ -51,9 +49,10 @@ def _load(indicator: IndicatorCode, profiles_dir: Path) -> MeasureInfo:
 
 
 @cache
-def load_measures(profiles_dir: Path = PROFILES_DIR) -> dict[IndicatorCode, MeasureInfo]:
+def load_measures(profiles_dir: Path | None = None) -> dict[IndicatorCode, MeasureInfo]:
     """Every indicator's Measure, in the order of IndicatorCode."""
-    return {code: _load(code, profiles_dir) for code in IndicatorCode}
+    directory = profiles_dir or get_settings().profiles_dir
+    return {code: _load(code, directory) for code in IndicatorCode}
 
 
 def title(indicator: IndicatorCode) -> str:

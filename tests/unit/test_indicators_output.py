@@ -19,7 +19,7 @@ from adapter.cli import app
 from adapter.domain import EventCode
 from adapter.indicators.chart import write_trend_chart
 from adapter.indicators.compute import Period, Scoring, unit_indicators
-from adapter.indicators.measures import PROFILES_DIR, load_measures
+from adapter.indicators.measures import load_measures
 from adapter.indicators.present import (
     CSV_COLUMNS,
     indicators_csv,
@@ -32,8 +32,10 @@ from adapter.indicators.present import (
 )
 from adapter.indicators.reports import Population, parse_report, summary_report
 from adapter.indicators.trend import is_snapshot, snapshot_period, unit_trends
+from adapter.settings import REPO_ROOT
 from tests.unit.test_rules_support import RULES, UNIT, d, entry, event, person, plan, state
 
+PROFILES_DIR = REPO_ROOT / "profiles"
 PERIOD = Period(d("2024-12-05"), d("2024-12-11"))
 
 
