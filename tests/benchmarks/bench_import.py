@@ -34,6 +34,7 @@ import requests
 
 from adapter.conformance import install_conformance
 from adapter.fhirclient import FhirClient
+from adapter.logs import configure
 from adapter.mapping import (
     MappedResource,
     MappingError,
@@ -175,8 +176,16 @@ class ImportRun:
     created: int
     unchanged: int
     dead: int
-    rss_before_kb: int  # peak RSS of the child before the import (interpreter + modules)
+    rss_before_kb: int  # RSS of the child just before the import (interpreter + modules)
     rss_peak_kb: int
+
+
+def _current_rss_kb() -> int:
+    """VmRSS now (Linux); ru_maxrss is the peak so far, which module loading may have set."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def child_import(directory: Path, base_url: str, data_dir: Path) -> None:
@@ -184,7 +193,7 @@ def child_import(directory: Path, base_url: str, data_dir: Path) -> None:
     settings = get_settings()
     tally = Tally()
     sync_settings = SyncSettings(batch_size=settings.batch_size)
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_before = _current_rss_kb()
     with FhirClient(EndpointSettings(base_url=base_url), on_retry=tally.client_retry) as client:
         importer = Importer(
             open_outbox(data_dir), client, settings.mappings_dir, tally, sync_settings
@@ -383,6 +392,7 @@ def _arguments(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _arguments(argv)
+    configure(level="WARNING")  # to stderr; per-request debug lines would cost time too
     if args.child_import is not None:
         child_import(args.child_import, args.base_url, args.data_dir)
         return
