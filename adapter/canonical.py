@@ -50,6 +50,12 @@ CS_LOCAL_ACTIVITY = _cs("local-activity")  # UPPF, SIPKALL (non-KVÅ event codes
 CS_TASK_TYPE = _cs("task-type")
 CS_TASK_BUSINESS_STATUS = _cs("task-business-status")  # due | overdue
 CS_RISK_MODEL = _cs("risk-model")  # prea60
+
+# --- Codes written by the mapping and read back by the follow-up engine ---
+CODE_SIP = "SIP"  # INERA_CAREPLAN_TYPE
+CODE_VARDPLAN = "VP"  # INERA_CAREPLAN_TYPE
+CODE_PATIENTKONTRAKT = "patientkontrakt"  # CS_PLAN_KIND
+CODE_PREA60 = "prea60"  # CS_RISK_MODEL
 CS_INDICATOR = _cs("indicator")
 CS_CONTACT_TYPE = _cs("contact-type")  # besök | telefon | video | hembesök
 CS_SIP_CONSENT = _cs("sip-consent")  # ja | nej | okant

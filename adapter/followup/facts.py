@@ -16,6 +16,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from adapter.canonical import (
+    CODE_PATIENTKONTRAKT,
+    CODE_PREA60,
+    CODE_SIP,
     CS_PLAN_KIND,
     CS_RISK_MODEL,
     HSA_ID,
@@ -53,10 +56,10 @@ _PLAN_STATUS = {fhir: status for status, fhir in CAREPLAN_STATUS.items()}
 # What says a CarePlan is a SIP or a patientkontrakt (mapping/plans.py writes them); Inera's VP
 # alone is any vårdplan, not ours to follow up.
 _PLAN_KIND = {
-    (INERA_CAREPLAN_TYPE, "SIP"): PlanKind.SIP,
-    (CS_PLAN_KIND, "patientkontrakt"): PlanKind.PATIENTKONTRAKT,
+    (INERA_CAREPLAN_TYPE, CODE_SIP): PlanKind.SIP,
+    (CS_PLAN_KIND, CODE_PATIENTKONTRAKT): PlanKind.PATIENTKONTRAKT,
 }
-PREA60 = (CS_RISK_MODEL, "prea60")  # RiskAssessment.method of a Prea60 run (mapping/prea60.py)
+PREA60 = (CS_RISK_MODEL, CODE_PREA60)  # RiskAssessment.method of a Prea60 run (mapping/prea60.py)
 _EVENT_CODES = frozenset(code.value for code in EventCode)
 _RISK_STATUSES = frozenset({"final", "amended", "corrected"})
 _VOID_STATUSES = frozenset({"entered-in-error", "cancelled"})

@@ -9,6 +9,9 @@ as a follow-up.
 from __future__ import annotations
 
 from adapter.canonical import (
+    CODE_PATIENTKONTRAKT,
+    CODE_SIP,
+    CODE_VARDPLAN,
     CS_PLAN_KIND,
     EXT_HUVUDMAN,
     EXT_OVERALL_RESPONSIBILITY,
@@ -95,11 +98,11 @@ NARSTAENDE = "Närstående"
 
 def _category(kind: PlanKind) -> Json:
     if kind is PlanKind.SIP:
-        return concept(coding(INERA_CAREPLAN_TYPE, "SIP", "SIP"))
+        return concept(coding(INERA_CAREPLAN_TYPE, CODE_SIP, "SIP"))
     # A patientkontrakt is a vårdplan to Inera's code system; the project's code says which kind.
     return concept(
-        coding(INERA_CAREPLAN_TYPE, "VP", "VP"),
-        coding(CS_PLAN_KIND, "patientkontrakt", "Patientkontrakt"),
+        coding(INERA_CAREPLAN_TYPE, CODE_VARDPLAN, "VP"),
+        coding(CS_PLAN_KIND, CODE_PATIENTKONTRAKT, "Patientkontrakt"),
     )
 
 

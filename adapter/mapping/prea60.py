@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from adapter.canonical import (
+    CODE_PREA60,
     CS_RISK_MODEL,
     EXT_LISTING_UNIT,
     ID_RISK_ASSESSMENT,
@@ -50,7 +51,7 @@ def map_prea60(row: Prea60Row) -> list[MappedResource]:
         ],
         "identifier": [identifier(ID_RISK_ASSESSMENT, key)],
         "status": "final",
-        "method": concept(coding(CS_RISK_MODEL, "prea60", PREA60_DISPLAY)),
+        "method": concept(coding(CS_RISK_MODEL, CODE_PREA60, PREA60_DISPLAY)),
         "subject": patient_reference(row.patient),
         "occurrenceDateTime": row.run_date.isoformat(),
         "prediction": [
