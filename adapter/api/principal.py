@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from adapter.hsa import InvalidHsaId, parse_hsa_id
 
 
 class Role(StrEnum):
@@ -23,6 +26,19 @@ def parse_roles(values: object) -> frozenset[Role]:
         return frozenset()
     known = {role.value for role in Role}
     return frozenset(Role(name) for name in names if isinstance(name, str) and name in known)
+
+
+def parse_units(values: object) -> frozenset[str]:
+    """The HSA-ids among `values` (a list), normalised; anything else is ignored: a unit
+    that is not an HSA-id grants nothing."""
+    if not isinstance(values, list | tuple | set | frozenset):
+        return frozenset()
+    units: set[str] = set()
+    for value in values:
+        if isinstance(value, str):
+            with suppress(InvalidHsaId):
+                units.add(parse_hsa_id(value))
+    return frozenset(units)
 
 
 @dataclass(frozen=True, slots=True)
