@@ -6,6 +6,11 @@ A request body (or an uploaded file) is spooled to a file of its own under
 outbox (`<data_dir>/outbox.sqlite3`) and sync engine, so a request is durable once it is in the
 outbox and an unchanged resend writes nothing. Spooling keeps memory flat for a large upload.
 
+A caller whose API key is limited to some units (`Principal.ingest_units`) gets only their rows
+through: a row of another unit is a row error naming that unit, and a discharge notice (which
+names no unit: it is for whichever unit the patient belongs to) is refused, so a unit's key
+cannot write other units' patients' data. The rows of its own units still go through.
+
 Row errors keep the readers' wording (Swedish, personnummer masked); only the file name is the
 one the caller knows (the upload's name, or e.g. "plans (API)") instead of the spool file's.
 """
@@ -16,17 +21,18 @@ import csv
 import io
 import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from adapter.domain import Event, RowError
+from adapter.domain import DischargeNotice, Event, Record, RowError
 from adapter.fhirclient import FhirClient
 from adapter.settings import Settings
 from adapter.sources import SourceKind
 from adapter.sources import events as event_format
+from adapter.sources import prea60 as prea60_format
 from adapter.sources.csvfile import load_column_map
 from adapter.sync import (
     Importer,
@@ -43,6 +49,7 @@ MAX_ERRORS_SHOWN = 1000  # row errors in one answer; the count says how many the
 UPLOADS = "uploads"
 _CHUNK = 1 << 16
 _SUFFIX = {SourceKind.PLANS: ".jsonl"}
+_UNIT_COLUMNS = {SourceKind.PREA60: prea60_format.COLUMNS, SourceKind.EVENTS: event_format.COLUMNS}
 
 
 @dataclass(slots=True)
@@ -110,13 +117,29 @@ class Ingestion:
         finally:
             path.unlink(missing_ok=True)
 
-    def run(self, stream: BinaryIO, kind: SourceKind, name: str) -> IngestReport:
-        """Import one body of `kind`; errors are reported under `name`."""
+    def run(
+        self,
+        stream: BinaryIO,
+        kind: SourceKind,
+        name: str,
+        *,
+        units: frozenset[str] | None = None,
+    ) -> IngestReport:
+        """Import one body of `kind`; errors are reported under `name`. With `units`, only
+        rows of those units (HSA-ids) are taken."""
         with self.spooled(stream, kind) as path:
-            return self.run_files([path], kind, name)
+            return self.run_files([path], kind, name, units=units)
 
-    def run_files(self, paths: Sequence[Path], kind: SourceKind, name: str) -> IngestReport:
+    def run_files(
+        self,
+        paths: Sequence[Path],
+        kind: SourceKind,
+        name: str,
+        *,
+        units: frozenset[str] | None = None,
+    ) -> IngestReport:
         report = IngestReport(name, kind)
+        admit = None if units is None else unit_admission(units, kind, self.settings.mappings_dir)
         tally = Tally(combine(metrics_hooks(), SyncHooks(row_error=report.add_error)))
         sync_settings = SyncSettings(batch_size=self.settings.batch_size)
         with FhirClient(self.settings.endpoint(), on_retry=tally.client_retry) as client:
@@ -126,6 +149,7 @@ class Ingestion:
                 self.settings.mappings_dir,
                 tally,
                 sync_settings,
+                admit=admit,
             )
             result = importer.run(list(paths), kind)
         report.fill(tally, result)
@@ -157,3 +181,39 @@ def events_csv(events: Sequence[Event], mappings_dir: Path) -> bytes:
         }
         writer.writerow([values[f] for f in fields])
     return text.getvalue().encode("utf-8")
+
+
+def unit_admission(
+    units: frozenset[str], kind: SourceKind, mappings_dir: Path
+) -> Callable[[Record], RowError | None]:
+    """A check that admits records of `units` only (pure): another unit's row is a row error
+    that names the unit, under the unit column's header; a discharge notice, which names no
+    unit, is refused with the reason."""
+    allowed = ", ".join(sorted(units)) or "inga"
+    column = _unit_column(kind, mappings_dir)
+
+    def admit(record: Record) -> RowError | None:
+        source = record.source
+        if isinstance(record, DischargeNotice):
+            reason = (
+                f"Utskrivningsmeddelanden anger ingen enhet, och nyckeln gäller bara {allowed}: "
+                "läs in dem med en nyckel för hela regionen"
+            )
+            return RowError(source.file, source.line, None, reason)
+        if record.unit_hsa_id in units:
+            return None
+        reason = (
+            f"Enheten {record.unit_hsa_id} hör inte till nyckelns enheter ({allowed}); "
+            "raden läses inte in"
+        )
+        return RowError(source.file, source.line, column, reason, value=record.unit_hsa_id)
+
+    return admit
+
+
+def _unit_column(kind: SourceKind, mappings_dir: Path) -> str | None:
+    """The unit's column as error reports name it: the CSV header, or the plan's JSON field."""
+    if kind is SourceKind.PLANS:
+        return "unit_hsa_id"
+    columns = _UNIT_COLUMNS.get(kind)
+    return load_column_map(kind, columns, mappings_dir)["unit_hsa_id"][0] if columns else None

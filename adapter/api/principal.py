@@ -52,6 +52,14 @@ class Principal:
     def has_role(self, *roles: Role) -> bool:
         return not self.roles.isdisjoint(roles)
 
+    @property
+    def ingest_units(self) -> frozenset[str] | None:
+        """The units whose rows this caller may send in; None: every unit (an admin, or an
+        integration key without units: the region's own integration)."""
+        if Role.ADMIN in self.roles or not self.units:
+            return None
+        return self.units
+
     def can_read_unit(self, unit: str) -> bool:
         """Patient data of `unit`: an admin everywhere, a vårdsamordnare in the units granted."""
         if Role.ADMIN in self.roles:
