@@ -73,8 +73,9 @@ def may_see(principal: Principal, units: Iterable[str]) -> bool:
 
 
 def audit_unit(principal: Principal, units: Iterable[str]) -> str | None:
-    """The unit an access is logged under: the first of `units` the caller has."""
-    return next((u for u in sorted(units) if principal.can_read_unit(u)), None)
+    """The caller's unit an access is logged under: the first of `units` granted to the caller
+    (None for an admin without units: the detail says what was shown)."""
+    return next((u for u in sorted(units) if u in principal.units), None)
 
 
 def fhir_problem(error: Exception) -> tuple[int, str]:
