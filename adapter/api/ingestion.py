@@ -18,6 +18,7 @@ one the caller knows (the upload's name, or e.g. "plans (API)") instead of the s
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import os
 import uuid
@@ -27,8 +28,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from adapter.domain import DischargeNotice, Event, Record, RowError
-from adapter.fhirclient import FhirClient
+from adapter.canonical import ID_PLAN
+from adapter.domain import DischargeNotice, Event, Plan, Record, RowError
+from adapter.fhirclient import FhirClient, FhirError
+from adapter.followup.facts import hsa_id_of
 from adapter.settings import Settings
 from adapter.sources import SourceKind
 from adapter.sources import events as event_format
@@ -139,10 +142,13 @@ class Ingestion:
         units: frozenset[str] | None = None,
     ) -> IngestReport:
         report = IngestReport(name, kind)
-        admit = None if units is None else unit_admission(units, kind, self.settings.mappings_dir)
         tally = Tally(combine(metrics_hooks(), SyncHooks(row_error=report.add_error)))
         sync_settings = SyncSettings(batch_size=self.settings.batch_size)
         with FhirClient(self.settings.endpoint(), on_retry=tally.client_retry) as client:
+            admit = None
+            if units is not None:
+                owners = plan_owner(client) if kind is SourceKind.PLANS else None
+                admit = unit_admission(units, kind, self.settings.mappings_dir, owners)
             importer = Importer(
                 open_outbox(self.settings.data_dir),
                 client,
@@ -183,12 +189,19 @@ def events_csv(events: Sequence[Event], mappings_dir: Path) -> bytes:
     return text.getvalue().encode("utf-8")
 
 
+PlanOwner = Callable[[str], str | None]  # a plan's key -> the unit that holds it, if any
+
+
 def unit_admission(
-    units: frozenset[str], kind: SourceKind, mappings_dir: Path
+    units: frozenset[str],
+    kind: SourceKind,
+    mappings_dir: Path,
+    holder_of: PlanOwner | None = None,
 ) -> Callable[[Record], RowError | None]:
-    """A check that admits records of `units` only (pure): another unit's row is a row error
-    that names the unit, under the unit column's header; a discharge notice, which names no
-    unit, is refused with the reason."""
+    """A check that admits records of `units` only: another unit's row is a row error that
+    names the unit, under the unit column's header; a discharge notice, which names no unit,
+    is refused with the reason; a plan another unit already holds (`holder_of`) cannot be
+    taken over by sending it again under one's own unit."""
     allowed = ", ".join(sorted(units)) or "inga"
     column = _unit_column(kind, mappings_dir)
 
@@ -200,15 +213,44 @@ def unit_admission(
                 "läs in dem med en nyckel för hela regionen"
             )
             return RowError(source.file, source.line, None, reason)
-        if record.unit_hsa_id in units:
+        if record.unit_hsa_id not in units:
+            reason = (
+                f"Enheten {record.unit_hsa_id} hör inte till nyckelns enheter ({allowed}); "
+                "raden läses inte in"
+            )
+            return RowError(source.file, source.line, column, reason, value=record.unit_hsa_id)
+        if not isinstance(record, Plan) or holder_of is None:
+            return None
+        try:
+            holder = holder_of(record.key)
+        except FhirError:
+            reason = (
+                "Planens enhet kan inte kontrolleras nu (FHIR-servern svarar inte); skicka igen"
+            )
+            return RowError(source.file, source.line, "plan_id", reason, value=record.plan_id)
+        if holder is None or holder in units:
             return None
         reason = (
-            f"Enheten {record.unit_hsa_id} hör inte till nyckelns enheter ({allowed}); "
-            "raden läses inte in"
+            f"Planen {record.key} finns redan vid enheten {holder}, som inte hör till "
+            f"nyckelns enheter ({allowed}); raden läses inte in"
         )
-        return RowError(source.file, source.line, column, reason, value=record.unit_hsa_id)
+        return RowError(source.file, source.line, "plan_id", reason, value=holder)
 
     return admit
+
+
+def plan_owner(client: FhirClient) -> PlanOwner:
+    """The unit of the server's CarePlan with a plan's business key (None: no such plan);
+    FhirError when the server does not answer (the row is then held back: unchecked)."""
+
+    @functools.cache
+    def owner(key: str) -> str | None:
+        params = [("identifier", f"{ID_PLAN}|{key}"), ("_elements", "author")]
+        for care_plan in client.search("CarePlan", params, post=True):
+            return hsa_id_of(care_plan.get("author"))
+        return None
+
+    return owner
 
 
 def _unit_column(kind: SourceKind, mappings_dir: Path) -> str | None:

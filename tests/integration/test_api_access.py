@@ -310,6 +310,24 @@ def test_the_attack_plans_of_another_unit_with_a_limited_key(
     assert plan_on_server(fhir_client, r, "SIP-NOT-YOURS") == []
 
 
+def test_a_limited_key_cannot_take_over_another_units_plan(
+    service: Service, region: Region, fhir_client: FhirClient
+) -> None:
+    """Sending the other unit's plan again under one's own unit would move it and its content."""
+    r = region
+    taken = plan(r, r.shared, r.limited, "sip", 100, f"SIP-{SECRET}") | {"version": 2}
+    taken["what_matters"] = "Övertagen"
+    answer = post(
+        service.client("limited"), "/ingest/plans", json.dumps(taken).encode(), "application/json"
+    )
+    assert (answer["accepted"], answer["rejected"]) == (0, 1)
+    (error,) = answer["errors"]
+    assert (error["line"], error["column"], error["value"]) == (1, "plan_id", r.other)
+    (care_plan,) = plan_on_server(fhir_client, r, f"SIP-{SECRET}")
+    assert care_plan["author"]["identifier"]["value"] == r.other
+    assert "Övertagen" not in json.dumps(care_plan)
+
+
 def test_the_attack_a_prea60_list_of_another_unit_with_a_limited_key(
     service: Service, region: Region
 ) -> None:
