@@ -14,7 +14,7 @@ from adapter.api.apikeys import ApiKeyEntry
 from adapter.api.ingestion import unit_admission
 from adapter.api.principal import Principal, Role, parse_units
 from adapter.domain import RowError, SourceRef
-from adapter.fhirclient import FhirClient
+from adapter.fhirclient import FhirClient, TemporaryError
 from adapter.hsa import InvalidHsaId, is_hsa_id, parse_hsa_id
 from adapter.metrics import INVALID_LABEL, unit_label
 from adapter.settings import REPO_ROOT, Settings
@@ -148,3 +148,20 @@ def test_the_pipeline_counts_a_refused_row_as_rejected(tmp_path: Path) -> None:
     assert (tally.rows_read, tally.rows_rejected) == (1, 1)
     assert [e.value for e in errors] == [OTHER]
     assert result.open_left == 0 and outbox.open_count() == 0  # nothing to send
+
+
+def test_a_plan_another_unit_holds_cannot_be_sent_in_again_under_ones_own() -> None:
+    def holder_of(key: str) -> str | None:
+        return {"lifecare:SIP-77": OTHER}.get(key)
+
+    def server_down(key: str) -> str | None:
+        raise TemporaryError("svarar inte")
+
+    admit = unit_admission(frozenset({UNIT}), SourceKind.PLANS, MAPPINGS_DIR, holder_of)
+    error = admit(replace(sip(), source=SOURCE))  # SIP-77 under the own unit: held by OTHER
+    assert error is not None and (error.column, error.value) == ("plan_id", OTHER)
+    assert "lifecare:SIP-77" in error.reason and OTHER in error.reason
+    assert admit(replace(sip(), plan_id="SIP-NEW")) is None  # a new plan of the own unit
+    unchecked = unit_admission(frozenset({UNIT}), SourceKind.PLANS, MAPPINGS_DIR, server_down)
+    held = unchecked(sip())
+    assert held is not None and "kan inte kontrolleras" in held.reason
