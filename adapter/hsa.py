@@ -14,11 +14,13 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-PATTERN = r"SE\d{10}-[A-Za-z0-9]{1,18}"  # 2 + 10 + 1 + at most 18 = 31 characters
+# ASCII only ([0-9], not \d: no other script's digits); 2 + 10 + 1 + at most 18 = 31 characters
+PATTERN = r"SE[0-9]{10}-[A-Za-z0-9]{1,18}"
 EXAMPLE = "SE2321000057-E00000000001"
 INVALID = f"Ogiltigt HSA-id: väntade t.ex. {EXAMPLE}"
 
 _HSA_ID = re.compile(PATTERN)
+_ANY_CASE = re.compile(PATTERN, re.IGNORECASE | re.ASCII)
 
 
 class InvalidHsaId(ValueError):
@@ -27,10 +29,10 @@ class InvalidHsaId(ValueError):
 
 def parse_hsa_id(text: str) -> str:
     """`text` (surrounding blanks and case ignored) as a normalised HSA-id; else InvalidHsaId."""
-    value = text.strip().upper()
-    if not _HSA_ID.fullmatch(value):
+    value = text.strip()
+    if not _ANY_CASE.fullmatch(value):  # checked before upper-casing: "ß".upper() is "SS"
         raise InvalidHsaId(INVALID)
-    return value
+    return value.upper()
 
 
 def is_hsa_id(text: str) -> bool:
