@@ -42,14 +42,11 @@ PURPOSE = {"X-Purpose": "vard"}
 Json = dict[str, Any]
 
 
-def test_personnummer(rng: random.Random) -> str:
+def fictional_personnummer(rng: random.Random) -> str:
     """A personnummer of no one (födelsenummer 980–999), random so runs share no patient."""
     born = date(1925, 1, 1) + timedelta(days=rng.randrange(40 * 365))
     nine = f"{born:%y%m%d}{rng.randrange(980, 1000)}"
     return f"{born:%Y%m%d}-{nine[6:]}{luhn_digit(nine)}"
-
-
-test_personnummer.__test__ = False  # type: ignore[attr-defined]  # a helper
 
 
 @dataclass
@@ -69,9 +66,9 @@ class Region:
             own=unit_hsa_id(rng),
             other=unit_hsa_id(rng),
             limited=unit_hsa_id(rng),
-            shared=test_personnummer(rng),
-            elsewhere=[test_personnummer(rng) for _ in range(3)],
-            mine=[test_personnummer(rng) for _ in range(3)],
+            shared=fictional_personnummer(rng),
+            elsewhere=[fictional_personnummer(rng) for _ in range(3)],
+            mine=[fictional_personnummer(rng) for _ in range(3)],
             source=f"accesstest{rng.randrange(10**9)}",
         )
 

@@ -56,14 +56,13 @@ SECRET = "HEMLIGT888"  # in every content field of the other unit's plan
 PURPOSE = {"X-Purpose": "vard"}
 
 
-def test_person(born: str, serial: str) -> PersonId:
+def fictional_person(born: str, serial: str) -> PersonId:
     """A personnummer that belongs to no one: födelsenummer 980–999, correct check digit."""
     nine = born[2:] + serial
     return PersonId(f"{born}{serial}{luhn_digit(nine)}")
 
 
-SHARED = test_person("19400512", "982")
-test_person.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+SHARED = fictional_person("19400512", "982")
 
 
 def secret_sip(patient: PersonId) -> Plan:
