@@ -181,6 +181,9 @@ class IngestAccess:
 
     def record(self, *, resource: str, accepted: int, rejected: int) -> None:
         detail = f"accepted={accepted} rejected={rejected}"
+        units = self.principal.ingest_units
+        if units is not None:  # a key limited to some units: which ones
+            detail += f" units={','.join(sorted(units))}"
         self.trail.write(AuditKind.INGEST, resource, detail=detail)
         # principal names are masked by the log processor should one hold a personnummer
         _log.info(

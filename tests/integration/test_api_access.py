@@ -224,10 +224,13 @@ def test_the_attack_a_coordinator_reads_the_shared_patient(
     entries = [
         e
         for e in service.audit.search(limit=1000)
-        if e.kind == AuditKind.PATIENT_READ and e.route == "/patients/{patient_id}"
+        if e.kind == AuditKind.PATIENT_READ
+        and e.route == "/patients/{patient_id}"
+        and e.actor == "key-own"
     ]
-    assert entries and entries[-1].unit == region.own and entries[-1].actor == "key-own"
-    assert entries[-1].detail == (
+    newest = entries[0]  # the log answers newest first
+    assert newest.unit == region.own and newest.purpose == "vard"
+    assert newest.detail == (
         f"units={region.own} plans=1 plans_elsewhere=1({region.other}) history=2 tasks=0 risks=1"
     )
 
@@ -305,6 +308,8 @@ def test_the_attack_plans_of_another_unit_with_a_limited_key(
     assert r.other in error["reason"] and r.limited in error["reason"]
     assert plan_on_server(fhir_client, r, "PK-LIMITED")  # the good row went through
     assert plan_on_server(fhir_client, r, "SIP-NOT-YOURS") == []
+    ingests = [e for e in service.audit.search(limit=1000) if e.kind == AuditKind.INGEST]
+    assert f"accepted=1 rejected=1 units={r.limited}" in {e.detail for e in ingests}
 
 
 def test_a_limited_key_cannot_take_over_another_units_plan(
