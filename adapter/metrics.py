@@ -24,13 +24,13 @@ from prometheus_client import (
     generate_latest,
 )
 
+from adapter.hsa import is_hsa_id
 from adapter.logs import get_logger, mask_personnummer
 
 NAMESPACE = "sip_fhir"
 INVALID_LABEL = "ogiltig"
 
 _TOKEN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-_HSA_ID = re.compile(r"SE\d{10}-[A-Za-z0-9]{1,40}")
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
@@ -92,7 +92,7 @@ def token_label(value: str) -> str:
 
 def unit_label(hsa_id: str) -> str:
     """A unit label: an HSA-id, else `ogiltig`."""
-    return hsa_id if _HSA_ID.fullmatch(hsa_id) else INVALID_LABEL
+    return hsa_id if is_hsa_id(hsa_id) else INVALID_LABEL
 
 
 def count_rows_in(kind: str, n: int = 1) -> None:

@@ -1,9 +1,10 @@
 """Access to patient data and ingest, with the audit trail (PDL) written on the way.
 
 A route that returns patient data takes `access: PatientAccessDep`, checks units with
-`access.ensure_unit(unit)` and calls `access.record(patients, resource=...)` BEFORE it returns;
-the entry is on disk when `record` returns. A patient-data route that returns without recording
-is a programming error and answers 500 rather than an unlogged read.
+`access.ensure_unit(unit)`, shows of a patient only what `access.scope` covers (inner
+confidentiality: adapter/worklist/scope.py) and calls `access.record(patients, resource=...)`
+BEFORE it returns; the entry is on disk when `record` returns. A patient-data route that
+returns without recording is a programming error and answers 500 rather than an unlogged read.
 
 An ingest route takes `ingest: IngestAccessDep` and calls `ingest.record(...)` with row counts.
 """
@@ -17,11 +18,12 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
 
-from adapter.api.principal import INGESTERS, PATIENT_DATA_READERS, Principal
+from adapter.api.principal import INGESTERS, PATIENT_DATA_READERS, Principal, Role
 from adapter.api.security import CurrentPrincipal, ensure_unit_access, require_role
 from adapter.audit import AuditEvent, AuditKind, AuditLog, Purpose
 from adapter.domain import PersonId
 from adapter.logs import get_logger
+from adapter.worklist.scope import EVERY_UNIT, UnitScope
 
 _log = get_logger("adapter.api.access")
 
@@ -117,21 +119,38 @@ class PatientAccess:
     def principal(self) -> Principal:
         return self.trail.principal
 
+    @property
+    def scope(self) -> UnitScope:
+        """The units whose patient data the caller sees (inner confidentiality)."""
+        return read_scope(self.principal)
+
     def ensure_unit(self, unit: str) -> None:
         ensure_unit_access(self.principal, unit)
 
     def record(
-        self, patients: Iterable[PersonId], *, resource: str, unit: str | None = None
+        self,
+        patients: Iterable[PersonId],
+        *,
+        resource: str,
+        unit: str | None = None,
+        detail: str | None = None,
     ) -> None:
-        """Log the read of `patients`' data (one entry per patient) before answering."""
+        """Log the read of `patients`' data (one entry per patient) before answering; `unit`
+        is the caller's unit the read is made for, `detail` what was shown."""
         self.trail.write(
             AuditKind.PATIENT_READ,
             resource,
             patients=[p.digits for p in patients],
             purpose=self.purpose,
             unit=unit,
+            detail=detail,
         )
         self.recorded = True
+
+
+def read_scope(principal: Principal) -> UnitScope:
+    """An admin sees every unit's data, anyone else that of the units granted (none: nothing)."""
+    return EVERY_UNIT if principal.has_role(Role.ADMIN) else UnitScope(principal.units)
 
 
 def patient_access(
@@ -162,6 +181,9 @@ class IngestAccess:
 
     def record(self, *, resource: str, accepted: int, rejected: int) -> None:
         detail = f"accepted={accepted} rejected={rejected}"
+        units = self.principal.ingest_units
+        if units is not None:  # a key limited to some units: which ones
+            detail += f" units={','.join(sorted(units))}"
         self.trail.write(AuditKind.INGEST, resource, detail=detail)
         # principal names are masked by the log processor should one hold a personnummer
         _log.info(

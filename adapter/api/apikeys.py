@@ -20,6 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapter.api.principal import Principal, Role
+from adapter.hsa import HsaId
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
@@ -33,7 +34,7 @@ class ApiKeyEntry(BaseModel):
 
     name: str = Field(min_length=1, max_length=100)
     role: Role
-    units: list[str] = Field(default_factory=list)
+    units: list[HsaId] = Field(default_factory=list)  # empty: every unit (see README, Security)
 
 
 def hash_key(key: str) -> str:
@@ -88,7 +89,11 @@ def read_entries(path: Path) -> dict[str, ApiKeyEntry]:
         try:
             entries[digest] = ApiKeyEntry.model_validate(value)
         except ValidationError as error:
-            where = ", ".join(".".join(map(str, e["loc"])) or "posten" for e in error.errors())
+            where = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'posten'} "
+                f"({e['msg'].removeprefix('Value error, ')})"
+                for e in error.errors()
+            )
             raise ApiKeyError(f"{path}: ogiltig post {digest[:12]}…: fält {where}") from None
     return entries
 

@@ -9,7 +9,9 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request, status
+from pydantic import AfterValidator
 
+from adapter import hsa
 from adapter.api.clinic import Clinic
 from adapter.api.principal import Principal, Role
 from adapter.api.routes.hook import followup_service
@@ -19,7 +21,7 @@ from adapter.logs import get_logger
 
 _log = get_logger("adapter.api")
 
-HSA_ID_PATTERN = r"^SE\d{10}-[A-Za-z0-9]{1,40}$"
+HSA_ID_PATTERN = f"^{hsa.PATTERN}$"
 # A FHIR logical id ([A-Za-z0-9\-.]{1,64}) that is not only dots: never a path step.
 ID_PATTERN = r"^[A-Za-z0-9\-.]*[A-Za-z0-9\-][A-Za-z0-9\-.]*$"
 
@@ -27,9 +29,10 @@ UnitPath = Annotated[
     str,
     Path(
         pattern=HSA_ID_PATTERN,
-        description="Enhetens HSA-id, t.ex. SE2321000057-E00000000001",
-        examples=["SE2321000057-E00000000001"],
+        description=f"Enhetens HSA-id, t.ex. {hsa.EXAMPLE}",
+        examples=[hsa.EXAMPLE],
     ),
+    AfterValidator(hsa.parse_hsa_id),  # normalised: the form the sources and the server hold
 ]
 PatientPath = Annotated[
     str,
@@ -70,8 +73,9 @@ def may_see(principal: Principal, units: Iterable[str]) -> bool:
 
 
 def audit_unit(principal: Principal, units: Iterable[str]) -> str | None:
-    """The unit an access is logged under: the first of `units` the caller has."""
-    return next((u for u in sorted(units) if principal.can_read_unit(u)), None)
+    """The caller's unit an access is logged under: the first of `units` granted to the caller
+    (None for an admin without units: the detail says what was shown)."""
+    return next((u for u in sorted(units) if u in principal.units), None)
 
 
 def fhir_problem(error: Exception) -> tuple[int, str]:

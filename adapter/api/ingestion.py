@@ -6,6 +6,11 @@ A request body (or an uploaded file) is spooled to a file of its own under
 outbox (`<data_dir>/outbox.sqlite3`) and sync engine, so a request is durable once it is in the
 outbox and an unchanged resend writes nothing. Spooling keeps memory flat for a large upload.
 
+A caller whose API key is limited to some units (`Principal.ingest_units`) gets only their rows
+through: a row of another unit is a row error naming that unit, and a discharge notice (which
+names no unit: it is for whichever unit the patient belongs to) is refused, so a unit's key
+cannot write other units' patients' data. The rows of its own units still go through.
+
 Row errors keep the readers' wording (Swedish, personnummer masked); only the file name is the
 one the caller knows (the upload's name, or e.g. "plans (API)") instead of the spool file's.
 """
@@ -13,20 +18,24 @@ one the caller knows (the upload's name, or e.g. "plans (API)") instead of the s
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from adapter.domain import Event, RowError
-from adapter.fhirclient import FhirClient
+from adapter.canonical import ID_PLAN
+from adapter.domain import DischargeNotice, Event, Plan, Record, RowError
+from adapter.fhirclient import FhirClient, FhirError
+from adapter.followup.facts import hsa_id_of
 from adapter.settings import Settings
 from adapter.sources import SourceKind
 from adapter.sources import events as event_format
+from adapter.sources import prea60 as prea60_format
 from adapter.sources.csvfile import load_column_map
 from adapter.sync import (
     Importer,
@@ -43,6 +52,7 @@ MAX_ERRORS_SHOWN = 1000  # row errors in one answer; the count says how many the
 UPLOADS = "uploads"
 _CHUNK = 1 << 16
 _SUFFIX = {SourceKind.PLANS: ".jsonl"}
+_UNIT_COLUMNS = {SourceKind.PREA60: prea60_format.COLUMNS, SourceKind.EVENTS: event_format.COLUMNS}
 
 
 @dataclass(slots=True)
@@ -110,22 +120,42 @@ class Ingestion:
         finally:
             path.unlink(missing_ok=True)
 
-    def run(self, stream: BinaryIO, kind: SourceKind, name: str) -> IngestReport:
-        """Import one body of `kind`; errors are reported under `name`."""
+    def run(
+        self,
+        stream: BinaryIO,
+        kind: SourceKind,
+        name: str,
+        *,
+        units: frozenset[str] | None = None,
+    ) -> IngestReport:
+        """Import one body of `kind`; errors are reported under `name`. With `units`, only
+        rows of those units (HSA-ids) are taken."""
         with self.spooled(stream, kind) as path:
-            return self.run_files([path], kind, name)
+            return self.run_files([path], kind, name, units=units)
 
-    def run_files(self, paths: Sequence[Path], kind: SourceKind, name: str) -> IngestReport:
+    def run_files(
+        self,
+        paths: Sequence[Path],
+        kind: SourceKind,
+        name: str,
+        *,
+        units: frozenset[str] | None = None,
+    ) -> IngestReport:
         report = IngestReport(name, kind)
         tally = Tally(combine(metrics_hooks(), SyncHooks(row_error=report.add_error)))
         sync_settings = SyncSettings(batch_size=self.settings.batch_size)
         with FhirClient(self.settings.endpoint(), on_retry=tally.client_retry) as client:
+            admit = None
+            if units is not None:
+                owners = plan_owner(client) if kind is SourceKind.PLANS else None
+                admit = unit_admission(units, kind, self.settings.mappings_dir, owners)
             importer = Importer(
                 open_outbox(self.settings.data_dir),
                 client,
                 self.settings.mappings_dir,
                 tally,
                 sync_settings,
+                admit=admit,
             )
             result = importer.run(list(paths), kind)
         report.fill(tally, result)
@@ -157,3 +187,75 @@ def events_csv(events: Sequence[Event], mappings_dir: Path) -> bytes:
         }
         writer.writerow([values[f] for f in fields])
     return text.getvalue().encode("utf-8")
+
+
+PlanOwner = Callable[[str], str | None]  # a plan's key -> the unit that holds it, if any
+
+
+def unit_admission(
+    units: frozenset[str],
+    kind: SourceKind,
+    mappings_dir: Path,
+    holder_of: PlanOwner | None = None,
+) -> Callable[[Record], RowError | None]:
+    """A check that admits records of `units` only: another unit's row is a row error that
+    names the unit, under the unit column's header; a discharge notice, which names no unit,
+    is refused with the reason; a plan another unit already holds (`holder_of`) cannot be
+    taken over by sending it again under one's own unit."""
+    allowed = ", ".join(sorted(units)) or "inga"
+    column = _unit_column(kind, mappings_dir)
+
+    def admit(record: Record) -> RowError | None:
+        source = record.source
+        if isinstance(record, DischargeNotice):
+            reason = (
+                f"Utskrivningsmeddelanden anger ingen enhet, och nyckeln gäller bara {allowed}: "
+                "läs in dem med en nyckel för hela regionen"
+            )
+            return RowError(source.file, source.line, None, reason)
+        if record.unit_hsa_id not in units:
+            reason = (
+                f"Enheten {record.unit_hsa_id} hör inte till nyckelns enheter ({allowed}); "
+                "raden läses inte in"
+            )
+            return RowError(source.file, source.line, column, reason, value=record.unit_hsa_id)
+        if not isinstance(record, Plan) or holder_of is None:
+            return None
+        try:
+            holder = holder_of(record.key)
+        except FhirError:
+            reason = (
+                "Planens enhet kan inte kontrolleras nu (FHIR-servern svarar inte); skicka igen"
+            )
+            return RowError(source.file, source.line, "plan_id", reason, value=record.plan_id)
+        if holder is None or holder in units:
+            return None
+        reason = (
+            f"Planen {record.key} finns redan vid enheten {holder}, som inte hör till "
+            f"nyckelns enheter ({allowed}); raden läses inte in"
+        )
+        return RowError(source.file, source.line, "plan_id", reason, value=holder)
+
+    return admit
+
+
+def plan_owner(client: FhirClient) -> PlanOwner:
+    """The unit of the server's CarePlan with a plan's business key (None: no such plan);
+    FhirError when the server does not answer (the row is then held back: unchecked)."""
+
+    @functools.cache
+    def owner(key: str) -> str | None:
+        params = [("identifier", f"{ID_PLAN}|{key}"), ("_elements", "author")]
+        for care_plan in client.search("CarePlan", params, post=True):
+            return hsa_id_of(care_plan.get("author"))
+        return None
+
+    return owner
+
+
+def _unit_column(kind: SourceKind, mappings_dir: Path) -> str | None:
+    """The unit's column as error reports name it: the CSV header, or the plan's JSON field."""
+    if kind is SourceKind.PLANS:
+        return "unit_hsa_id"
+    columns = _UNIT_COLUMNS.get(kind)
+    return load_column_map(kind, columns, mappings_dir)["unit_hsa_id"][0] if columns else None

@@ -22,7 +22,7 @@ from adapter.indicators.measures import title
 from adapter.indicators.trend import COUNTS, SHARES, UnitTrend
 from adapter.sources.events import CONTACT_TYPES
 from adapter.worklist import PatientView, TaskItem, WorklistRow
-from adapter.worklist.patient import HistoryItem, PlanView
+from adapter.worklist.patient import HistoryItem, PlanElsewhere, PlanView
 
 ContactType = Literal[CONTACT_TYPES]  # type: ignore[valid-type]  # the events format's list
 
@@ -159,6 +159,7 @@ class PlanOut(BaseModel):
 
     id: str
     key: str
+    unit: str = Field(validation_alias="unit_hsa_id", description="Enheten vars plan det är")
     kind: Literal["SIP", "patientkontrakt"]
     status: str
     active: bool
@@ -177,6 +178,24 @@ class PlanOut(BaseModel):
     @classmethod
     def of(cls, plan: PlanView) -> PlanOut:
         return cls.model_validate(plan, from_attributes=True)  # the same fields, nested
+
+
+class PlanElsewhereOut(BaseModel):
+    """Another unit's plan: that it exists, never its content (inner confidentiality)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    unit: str = Field(validation_alias="unit_hsa_id", description="Enheten vars plan det är")
+    kind: Literal["SIP", "patientkontrakt"]
+    status: str
+    active: bool
+    created: date
+    updated: date
+    valid_until: date | None
+
+    @classmethod
+    def of(cls, plan: PlanElsewhere) -> PlanElsewhereOut:
+        return cls.model_validate(plan, from_attributes=True)
 
 
 class HistoryOut(BaseModel):
@@ -213,6 +232,10 @@ class PatientOut(BaseModel):
     last_follow_up: date | None
     follow_up_due: date | None
     plans: list[PlanOut]
+    plans_elsewhere: list[PlanElsewhereOut] = Field(
+        description="Planer vid enheter du inte har behörighet till: bara enhet, slag, status "
+        "och datum, inget innehåll"
+    )
     history: list[HistoryOut]
     open_tasks: list[TaskOut]
 
@@ -235,6 +258,7 @@ class PatientOut(BaseModel):
             last_follow_up=view.last_follow_up,
             follow_up_due=view.follow_up_due,
             plans=[PlanOut.of(p) for p in view.plans],
+            plans_elsewhere=[PlanElsewhereOut.of(p) for p in view.plans_elsewhere],
             history=[HistoryOut.of(h) for h in view.history],
             open_tasks=[TaskOut.of(t) for t in view.tasks],
         )
@@ -243,6 +267,15 @@ class PatientOut(BaseModel):
 class PatientPlansOut(BaseModel):
     patient_id: str
     plans: list[PlanOut]
+    plans_elsewhere: list[PlanElsewhereOut]
+
+    @classmethod
+    def of(cls, view: PatientView) -> PatientPlansOut:
+        return cls(
+            patient_id=view.patient_id,
+            plans=[PlanOut.of(p) for p in view.plans],
+            plans_elsewhere=[PlanElsewhereOut.of(p) for p in view.plans_elsewhere],
+        )
 
 
 class PatientHistoryOut(BaseModel):

@@ -25,7 +25,7 @@ from joserfc import jwt
 from joserfc.errors import ClaimError, ExpiredTokenError, JoseError
 from joserfc.jwk import GuestProtocol, Key, import_key
 
-from adapter.api.principal import Principal, parse_roles
+from adapter.api.principal import Principal, parse_roles, parse_units
 from adapter.logs import get_logger
 
 FetchJson = Callable[[str], Mapping[str, Any]]
@@ -182,14 +182,11 @@ class OidcVerifier:
     def _principal(self, claims: Mapping[str, Any]) -> Principal:
         subject = str(claims["sub"])
         name = claims.get("name") or claims.get("preferred_username") or subject
-        units = _claim(claims, self.config.units_claim)
         return Principal(
             name=str(name),
             subject=subject,
             roles=parse_roles(_claim(claims, self.config.roles_claim)),
-            units=frozenset(u for u in units if isinstance(u, str))
-            if isinstance(units, list)
-            else frozenset(),
+            units=parse_units(_claim(claims, self.config.units_claim)),
             method="oidc",
         )
 

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from adapter.canonical import CS_TASK_BUSINESS_STATUS, CS_TASK_TYPE
 from adapter.cli.app import app
+from adapter.cli.units import hsa_ids
 from adapter.conformance import load_conformance
 from adapter.fhirclient import FhirError
 from adapter.followup import subscriptions
@@ -146,7 +147,11 @@ def followups(
     ] = None,
     unit: Annotated[
         list[str] | None,
-        typer.Option("--unit", help="Bara denna enhet (HSA-id); kan upprepas. Standard: regionen."),
+        typer.Option(
+            "--unit",
+            help="Bara denna enhet (HSA-id); kan upprepas. Standard: regionen.",
+            callback=hsa_ids,
+        ),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Visa vad som skulle göras; skriv inget.")

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from adapter import logs
 from adapter.cli.app import app
+from adapter.cli.units import hsa_ids
 from adapter.fhirclient import FhirClient, FhirError
 from adapter.followup.load import ScopeError
 from adapter.followup.params import RuleParamsError
@@ -54,7 +55,11 @@ class Format(StrEnum):
 
 UnitOption = Annotated[
     list[str] | None,
-    typer.Option("--unit", help="Listningsenhetens HSA-id (kan upprepas där flera går)."),
+    typer.Option(
+        "--unit",
+        help="Listningsenhetens HSA-id (kan upprepas där flera går).",
+        callback=hsa_ids,
+    ),
 ]
 AsOfOption = Annotated[
     str | None,

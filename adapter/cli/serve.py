@@ -13,6 +13,7 @@ from adapter.api import create_app
 from adapter.api.apikeys import ApiKeyEntry, ApiKeyError, add_entry, new_key
 from adapter.api.principal import Role
 from adapter.cli.app import app
+from adapter.cli.units import hsa_ids
 from adapter.scheduler import scheduler_service
 from adapter.settings import get_settings
 
@@ -54,7 +55,12 @@ def api_key(
     role: Annotated[Role, typer.Option("--role", help="Nyckelns roll.")],
     unit: Annotated[
         list[str] | None,
-        typer.Option("--unit", help="HSA-id för en enhet nyckeln får se (kan upprepas)."),
+        typer.Option(
+            "--unit",
+            help="HSA-id för en enhet nyckeln gäller (kan upprepas). En integrationsnyckel "
+            "utan --unit gäller hela regionen.",
+            callback=hsa_ids,
+        ),
     ] = None,
     file: Annotated[
         Path | None, typer.Option("--file", help="Nyckelfilen (standard: SIP_FHIR_API_KEYS_FILE).")
@@ -64,6 +70,10 @@ def api_key(
     path = file or get_settings().api_keys_file
     if path is None:
         typer.echo("Ange --file eller sätt SIP_FHIR_API_KEYS_FILE.", err=True)
+        raise typer.Exit(2)
+    problem = _unit_problem(role, unit or [])
+    if problem:
+        typer.echo(problem, err=True)
         raise typer.Exit(2)
     key = new_key()
     try:
@@ -75,3 +85,12 @@ def api_key(
     typer.echo(
         f"Nyckeln '{name}' ({role}) är sparad som hash i {path}; den visas bara nu.", err=True
     )
+
+
+def _unit_problem(role: Role, units: list[str]) -> str | None:
+    """A key whose units would not mean what its maker thinks (Swedish), else None."""
+    if role is Role.VARDSAMORDNARE and not units:
+        return "En nyckel med rollen vardsamordnare behöver minst en --unit (enhetens HSA-id)."
+    if role is Role.ADMIN and units:
+        return "En admin-nyckel gäller alla enheter; ange inte --unit."
+    return None

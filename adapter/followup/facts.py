@@ -121,7 +121,8 @@ def subject_of(resource: Json) -> str | None:
     return ref if ref and ref.startswith("Patient/") else None
 
 
-def _hsa_id(reference: Any) -> str | None:
+def hsa_id_of(reference: Any) -> str | None:
+    """The HSA-id of a logical reference (`{"identifier": {"system": HSA_ID, ...}}`)."""
     ident = reference.get("identifier") if isinstance(reference, dict) else None
     if isinstance(ident, dict) and ident.get("system") == HSA_ID and ident.get("value"):
         return str(ident["value"])
@@ -167,7 +168,7 @@ def participants(team: Json | None, translations: Translations) -> tuple[Partici
         if role is None:
             continue
         who = member.get("member") or {}
-        found.append(Participant(role, who.get("display"), _hsa_id(who)))
+        found.append(Participant(role, who.get("display"), hsa_id_of(who)))
     return tuple(found)
 
 
@@ -179,7 +180,7 @@ def plan_facts(
     kinds = [_PLAN_KIND[c] for c in _codings_of(care_plan.get("category")) if c in _PLAN_KIND]
     status = _PLAN_STATUS.get(str(care_plan.get("status")))
     created = local_day(care_plan.get("created"), calendar)
-    unit = _hsa_id(care_plan.get("author"))
+    unit = hsa_id_of(care_plan.get("author"))
     if key is None or not kinds or status is None or created is None or unit is None:
         return None
     revision = plan_revision(care_plan)
@@ -216,7 +217,7 @@ def care_event(
     )
     if not codes or day is None:
         return None
-    units = [u for p in procedure.get("performer", ()) if (u := _hsa_id(p.get("actor")))]
+    units = [u for p in procedure.get("performer", ()) if (u := hsa_id_of(p.get("actor")))]
     return CareEvent(day, codes[0], units[0] if units else "", event_plan_key(procedure))
 
 

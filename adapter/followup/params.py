@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from adapter.canonical import IndicatorCode
 from adapter.followup.calendar import WorkingCalendar, known_extra_day_names
+from adapter.hsa import HsaId
 from adapter.settings import get_settings
 
 RULES_FILE = "rules.json"
@@ -82,7 +83,7 @@ class CalendarParams(_Params):
 class IndicatorTarget(_Params):
     region_percent: Decimal | None = Field(default=None, ge=0, le=100)
     unit_percent: Decimal | None = Field(default=None, ge=0, le=100)  # every unit ...
-    units: dict[str, Decimal] = Field(default_factory=dict)  # ... unless named here (HSA-id)
+    units: dict[HsaId, Decimal] = Field(default_factory=dict)  # ... unless named here
 
     def for_unit(self, unit_hsa_id: str) -> Decimal | None:
         return self.units.get(unit_hsa_id, self.unit_percent)

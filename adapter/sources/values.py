@@ -13,6 +13,8 @@ from decimal import Decimal
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
+from adapter import hsa
+
 T = TypeVar("T")
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -20,8 +22,6 @@ STOCKHOLM = ZoneInfo("Europe/Stockholm")
 _DATE = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
 _DATETIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?")
 _DECIMAL = re.compile(r"[-+]?\d+(?:[.,]\d+)?")
-# "SE" + organisation number + "-" + the unit's own part (Inera's HSA-id format)
-_HSA_ID = re.compile(r"SE\d{10}-[A-Z0-9]{1,20}")
 
 
 class InvalidValue(ValueError):
@@ -88,8 +88,8 @@ def parse_choice(text: str, choices: Mapping[str, T], shown: str) -> T:
 
 
 def parse_hsa_id(text: str) -> str:
-    """An HSA-id such as `SE2321000057-E00000000001`, normalised to upper case."""
-    value = text.upper()
-    if not _HSA_ID.fullmatch(value):
-        raise InvalidValue("Ogiltigt HSA-id: väntade t.ex. SE2321000057-E00000000001")
-    return value
+    """An HSA-id such as `SE2321000057-E00000000001`, normalised to upper case (adapter.hsa)."""
+    try:
+        return hsa.parse_hsa_id(text)
+    except hsa.InvalidHsaId as error:
+        raise InvalidValue(str(error)) from None

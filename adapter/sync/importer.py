@@ -22,6 +22,9 @@ from adapter.sync.fingerprint import mapping_fingerprint, record_digest
 from adapter.sync.outbox import Outbox, Writable
 from adapter.sync.progress import Tally
 
+# A check of each record before it is mapped: None admits it, a RowError rejects the row.
+Admission = Callable[[Record], RowError | None]
+
 # Records per outbox transaction: large enough that commits cost little, small enough that the
 # workers get their first Bundle early.
 CHUNK_RECORDS = 250
@@ -58,6 +61,7 @@ class Importer:
     """Imports files through one outbox into one server.
 
     `force` maps and writes every record again, even those the outbox says the server holds.
+    `admit` rejects records before anything else looks at them (an API key's units).
     """
 
     def __init__(
@@ -69,8 +73,10 @@ class Importer:
         sync_settings: SyncSettings,
         *,
         force: bool = False,
+        admit: Admission | None = None,
     ) -> None:
         self.outbox = outbox
+        self.admit = admit
         self.mappings_dir = mappings_dir
         self.mappings: Mappings = load_mappings(mappings_dir)
         self.tally = tally
@@ -115,6 +121,10 @@ class Importer:
             if isinstance(item, RowError):
                 self.tally.count_row_error(item)
                 continue
+            refused = self.admit(item) if self.admit is not None else None
+            if refused is not None:
+                self._reject(kind, refused)
+                continue
             records.append(item)
             if len(records) >= CHUNK_RECORDS:
                 flush()
@@ -139,8 +149,11 @@ class Importer:
         try:
             return map_record(record, self.mappings)
         except MappingError as error:  # well-formed, but not valid FHIR: a rejected row
-            self.tally.count_rows(kind, 0, 1, 0)
-            self.tally.count_row_error(
-                RowError(record.source.file, record.source.line, error.field, error.reason)
-            )
+            source = record.source
+            self._reject(kind, RowError(source.file, source.line, error.field, error.reason))
             return None
+
+    def _reject(self, kind: str, error: RowError) -> None:
+        """A row the reader accepted, rejected after all (counted as read already)."""
+        self.tally.count_rows(kind, 0, 1, 0)
+        self.tally.count_row_error(error)

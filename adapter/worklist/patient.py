@@ -91,6 +91,7 @@ class ParticipantView:
 class PlanView:
     id: str  # the CarePlan's logical id
     key: str  # source_system:plan_id
+    unit_hsa_id: str  # the unit whose plan it is: its content is shown to that unit only
     kind: PlanLabel
     status: str  # Swedish
     active: bool
@@ -108,6 +109,19 @@ class PlanView:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanElsewhere:
+    """Another unit's plan as a caller outside it sees it: that it exists, never its content."""
+
+    unit_hsa_id: str
+    kind: PlanLabel
+    status: str  # Swedish
+    active: bool
+    created: date
+    updated: date
+    valid_until: date | None
+
+
+@dataclass(frozen=True, slots=True)
 class HistoryItem:
     day: date
     code: str  # AU124, AU125, AW010, UPPF, SIPKALL, or "plan" for a plan or a new version
@@ -121,13 +135,14 @@ class PatientView:
     patient_id: str
     person: PersonId
     name: str | None
-    units: tuple[str, ...]  # the units whose lists the patient is on (risk, plans, Tasks)
+    units: tuple[str, ...]  # the units the patient belongs to (risk, plans, Tasks) that are shown
     risks: tuple[RiskView, ...]
     plans: tuple[PlanView, ...]
     history: tuple[HistoryItem, ...]  # newest first
     tasks: tuple[TaskItem, ...]  # open, the earliest due first
     last_follow_up: date | None
     follow_up_due: date | None
+    plans_elsewhere: tuple[PlanElsewhere, ...] = ()  # other units' plans, summaries only
 
 
 def patient_units(patient: LoadedPatient) -> set[str]:
@@ -242,6 +257,7 @@ def plan_views(
             PlanView(
                 id=str(care_plan.get("id")),
                 key=facts.key,
+                unit_hsa_id=facts.unit_hsa_id,
                 kind=PlanLabel.SIP if facts.kind is PlanKind.SIP else PlanLabel.PATIENTKONTRAKT,
                 status=facts.status.swedish,
                 active=facts.is_active(as_of),

@@ -58,12 +58,19 @@ def test_threshold_keeps_its_decimals(tmp_path: Path) -> None:
 
 def test_unit_target_override(tmp_path: Path) -> None:
     content = _shipped()
-    content["indicators"]["targets"]["followup-90d"]["units"] = {"SE-E2": 85}
+    content["indicators"]["targets"]["followup-90d"]["units"] = {"se2321000057-e2": 85}
     target = load_rule_params(_write(tmp_path, content)).indicators.target(
         IndicatorCode.FOLLOWUP_90D
     )
-    assert target.for_unit("SE-E2") == Decimal(85)
-    assert target.for_unit("SE-E1") == Decimal(80)
+    assert target.for_unit("SE2321000057-E2") == Decimal(85)  # normalised as the sources are
+    assert target.for_unit("SE2321000057-E1") == Decimal(80)
+
+
+def test_a_unit_target_for_something_that_is_not_an_hsa_id_is_refused(tmp_path: Path) -> None:
+    content = _shipped()
+    content["indicators"]["targets"]["followup-90d"]["units"] = {"SE-E2": 85}
+    with pytest.raises(RuleParamsError, match="units.SE-E2.*Ogiltigt HSA-id"):
+        load_rule_params(_write(tmp_path, content))
 
 
 def test_indicator_without_targets_has_none() -> None:

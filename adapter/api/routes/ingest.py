@@ -9,10 +9,12 @@ pipeline and outbox as `sip-fhir import` (adapter/api/ingestion.py). Role integr
   files, and one reader per format keeps one set of rules (and error messages).
 
 The answer counts the rows read, accepted and rejected, with every rejected row's line, column
-and reason (Swedish, personnummer masked), and what was written. 200: all written; 202: saved
-in the outbox, the FHIR server did not answer (it is sent by the next import or `sip-fhir sync`);
-422: nothing could be read (empty, no header, a column missing). Rows count in the metric
-`sip_fhir_rows_in`.
+and reason (Swedish, personnummer masked), and what was written. A key limited to some units
+(`sip-fhir api-key --unit`) sends only their rows: another unit's row is a row error naming the
+unit, a discharge notice (no unit) is refused; see adapter/api/ingestion.py.
+200: all written; 202: saved in the outbox, the FHIR server did not answer (it is sent by the
+next import or `sip-fhir sync`); 422: nothing could be read (empty, no header, a column
+missing). Rows count in the metric `sip_fhir_rows_in`.
 """
 
 from __future__ import annotations
@@ -130,7 +132,8 @@ async def _run(
     ingest: IngestAccessDep,
     response: Response,
 ) -> IngestOut:
-    report = await run_in_threadpool(clinic.ingestion.run, stream, kind, name)
+    units = ingest.principal.ingest_units
+    report = await run_in_threadpool(clinic.ingestion.run, stream, kind, name, units=units)
     ingest.record(resource=kind.value, accepted=report.accepted, rejected=report.rejected)
     answer = IngestOut.of(report)
     if answer.status == "oläsbar":

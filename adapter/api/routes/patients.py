@@ -4,7 +4,10 @@ follow-up history and the open Tasks.
 
 A vårdsamordnare sees the patients of the units granted (the patient is on a unit's Prea60 list,
 has a plan of it, or a Task of it); an admin every patient. A patient outside one's units
-answers 404 like one that does not exist, so the id reveals nothing. Each read is audited."""
+answers 404 like one that does not exist, so the id reveals nothing. Of a patient one may see,
+only what belongs to one's units is shown: another unit's plan as a summary without content,
+its Tasks and history not at all (inner confidentiality: adapter/worklist/scope.py). Each read
+is audited with the caller's unit and what was shown."""
 
 from __future__ import annotations
 
@@ -31,10 +34,10 @@ from adapter.api.models import (
     PatientOut,
     PatientPlansOut,
     PatientTasksOut,
-    PlanOut,
     TaskOut,
 )
 from adapter.worklist import PatientView
+from adapter.worklist.scope import scoped_view, shown
 
 router = APIRouter(prefix="/patients", tags=["patient"])
 T = TypeVar("T")
@@ -49,8 +52,10 @@ def read_patient(
     view = found[0] if found else None
     if view is None or not may_see(access.principal, view.units):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=NOT_FOUND_PATIENT)
-    access.record([view.person], resource=resource, unit=audit_unit(access.principal, view.units))
-    return view
+    visible = scoped_view(view, access.scope)
+    unit = audit_unit(access.principal, view.units)
+    access.record([view.person], resource=resource, unit=unit, detail=shown(visible))
+    return visible
 
 
 def _answer(
@@ -81,7 +86,7 @@ def patient_plans(
         clinic,
         as_of,
         "CarePlan",
-        lambda v: PatientPlansOut(patient_id=v.patient_id, plans=[PlanOut.of(p) for p in v.plans]),
+        PatientPlansOut.of,
     )
 
 
