@@ -126,6 +126,7 @@ class Ingestion:
                 self.settings.mappings_dir,
                 tally,
                 sync_settings,
+                care_provider_hsa_id=self.settings.care_provider_hsa_id,
             )
             result = importer.run(list(paths), kind)
         report.fill(tally, result)
