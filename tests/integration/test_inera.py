@@ -32,7 +32,7 @@ Json = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def inera(fhir_client: FhirClient, profiles_installed: None) -> None:
+def inera(fhir_client: FhirClient, profiles_installed: None) -> None:  # noqa: F811
     install_conformance(fhir_client, INERA_DIR)
 
 
