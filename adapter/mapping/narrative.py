@@ -191,7 +191,12 @@ def _provenance(r: Json) -> list[str | None]:
     ]
 
 
+def _subscription(r: Json) -> list[str | None]:
+    return [f"Prenumeration: {r.get('reason', '')}", f"status {_status(r.get('status'))}"]
+
+
 _PARTS: dict[str, Callable[[Json], list[str | None]]] = {
+    "Subscription": _subscription,
     "Patient": _patient,
     "CarePlan": _care_plan,
     "Goal": _goal,

@@ -263,3 +263,13 @@ def test_focus_index_falls_back_to_a_conditional_reference_for_plans() -> None:
     patient = LoadedPatient("Patient/1", PatientFacts(PatientState(PATIENT), [], FocusIndex()))
     assert focus_reference(patient, PlanFocus("a:b")) == f"CarePlan?identifier={c.ID_PLAN}|a:b"
     assert focus_reference(patient, RiskFocus(UNIT, date(2024, 1, 1))) is None
+
+
+def test_an_older_patientkontrakt_with_its_kind_inside_category_is_still_read() -> None:
+    resources = server_copy([records()[2]])
+    plan = next(r for r in resources if r["resourceType"] == "CarePlan")
+    plan["extension"] = [e for e in plan["extension"] if e["url"] != c.EXT_PLAN_KIND]
+    plan["category"][0]["coding"].append({"system": c.CS_PLAN_KIND, "code": "patientkontrakt"})
+    owned = [r for r in resources if r["resourceType"] != "Patient"]
+    (facts,) = patient_facts(PATIENT, owned, TRANSLATIONS, RULES.calendar).state.plans
+    assert facts.kind.value == "patientkontrakt"
