@@ -16,11 +16,23 @@ import pytest
 from adapter import canonical as c
 from adapter.conformance import install_conformance
 from adapter.fhirclient import FhirClient
-from adapter.mapping import MappedResource, Mappings, load_mappings, map_record
+from adapter.mapping import (
+    MappedResource,
+    Mappings,
+    load_mappings,
+    map_record,
+    transaction_bundle,
+)
 from adapter.settings import REPO_ROOT
 from tests.integration.test_map_validate import post, unique_resources, validate_all
 from tests.integration.test_profiles import errors, problems, profiles_installed  # noqa: F401
-from tests.unit.test_mapping import patientkontrakt, person, sample_records, sip
+from tests.unit.test_mapping import (
+    generated_records,
+    patientkontrakt,
+    person,
+    sample_records,
+    sip,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 
@@ -67,6 +79,21 @@ def test_careplans_and_patients_pass_inera_and_our_profiles(
     assert {"CarePlan", "Patient", "Provenance"} <= {r.resource_type for r in resources}
     assert validate_all(fhir_client, resources) == []
     assert inera_errors(fhir_client, resources) == []
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("inera")
+def test_a_generated_set_passes_inera_with_no_dom_6(
+    fhir_client: FhirClient, mappings: Mappings
+) -> None:
+    resources = unique_resources(generated_records(60, uuid.uuid4().hex[:8]), mappings)
+    assert inera_errors(fhir_client, resources) == []
+    bundle_outcomes = [
+        fhir_client.validate(transaction_bundle(resources[start : start + 200]))
+        for start in range(0, len(resources), 200)
+    ]
+    assert [e for o in bundle_outcomes for e in errors(o)] == []
+    assert [w for o in bundle_outcomes for w in problems(o, "warning") if "dom-6" in w] == []
 
 
 @pytest.mark.usefixtures("inera")
