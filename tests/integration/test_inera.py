@@ -23,6 +23,7 @@ from adapter.mapping import (
     map_record,
     transaction_bundle,
 )
+from adapter.mapping.fhir import hsa_reference
 from adapter.settings import REPO_ROOT
 from tests.integration.test_map_validate import post, unique_resources, validate_all
 from tests.integration.test_profiles import errors, problems, profiles_installed  # noqa: F401
@@ -39,6 +40,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_install
 INERA_DIR = REPO_ROOT / "tests" / "data" / "inera"
 CARE_PROVIDER = "SE2321000016-15CQ"
 INERA_PROFILE = {"CarePlan": c.INERA_PROFILE_CAREPLAN, "Patient": c.INERA_PROFILE_PATIENT}
+INERA_PROFILE_ORGANIZATION = f"{c.INERA_IG}/StructureDefinition/inera-ehds-organization"
 NOT_IN_VALUE_SET = "None of the codings provided are in the value set"
 Json = dict[str, Any]
 
@@ -191,3 +193,22 @@ def test_a_samordningsnummer_patient_gets_the_birth_date_less_60(
     patient = map_record(replace(patientkontrakt(), patient=person("196703612384")), mappings)[0]
     assert patient.resource["birthDate"] == "1967-03-01"
     assert errors(fhir_client.validate(patient.resource, patient.profile)) == []
+
+
+@pytest.mark.usefixtures("inera")
+@pytest.mark.parametrize("system", [c.HSA_ID, "urn:oid:1.2.752.129.2.1.4.1"])
+def test_an_hsa_id_in_either_system_passes_ineras_organization(
+    fhir_client: FhirClient, system: str
+) -> None:
+    """Our units are logical references by HSA-id; as an Organization, in HL7 Sweden's system
+    (ours) or in the NTjP OID of IneraEHDSOrganization's slice, both pass."""
+    unit = hsa_reference("Organization", "SE2321000057-E00000000001", "Aneby vårdcentral")
+    organization = {
+        "resourceType": "Organization",
+        "identifier": [{**unit["identifier"], "system": system}],
+        "name": unit["display"],
+    }
+    outcome = fhir_client.validate(organization, INERA_PROFILE_ORGANIZATION)
+    assert errors(outcome) == []
+    organization["identifier"].append({"system": "urn:oid:1.2.752.129.2.1.4.1"})
+    assert errors(fhir_client.validate(organization, INERA_PROFILE_ORGANIZATION))  # it checks
