@@ -195,6 +195,12 @@ def _subscription(r: Json) -> list[str | None]:
     return [f"Prenumeration: {r.get('reason', '')}", f"status {_status(r.get('status'))}"]
 
 
+def _named(r: Json) -> list[str | None]:
+    """Any other resource (the conformance resources of profiles/): its type and title."""
+    label = r.get("title") or r.get("name")
+    return [f"{r.get('resourceType')}: {label}" if label else str(r.get("resourceType"))]
+
+
 _PARTS: dict[str, Callable[[Json], list[str | None]]] = {
     "Subscription": _subscription,
     "Patient": _patient,
@@ -219,7 +225,7 @@ def _div(parts: Iterable[str | None]) -> str:
 def narrative(resource: Json) -> Json:
     """`text` for the resource: status generated, one Swedish sentence, HTML-escaped."""
     parts = _PARTS.get(str(resource.get("resourceType")))
-    sentence = parts(resource) if parts else [f"{resource.get('resourceType')}"]
+    sentence = parts(resource) if parts else _named(resource)
     return {"status": "generated", "div": _div(sentence)}
 
 

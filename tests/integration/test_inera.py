@@ -212,3 +212,15 @@ def test_an_hsa_id_in_either_system_passes_ineras_organization(
     assert errors(outcome) == []
     organization["identifier"].append({"system": "urn:oid:1.2.752.129.2.1.4.1"})
     assert errors(fhir_client.validate(organization, INERA_PROFILE_ORGANIZATION))  # it checks
+
+
+def test_installed_conformance_resources_carry_a_narrative(fhir_client: FhirClient) -> None:
+    for resource_type, resource_id in [
+        ("StructureDefinition", "plan-provenance"),
+        ("CodeSystem", "plan-kind"),
+        ("Measure", "plan-coverage"),
+    ]:
+        stored = fhir_client.read(resource_type, resource_id)
+        assert stored["text"]["status"] == "generated", resource_type
+        outcome = fhir_client.validate(stored)
+        assert not [w for w in problems(outcome, "warning") if "dom-6" in w]
