@@ -25,6 +25,7 @@ from adapter.mapping.r4 import check_structure
 from adapter.settings import REPO_ROOT
 from adapter.sources import read_plan_lines
 from adapter.sync.fingerprint import mapping_fingerprint
+from adapter.worklist.patient import patient_name
 from tests.unit.test_indicators_reports import PERIOD as REPORT_PERIOD
 from tests.unit.test_indicators_reports import _aneby
 from tests.unit.test_mapping import (
@@ -251,3 +252,8 @@ def test_narrative_changes_the_content_hash_only_when_the_content_changes(
     a = map_record(prea60_row(patient), mappings)[0].resource
     b = map_record(prea60_row(patient), mappings)[0].resource
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def test_the_worklist_does_not_show_a_stubs_unknown_name_as_a_name(mappings: Mappings) -> None:
+    assert patient_name(map_record(patientkontrakt(), mappings)[0].resource) is None
+    assert patient_name(map_record(prea60_row(), mappings)[0].resource) == "Åsa Maria Lind"
