@@ -29,7 +29,7 @@ PROVENANCE_PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-
 # patient". Inera writes NOPATIENT, which v3-ActCode lacks (HAPI: unknown code, an error); the code
 # with that meaning is NOPAT ("no disclosure to patient, family or caregivers without attending
 # provider's authorization").
-CODE_NOPATIENT = "NOPAT"  # V3_ACT_CODE
+CODE_NOPAT = "NOPAT"  # V3_ACT_CODE
 
 # --- Inera EHDS-TK (canonical https://fhir.inera.se/ig/ehds-tk; see mappings/README.md) ---
 INERA_IG = "https://fhir.inera.se/ig/ehds-tk"

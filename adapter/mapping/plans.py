@@ -11,7 +11,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from adapter.canonical import (
-    CODE_NOPATIENT,
+    CODE_NOPAT,
     CODE_PATIENTKONTRAKT,
     CODE_SIP,
     CODE_VARDPLAN,
@@ -119,11 +119,11 @@ def _category(kind: PlanKind) -> Json:
 
 
 def _plan_meta(plan: Plan, profile: str) -> Json:
-    """meta.profile, and NOPATIENT (Inera PDL-001) when the source says the patient may not
-    see the plan."""
+    """meta.profile, and the label NOPAT (Inera PDL-001, see canonical.CODE_NOPAT) when the
+    source says the patient may not see the plan."""
     result = meta(profile)
     if plan.approved_for_patient is False:
-        result["security"] = [coding(V3_ACT_CODE, CODE_NOPATIENT)]
+        result["security"] = [coding(V3_ACT_CODE, CODE_NOPAT)]
     return result
 
 
