@@ -128,7 +128,7 @@ def _risk_assessment(r: Json) -> list[str | None]:
     risk = predictions[0].get("probabilityDecimal")
     return [
         f"Riskbedömning ({_concept_text(r.get('method')) or 'okänd metod'})",
-        f"risk {risk} %" if risk is not None else None,
+        f"risk {str(risk).replace('.', ',')} %" if risk is not None else None,  # Swedish comma
         f"bedömd {r['occurrenceDateTime']}" if r.get("occurrenceDateTime") else None,
     ]
 
@@ -218,7 +218,7 @@ _PARTS: dict[str, Callable[[Json], list[str | None]]] = {
 
 
 def _div(parts: Iterable[str | None]) -> str:
-    sentence = ", ".join(part for part in parts if part)
+    sentence = ", ".join(part.rstrip(". ") for part in parts if part)
     return f'<div xmlns="{_XHTML}"><p>{escape(sentence, quote=False)}</p></div>'
 
 
