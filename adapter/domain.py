@@ -193,6 +193,8 @@ class Plan:
     participants: tuple[Participant, ...] = ()
     next_follow_up: date | None = None
     agreed_appointments: tuple[Appointment, ...] = ()
+    # May the patient see the plan (e.g. in 1177)? None: the source does not say.
+    approved_for_patient: bool | None = None
 
     @property
     def key(self) -> str:

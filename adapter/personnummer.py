@@ -136,3 +136,17 @@ def _birth_date(year: int, month: int, day: int) -> date:
         return date(year, month, day)
     except ValueError:
         raise ImpossibleDateError("Omöjligt födelsedatum i personnumret") from None
+
+
+def birth_date(person: PersonId) -> date:
+    """The birth date in a normalised number (a samordningsnummer's day less 60)."""
+    year, month, day = int(person.digits[:4]), int(person.digits[4:6]), int(person.digits[6:8])
+    if day > _SAMORDNING_OFFSET:  # the day says so, whatever kind the caller gave
+        day -= _SAMORDNING_OFFSET
+    return _birth_date(year, month, day)
+
+
+def legal_gender(person: PersonId) -> str:
+    """FHIR AdministrativeGender of the legal sex the number carries: the second-last digit is
+    odd for men, even for women (folkbokföringslagen 18 §; the same for samordningsnummer)."""
+    return "male" if int(person.digits[-2]) % 2 else "female"

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = REPO_ROOT / ".data"
     mappings_dir: Path = REPO_ROOT / "mappings"
+    # HSA-id of the vårdgivare (care provider) whose plans the adapter writes: the custodian of
+    # each plan's Provenance (Inera EHDS-TK, yttre spärr). Unset: no Provenance is written.
+    care_provider_hsa_id: str | None = None
     profiles_dir: Path = (
         REPO_ROOT / "profiles"
     )  # conformance resources (profiles install, Measures)

@@ -156,6 +156,7 @@ class Ingestion:
                 tally,
                 sync_settings,
                 admit=admit,
+                care_provider_hsa_id=self.settings.care_provider_hsa_id,
             )
             result = importer.run(list(paths), kind)
         report.fill(tally, result)

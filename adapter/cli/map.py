@@ -180,7 +180,9 @@ def map_command(
         err.print(f"[bold red]Filen finns inte:[/] {missing[0]}", highlight=False)
         raise typer.Exit(EXIT_FAILED)
     try:
-        mappings = load_mappings(settings.mappings_dir)
+        mappings = load_mappings(
+            settings.mappings_dir, care_provider_hsa_id=settings.care_provider_hsa_id
+        )
         out.mkdir(parents=True, exist_ok=True)
     except (MappingsError, OSError) as error:
         err.print(f"[bold red]Mappningen kunde inte starta:[/] {error}", highlight=False)

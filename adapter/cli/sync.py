@@ -188,6 +188,7 @@ def import_command(
                     tally,
                     sync_settings,
                     force=force,
+                    care_provider_hsa_id=settings.care_provider_hsa_id,
                 )
                 result = importer.run(files, kind)
         except (ColumnMapError, MappingsError, OSError, ValueError) as error:

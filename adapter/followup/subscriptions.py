@@ -23,6 +23,7 @@ from enum import StrEnum
 from adapter.canonical import TAG_ADAPTER
 from adapter.fhirclient import FhirClient
 from adapter.mapping.fhir import Json, coding
+from adapter.mapping.narrative import with_narrative
 
 HOOK_PATH = "/fhir-hook"
 HOOK_HEADER = "X-Sip-Fhir-Hook"
@@ -51,7 +52,7 @@ def hook_url(endpoint: str) -> str:
 
 
 def subscription(resource_type: str, endpoint: str, secret: str) -> Json:
-    return {
+    resource: Json = {
         "resourceType": "Subscription",
         "id": subscription_id(resource_type),
         "meta": {"tag": [coding(TAG_ADAPTER, TAG_CODE)]},
@@ -65,6 +66,7 @@ def subscription(resource_type: str, endpoint: str, secret: str) -> Json:
             "header": [f"{HOOK_HEADER}: {secret}"],
         },
     }
+    return with_narrative(resource)  # from the reason only: never the secret
 
 
 class RegisterOutcome(StrEnum):

@@ -34,6 +34,7 @@ from adapter.canonical import (
 )
 from adapter.followup.rules import Focus, OpenTask, Outcome, Owner, OwnerKind, TaskDecision
 from adapter.mapping.fhir import Json, coding, concept, hsa_reference, identifier, meta, period
+from adapter.mapping.narrative import with_narrative
 from adapter.mapping.readback import business_identifier
 
 # Task.status values of a Task still to be done; the others (completed, cancelled, rejected,
@@ -72,7 +73,7 @@ def _decided(task: Json, decision: TaskDecision, focus_reference: str) -> Json:
     if decision.owner is not None:
         task["owner"] = owner_reference(decision.owner)
     task["restriction"] = {"period": period(decision.opens_on, decision.due)}
-    return task
+    return with_narrative(task)
 
 
 def new_task(
@@ -114,7 +115,7 @@ def closed_task(current: Json, outcome: Outcome, reason: str) -> Json:
     task = _server_copy(current)
     task["status"] = outcome.value
     task["statusReason"] = {"text": reason}
-    return task
+    return with_narrative(task)
 
 
 # --- the way back ---

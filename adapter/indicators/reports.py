@@ -52,6 +52,7 @@ from adapter.mapping.fhir import (
 )
 from adapter.mapping.fhir import period as fhir_period
 from adapter.mapping.identifiers import match_url
+from adapter.mapping.narrative import with_narrative
 from adapter.mapping.resource import MappedResource
 
 PatientRef = Callable[[PersonId], Json]
@@ -196,6 +197,7 @@ def _report(result: IndicatorResult, report_type: ReportType, with_lists: bool) 
 
 def _mapped_report(result: IndicatorResult, report_type: ReportType) -> MappedResource:
     resource = _report(result, report_type, with_lists=report_type is ReportType.SUBJECT_LIST)
+    with_narrative(resource)
     return MappedResource(
         "MeasureReport", ID_MEASURE_REPORT, resource["identifier"][0]["value"], resource
     )
@@ -226,7 +228,7 @@ def subject_list(
         resource["entry"] = [{"item": patient_ref(person)} for person in group.subjects]
     else:
         resource["emptyReason"] = concept(coding(LIST_EMPTY_REASON, "nilknown"))
-    return MappedResource("List", ID_SUBJECT_LIST, key, resource)
+    return MappedResource("List", ID_SUBJECT_LIST, key, with_narrative(resource))
 
 
 def subject_list_report(

@@ -42,6 +42,9 @@ class Mappings:
     responsible: Translation  # action responsible → CS_RESPONSIBLE
     event_code: Translation  # Åtgärdskod → KVÅ | CS_LOCAL_ACTIVITY
     contact_type: Translation  # Kontakttyp → CS_CONTACT_TYPE
+    # The vårdgivare (care provider) the plans belong to: Provenance custodian (a setting,
+    # SIP_FHIR_CARE_PROVIDER_HSA_ID); without it no Provenance is written.
+    care_provider_hsa_id: str | None = None
 
 
 # ConceptMap id (file name) → the source codes it must cover (None: open list).
@@ -78,7 +81,7 @@ def _check_complete(path: Path, translation: Translation, codes: Iterable[str]) 
         raise MappingsError(f"{path}: saknar översättning för {', '.join(missing)}")
 
 
-def load_mappings(mappings_dir: Path) -> Mappings:
+def load_mappings(mappings_dir: Path, *, care_provider_hsa_id: str | None = None) -> Mappings:
     """Load the ConceptMaps under `mappings_dir/conceptmaps`; MappingsError if one is missing."""
     translations: dict[str, Translation] = {}
     for name, codes in _REQUIRED.items():
@@ -100,4 +103,5 @@ def load_mappings(mappings_dir: Path) -> Mappings:
         responsible=translations["responsible"],
         event_code=translations["event-code"],
         contact_type=translations["contact-type"],
+        care_provider_hsa_id=care_provider_hsa_id or None,
     )

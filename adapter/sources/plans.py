@@ -32,6 +32,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     ValidationError,
 )
@@ -141,6 +142,7 @@ class PlanIn(_In):
     participants: list[ParticipantIn] = []
     next_follow_up: Day | None = None
     agreed_appointments: list[AppointmentIn] = []
+    approved_for_patient: StrictBool | None = None
 
 
 def read_plans(source: Source, *, name: str | None = None) -> Reading:
@@ -292,6 +294,7 @@ def _to_domain(plan: PlanIn, patient: PersonId, source: SourceRef) -> Plan:
         ),
         next_follow_up=plan.next_follow_up,
         agreed_appointments=tuple(Appointment(a.date, a.with_) for a in plan.agreed_appointments),
+        approved_for_patient=plan.approved_for_patient,
     )
 
 
@@ -308,6 +311,7 @@ _REASONS = {
     "model_type": "Ska vara ett objekt",
     "model_attributes_type": "Ska vara ett objekt",
     "dict_type": "Ska vara ett objekt",
+    "bool_type": "Ska vara true eller false",
 }
 
 

@@ -74,11 +74,14 @@ class Importer:
         *,
         force: bool = False,
         admit: Admission | None = None,
+        care_provider_hsa_id: str | None = None,
     ) -> None:
         self.outbox = outbox
         self.admit = admit
         self.mappings_dir = mappings_dir
-        self.mappings: Mappings = load_mappings(mappings_dir)
+        self.mappings: Mappings = load_mappings(
+            mappings_dir, care_provider_hsa_id=care_provider_hsa_id
+        )
         self.tally = tally
         self.force = force
         self.engine = SyncEngine(outbox, client, tally, sync_settings)
@@ -89,7 +92,10 @@ class Importer:
 
     def run_readings(self, readings: Iterable[Reading]) -> ImportResult:
         """Import any readings, e.g. of an API request body (`read_plan_lines`)."""
-        self.outbox.use_fingerprint(mapping_fingerprint(self.mappings_dir))
+        fingerprint = mapping_fingerprint(
+            self.mappings_dir, self.mappings.care_provider_hsa_id or ""
+        )
+        self.outbox.use_fingerprint(fingerprint)
         run = self.engine.start(producing=True)
         try:
             for reading in readings:

@@ -314,7 +314,10 @@ def test_samordningsnummer_gets_its_own_identifier_system(mappings: Mappings) ->
 def test_other_sources_give_a_create_only_patient_stub(record: Record, mappings: Mappings) -> None:
     patient = map_record(record, mappings)[0]
     assert patient.resource_type == "Patient" and patient.create_only
-    assert set(patient.resource) == {"resourceType", "meta", "identifier"}
+    assert set(patient.resource) == {
+        *("resourceType", "meta", "text", "identifier"),
+        *("name", "gender", "birthDate"),  # what IneraEHDSPatient needs (tests: test_mapping_inera)
+    }
     assert patient.resource["identifier"][0]["value"] == record.patient.digits
 
 
@@ -371,7 +374,10 @@ def test_plan_maps_patient_goals_team_then_careplan(mappings: Mappings) -> None:
 
 def test_sip_careplan_elements(mappings: Mappings) -> None:
     plan = one(map_record(sip(), mappings), "CarePlan")
-    assert plan["meta"] == {"profile": [c.PROFILE_SIP_CAREPLAN]}
+    assert plan["meta"] == {
+        "profile": [c.PROFILE_SIP_CAREPLAN],
+        "source": f"{c.SOURCE_BASE}/lifecare",
+    }
     assert plan["identifier"] == [{"system": c.ID_PLAN, "value": "lifecare:SIP-77"}]
     assert (plan["status"], plan["intent"], plan["title"]) == (
         "active",
@@ -444,10 +450,9 @@ def test_follow_up_and_agreed_appointments_are_scheduled_activities(mappings: Ma
 def test_patientkontrakt_category_and_no_sip_only_extensions(mappings: Mappings) -> None:
     record = replace(patientkontrakt(), kva="AU124", overall_responsibility=Huvudman.REGION)
     plan = one(map_record(record, mappings), "CarePlan")
-    assert plan["meta"] == {"profile": [c.PROFILE_PATIENTKONTRAKT_CAREPLAN]}
-    assert [codes(cat) for cat in plan["category"]] == [
-        {(c.INERA_CAREPLAN_TYPE, "VP"), (c.CS_PLAN_KIND, "patientkontrakt")}
-    ]
+    assert plan["meta"]["profile"] == [c.PROFILE_PATIENTKONTRAKT_CAREPLAN]
+    # Inera's binding covers every category: the plan kind is an extension (test_mapping_inera)
+    assert [codes(cat) for cat in plan["category"]] == [{(c.INERA_CAREPLAN_TYPE, "VP")}]
     assert plan["period"] == {"start": "2024-09-02", "end": "2025-03-02"}
     assert not has_ext(plan, c.EXT_PLAN_KVA)
     assert not has_ext(plan, c.EXT_OVERALL_RESPONSIBILITY)
