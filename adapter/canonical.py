@@ -16,7 +16,12 @@ SAMORDNINGSNUMMER = "http://electronichealth.se/identifier/samordningsnummer"
 HSA_ID = "urn:oid:1.2.752.29.4.19"
 KVA = "urn:oid:1.2.752.116.1.3.2.1.4"
 INERA_CAREPLAN_TYPE = "https://fhir.inera.se/CodeSystem/typeofcareplan-cs"
-INERA_FAST_KONTAKT = "urn:oid:1.2.752.129.5.1.69"  # kv_typ_av_fast_kontakt
+# kv_typ_av_fast_kontakt: Coding.system is the canonical URL (as Inera's CareTeam IG writes it);
+# the OID is only the code system's identifier, but data written before 2026-12 carries it.
+INERA_FAST_KONTAKT = (
+    "https://terminologitjansten.inera.se/inera-kodverksforvaltning/kodverk/kv_typ_av_fast_kontakt"
+)
+INERA_FAST_KONTAKT_OID = "urn:oid:1.2.752.129.5.1.69"
 SNOMED = "http://snomed.info/sct"
 SNOMED_HOSPITAL_ADMISSION = "32485007"
 V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"  # Encounter.class (IMP)
@@ -24,6 +29,14 @@ MEASURE_POPULATION = "http://terminology.hl7.org/CodeSystem/measure-population"
 LIST_EMPTY_REASON = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
 MEASURE_IMPROVEMENT = "http://terminology.hl7.org/CodeSystem/measure-improvement-notation"
 EXT_DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+
+# Other names of a code system that data (ours of old, or another system's) uses in Coding.system.
+SYSTEM_ALIASES = {INERA_FAST_KONTAKT_OID: INERA_FAST_KONTAKT}
+
+
+def canonical_system(system: str) -> str:
+    """The Coding.system the adapter writes for `system` (an alias such as an OID → its URL)."""
+    return SYSTEM_ALIASES.get(system, system)
 
 
 def _cs(name: str) -> str:

@@ -23,13 +23,15 @@ from adapter.canonical import (
     ID_DISCHARGE,
     ID_PLAN,
     INERA_FAST_KONTAKT,
+    canonical_system,
 )
 from adapter.domain import Consent
 
 Json = dict[str, Any]
 
-# Inera kv_typ_av_fast_kontakt: the Task owner is the fast vårdkontakt, else the one with the
-# overall coordinating responsibility.
+# Inera kv_typ_av_fast_kontakt: the fast vårdkontakt, else the fast vårdkontakt with the overall
+# coordinating responsibility (code 4: only where the patient has several fasta vårdkontakter; the
+# adapter never writes it, another system may).
 FAST_VARDKONTAKT = "1"
 SAMORDNINGSANSVARIG = "4"
 
@@ -85,6 +87,8 @@ def listing_unit(risk_assessment: Json) -> str | None:
 def fast_vardkontakt(care_team: Json) -> Json | None:
     """The member Reference of the fast vårdkontakt (Inera code 1, else 4), or None.
 
+    The role's system may be the canonical URL or, in data written before, the code system's OID.
+
     Usable as Task.owner as it is: a logical Practitioner reference by HSA-id with the name, or
     a display-only reference when the source gave no HSA-id.
     """
@@ -92,7 +96,8 @@ def fast_vardkontakt(care_team: Json) -> Json | None:
     for participant in care_team.get("participant", ()):
         for role in participant.get("role", ()):
             for coding in role.get("coding", ()):
-                if coding.get("system") == INERA_FAST_KONTAKT and "member" in participant:
+                system = canonical_system(str(coding.get("system")))
+                if system == INERA_FAST_KONTAKT and "member" in participant:
                     by_code.setdefault(str(coding.get("code")), participant["member"])
     return by_code.get(FAST_VARDKONTAKT) or by_code.get(SAMORDNINGSANSVARIG)
 
