@@ -329,12 +329,14 @@ def test_a_patient_the_server_refuses_does_not_stop_the_others(
     fhir_client: FhirClient, unit: str
 ) -> None:
     refused, fine = new_person(), new_person()
-    write(fhir_client, [*listed(refused, unit), *listed(fine, unit)])
+    write(fhir_client, [*listed(refused, unit), plan_of(refused, unit), *listed(fine, unit)])
     loaded = load_states(fhir_client, as_of=DEC_10, rules=RULES, units=[unit], mappings=MAPPINGS)
     works = plan_all(loaded, RULES)
-    # What the refused patient's Task is about disappears before the write.
+    # The plan the refused patient's follow-up Task acts on disappears before the write (HAPI
+    # checks the references it indexes: Task.focus, not Task.reasonReference).
     (entry,) = next(w for w in works if w.patient.person == refused).entries
-    resource_type, resource_id = entry["resource"]["reasonReference"]["reference"].split("/")
+    resource_type, resource_id = entry["resource"]["focus"]["reference"].split("/")
+    assert resource_type == "CarePlan"
     fhir_client.delete(resource_type, resource_id)
     report = FollowupReport(DEC_10, dry_run=False)
     TaskWriter(fhir_client, RULES, DEC_10, MAPPINGS, report, batch_size=200).write(works)
