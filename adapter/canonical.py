@@ -93,7 +93,8 @@ ID_RISK_ASSESSMENT = _ident("prea60")  # value: opaque digest of unit + run date
 ID_PROCEDURE = _ident("event")  # value: opaque digest of the event row's content
 ID_DISCHARGE = _ident("discharge-notice")  # value: Meddelande-id
 ID_TASK = _ident("task")  # value: opaque digest of patient + rule + occasion
-# value: "<indicator>:<unit>:<start>/<end>", ":subject-list" added for the report with patient lists
+# value: "<indicator>:<unit>:<start>/<end>", ":subject-list" added for the report with patient
+# lists; a patient's individual report: opaque digest of indicator + unit + period + patient
 ID_MEASURE_REPORT = _ident("measure-report")
 ID_SUBJECT_LIST = _ident("subject-list")  # value: "<indicator>:<unit>:<start>/<end>:<population>"
 
@@ -112,6 +113,7 @@ PROFILE_PROCEDURE = _sd("kva-procedure")
 PROFILE_DISCHARGE = _sd("discharge-notice")
 PROFILE_TASK = _sd("followup-task")
 PROFILE_MEASURE_REPORT = _sd("indicator-measurereport")
+PROFILE_INDIVIDUAL_REPORT = _sd("indicator-individual-measurereport")
 PROFILE_SUBJECT_LIST = _sd("indicator-subject-list")
 
 # --- Extensions (profiles/StructureDefinition-ext-*.json; see mappings/README.md) ---
