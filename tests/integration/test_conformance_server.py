@@ -4,6 +4,7 @@ rerun adds no version); follow-up Tasks written the old way (the reason in `focu
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from dataclasses import replace
@@ -16,12 +17,17 @@ import pytest
 from adapter import canonical as c
 from adapter.canonical import TaskType
 from adapter.fhirclient import FhirClient
+from adapter.followup.load import patient_refs_of
+from adapter.mapping import map_record, transaction_bundle
 from tests.integration.sync_support import personnummer, plan_line
 from tests.integration.test_followups import (  # noqa: F401 (the unit fixture)
     DEC_10,
+    MAPPINGS,
     counts,
     listed,
     new_person,
+    one_task,
+    plan_of,
     scan,
     tasks_of,
     unit,
@@ -30,7 +36,7 @@ from tests.integration.test_followups import (  # noqa: F401 (the unit fixture)
 )
 from tests.integration.test_profiles import errors, profiles_installed  # noqa: F401
 from tests.integration.test_sync import importer
-from tests.unit.test_mapping import STOCKHOLM, discharge
+from tests.unit.test_mapping import KARIN, STOCKHOLM, discharge
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 Json = dict[str, Any]
@@ -117,3 +123,26 @@ def test_old_tasks_with_the_reason_in_focus_are_moved_once_not_duplicated(
     settled = versions(fhir_client, [person])
     assert counts(scan(fhir_client, unit, DEC_10)) == {}
     assert versions(fhir_client, [person]) == settled
+
+
+def test_care_teams_written_with_the_oid_still_give_the_task_its_owner(
+    fhir_client: FhirClient,
+    unit: str,  # noqa: F811
+) -> None:
+    person = new_person()
+    resources = [
+        m for r in [*listed(person, unit), plan_of(person, unit)] for m in map_record(r, MAPPINGS)
+    ]
+    bundle = json.loads(
+        json.dumps(transaction_bundle(resources)).replace(
+            c.INERA_FAST_KONTAKT, c.INERA_FAST_KONTAKT_OID
+        )
+    )
+    fhir_client.transaction(bundle)  # as the adapter wrote CareTeams before: the OID as system
+    (patient_ref,) = patient_refs_of(fhir_client, [person])
+    (team,) = fhir_client.search("CareTeam", [("subject", patient_ref)], post=True)
+    assert c.INERA_FAST_KONTAKT_OID in json.dumps(team["participant"])
+    scan(fhir_client, unit, DEC_10)
+    task = one_task(fhir_client, person, TaskType.FOLLOW_UP)
+    assert task["owner"]["type"] == "Practitioner"
+    assert task["owner"]["identifier"] == {"system": c.HSA_ID, "value": KARIN}
