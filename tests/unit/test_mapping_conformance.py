@@ -86,17 +86,20 @@ def test_samordningsansvarig_is_a_project_code_not_ineras_code_4() -> None:
     assert [t["equivalence"] for t in inera["samordningsansvarig"]] == ["disjoint"]
 
 
-def test_inera_code_4_written_by_another_system_is_a_fast_vardkontakt_but_not_our_role() -> None:
-    team = {
-        "participant": [
-            {
-                "role": [{"coding": [{"system": OID, "code": "4"}]}],
-                "member": {"type": "Practitioner", "display": "Eva"},
-            }
-        ]
+def test_inera_code_4_is_neither_the_fast_vardkontakt_nor_our_coordinator() -> None:
+    """Data written before mapped the SIP's samordningsansvarig (often the kommun's) to 4."""
+    coordinator = {
+        "role": [{"coding": [{"system": OID, "code": "4"}]}],
+        "member": {"type": "Practitioner", "display": "Petra Ahl"},
     }
-    assert fast_vardkontakt(team) == {"type": "Practitioner", "display": "Eva"}
+    team = {"participant": [coordinator]}
+    assert fast_vardkontakt(team) is None
     assert participants(team, Translations.from_mappings(MAPPINGS)) == ()
+    fvk = {
+        "role": [{"coding": [{"system": INERA_URL, "code": "1"}]}],
+        "member": {"type": "Practitioner", "display": "Karin Ek"},
+    }
+    assert fast_vardkontakt({"participant": [coordinator, fvk]}) == fvk["member"]
 
 
 def test_task_owner_is_the_fast_vardkontakt_else_the_unit_never_the_sip_coordinator() -> None:
