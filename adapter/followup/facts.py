@@ -28,6 +28,7 @@ from adapter.canonical import (
     INERA_CAREPLAN_TYPE,
     PERSONNUMMER,
     SAMORDNINGSNUMMER,
+    canonical_system,
 )
 from adapter.domain import EventCode, IdKind, Participant, PersonId, PlanKind
 from adapter.followup.calendar import WorkingCalendar
@@ -90,9 +91,13 @@ class Translations:
 
 
 def _codings(concept: Any) -> list[tuple[str, str]]:
+    """(system, code) pairs; a system named by an alias (an OID of old) as its canonical URL."""
     if not isinstance(concept, dict):
         return []
-    return [(str(c.get("system")), str(c.get("code"))) for c in concept.get("coding", ())]
+    return [
+        (canonical_system(str(c.get("system"))), str(c.get("code")))
+        for c in concept.get("coding", ())
+    ]
 
 
 def local_day(value: Any, calendar: WorkingCalendar) -> date | None:

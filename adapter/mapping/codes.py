@@ -12,6 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from adapter.canonical import canonical_system
 from adapter.domain import EventCode, ParticipantRole, Responsible
 from adapter.mapping.fhir import Json, coding
 
@@ -57,12 +58,17 @@ _REQUIRED: dict[str, type[StrEnum] | None] = {
 
 
 def translation_from_conceptmap(concept_map: Mapping[str, Any]) -> Translation:
-    """Read the groups of an R4 ConceptMap; unmatched/disjoint targets are ignored."""
+    """Read the groups of an R4 ConceptMap; unmatched/disjoint targets are ignored.
+
+    A target system named by an alias (kv_typ_av_fast_kontakt by its OID, as a region's older copy
+    may) is written as its canonical URL.
+    """
     table: dict[str, list[Json]] = {}
     for group in concept_map.get("group", []):
         system = group.get("target")
         if not system:
             continue
+        system = canonical_system(system)
         for element in group.get("element", []):
             for target in element.get("target", []):
                 if target.get("equivalence") in ("unmatched", "disjoint") or "code" not in target:

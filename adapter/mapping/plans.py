@@ -137,12 +137,23 @@ def _role(role: str, mappings: Mappings) -> Json:
     return concept(*translation.codings(role), text=translation.display(role) or role)
 
 
+def _is_person(participant: Participant) -> bool:
+    """A named staff member (HSA-id or name), not the patient and not just an organisation."""
+    return participant.role != ParticipantRole.PATIENT and bool(
+        participant.hsa_id or participant.name
+    )
+
+
 def _member(plan: Plan, participant: Participant) -> Json:
     if participant.role == ParticipantRole.PATIENT:
         return patient_reference(plan.patient)
     if participant.hsa_id:
         return hsa_reference("Practitioner", participant.hsa_id, participant.name)
-    return display_reference(participant.name or participant.organization or participant.role)
+    if participant.name:
+        return display_reference(participant.name)
+    if participant.organization:  # nobody named: the organisation itself takes part
+        return {"type": "Organization", "display": participant.organization}
+    return display_reference(participant.role)
 
 
 def _participant(plan: Plan, participant: Participant, mappings: Mappings) -> Json:
@@ -153,7 +164,8 @@ def _participant(plan: Plan, participant: Participant, mappings: Mappings) -> Js
         ]
     result["role"] = [_role(participant.role, mappings)]
     result["member"] = _member(plan, participant)
-    if participant.organization:
+    # ctm-1: onBehalfOf is for a Practitioner member (the organisation a person acts for).
+    if participant.organization and _is_person(participant):
         result["onBehalfOf"] = display_reference(participant.organization)
     return result
 

@@ -16,6 +16,7 @@ from adapter.canonical import EXT_PLAN_VERSION
 from adapter.domain import Record, RowError
 from adapter.fhirclient import FhirClient
 from adapter.mapping import MappedResource, MappingError, Mappings, load_mappings, map_record
+from adapter.mapping.stale import dropped_goals
 from adapter.sources import Reading, SourceKind, read_file
 from adapter.sync.engine import SyncEngine, SyncSettings, SyncStop
 from adapter.sync.fingerprint import mapping_fingerprint, record_digest
@@ -42,8 +43,8 @@ def plan_version(resource: Writable) -> int | None:
 
 
 def open_outbox(data_dir: Path) -> Outbox:
-    """The outbox in `data_dir`, with the plan-version rule."""
-    return Outbox.in_dir(data_dir, version_of=plan_version)
+    """The outbox in `data_dir`, with the plan-version rule and a plan's dropped Goals."""
+    return Outbox.in_dir(data_dir, version_of=plan_version, stale_of=dropped_goals)
 
 
 @dataclass(slots=True)

@@ -161,6 +161,9 @@ def sip(
             Participant("narstaende", "Anna Ekström (dotter)"),
             Participant("patient"),
             Participant("kurator", "Ola Ny"),  # a role the ConceptMap does not know
+            # The kommun's SIP coordinator (not Inera's code 4), and an organisation nobody named.
+            Participant("samordningsansvarig", "Petra Ahl", None, "Aneby kommun", Huvudman.KOMMUN),
+            Participant("hemsjukvard", None, None, "Hemsjukvården Aneby", Huvudman.KOMMUN),
         ),
         next_follow_up=date(2025, 1, 20),
     )
@@ -501,7 +504,7 @@ def test_care_team_roles_members_and_huvudman(mappings: Mappings) -> None:
     team = one(map_record(sip(), mappings), "CareTeam")
     assert team["identifier"] == [{"system": c.ID_CARETEAM, "value": "lifecare:SIP-77"}]
     assert team["subject"] == {"reference": patient_url(person("193106191590"))}
-    karin, lena, anna, patient, ola = team["participant"]
+    karin, lena, anna, patient, ola, *_ = team["participant"]
     assert codes(karin["role"][0]) == {(c.INERA_FAST_KONTAKT, "1")}
     assert karin["member"]["identifier"] == {"system": c.HSA_ID, "value": KARIN}
     assert karin["onBehalfOf"] == {"display": "Aneby vårdcentral"}

@@ -119,12 +119,22 @@ def test_task_profile_constrains_what_the_follow_up_rules_rely_on(
     elements = {e["id"]: e for e in by_url[c.PROFILE_TASK]["differential"]["element"]}
     for path in (
         "Task.for",
-        "Task.focus",
         "Task.owner",
         "Task.code",
         "Task.restriction.period.end",
     ):
         assert elements[path]["min"] == 1, path
+    # focus: the CarePlan acted on, if any; what caused the Task is its reasonReference.
+    assert "min" not in elements["Task.focus"]
+    (focus_type,) = elements["Task.focus"]["type"]
+    assert focus_type["targetProfile"] == ["http://hl7.org/fhir/StructureDefinition/CarePlan"]
+    (reason_type,) = elements["Task.reasonReference"]["type"]
+    assert {t.rsplit("/", 1)[1] for t in reason_type["targetProfile"]} == {
+        "RiskAssessment",
+        "Encounter",
+    }
+    rules = {k["key"]: k["expression"] for k in elements["Task"]["constraint"]}
+    assert rules["sip-task-1"] == "focus.exists() or reasonReference.exists()"
     assert elements["Task.code"]["binding"] == {"strength": "required", "valueSet": c.VS_TASK_TYPE}
     assert elements["Task.businessStatus"]["binding"]["valueSet"] == c.VS_TASK_BUSINESS_STATUS
     assert elements["Task.identifier:business.system"]["fixedUri"] == c.ID_TASK
