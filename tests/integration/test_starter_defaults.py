@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.client
 import random
+import time
 import uuid
 from dataclasses import replace
 from datetime import date, timedelta
@@ -32,6 +33,7 @@ from adapter.followup.service import FollowupService
 from adapter.mapping import map_record, transaction_bundle
 from adapter.personnummer import luhn_digit
 from adapter.settings import EndpointSettings, Settings
+from tests.integration.faultproxy import Fault, FaultProxy
 from tests.integration.test_followups import MAPPINGS, listed, plan_of, run_cli, write
 from tests.integration.test_profiles import profiles_installed  # noqa: F401
 
@@ -189,3 +191,25 @@ def test_followups_twice_within_a_minute(
     second = run_cli(monkeypatch, hapi_base_url, *args)
     assert second.exit_code == 0, second.output
     assert "Skapade: 0" in second.output
+
+
+# --- a deterministic failure is named, not retried as a network fault ---
+
+
+def test_an_answer_with_too_many_headers_fails_at_once_naming_the_cause(
+    hapi_base_url: str, unit: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the starter's cached batch answers did to `sip-fhir followups` (exit 1 after 39 s of
+    retries, "Ingen kontakt med servern"): now one attempt and the real reason."""
+    upstream = urlsplit(hapi_base_url)
+    with FaultProxy(f"{upstream.scheme}://{upstream.netloc}", [Fault.MANY_HEADERS]) as proxy:
+        started = time.monotonic()
+        result = run_cli(
+            monkeypatch, f"{proxy.url}{upstream.path}", "followups", "--unit", unit, "--dry-run"
+        )
+        seconds = time.monotonic() - started
+        served = proxy.counts[Fault.MANY_HEADERS]
+    assert result.exit_code == 1, result.output
+    assert "got more than 100 headers" in result.output and "HTTP-protokollet" in result.output
+    assert "Ingen kontakt" not in result.output
+    assert served == 1 and seconds < 10
