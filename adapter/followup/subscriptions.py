@@ -47,7 +47,10 @@ CRITERIA = {
 }
 _LIVE = frozenset({"requested", "active"})
 ACTIVE = "active"
-WAIT_SECONDS = 20.0  # HAPI activates a new Subscription within ~3-8 s (it polls every 5 s)
+# HAPI activates a new Subscription within seconds, or else at its next full sync of
+# Subscriptions (every 60 s; seen when its subscription channels were busy): wait past one sync, so
+# a slow server is not reported as one that does not deliver. It returns as soon as they are active.
+WAIT_SECONDS = 65.0
 _POLL_SECONDS = 0.5
 PROBE_TAG = "server-check"
 # Never called: the probe's criteria match nothing, and .invalid is a reserved domain.

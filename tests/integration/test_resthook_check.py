@@ -9,7 +9,9 @@ as if all was well. Now it waits for `active` and otherwise warns, naming the se
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from typer.testing import CliRunner
@@ -22,9 +24,40 @@ from tests.integration.test_followups import run_cli
 
 pytestmark = pytest.mark.integration
 
-# Long enough for our server to activate (it returns as soon as it does); the starter never will.
-WAIT = {"sip-fhir": "60", "starter": "8"}
-DEAD_ENDPOINT = "http://127.0.0.1:9"  # never called: the test removes the Subscriptions first
+# Past HAPI's 60 s sync for our server (register returns as soon as they are active); the
+# starter never activates them.
+WAIT = {"sip-fhir": "90", "starter": "8"}
+
+
+class _Accept(BaseHTTPRequestHandler):
+    """Takes every delivery with 200: a refused one, HAPI retries for a long time, blocking the
+    server's subscription channels (seen: no Subscription activated any more)."""
+
+    def _ok(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_PUT = do_POST = _ok  # noqa: N815
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        return
+
+
+@pytest.fixture
+def listener() -> Iterator[str]:
+    """A loopback endpoint for the Subscriptions the test registers: all writes on the server
+    (other tests' too) are delivered there while they are active."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Accept)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def probes_left(client: FhirClient) -> list[dict]:
@@ -33,8 +66,9 @@ def probes_left(client: FhirClient) -> list[dict]:
 
 
 @pytest.fixture
-def registered(fhir_client: FhirClient) -> Iterator[None]:
-    yield
+def registered(fhir_client: FhirClient, listener: str) -> Iterator[str]:
+    """The endpoint to register; the Subscriptions removed before the listener stops."""
+    yield listener
     subscriptions.remove(fhir_client)
 
 
@@ -55,12 +89,15 @@ def test_server_check_reports_whether_rest_hooks_are_delivered(
     assert probes_left(fhir_client) == []  # the throwaway Subscription is gone
 
 
-@pytest.mark.usefixtures("registered")
 def test_register_waits_for_active_or_says_why_not(
-    hapi_base_url: str, hapi_mode: str, monkeypatch: pytest.MonkeyPatch, fhir_client: FhirClient
+    hapi_base_url: str,
+    hapi_mode: str,
+    registered: str,
+    monkeypatch: pytest.MonkeyPatch,
+    fhir_client: FhirClient,
 ) -> None:
     monkeypatch.setenv("SIP_FHIR_HOOK_SECRET", "test-hook-secret-0123456789")
-    args = ("subscriptions", "register", "--endpoint", DEAD_ENDPOINT, "--wait", WAIT[hapi_mode])
+    args = ("subscriptions", "register", "--endpoint", registered, "--wait", WAIT[hapi_mode])
     result = run_cli(monkeypatch, hapi_base_url, *args)
     output = " ".join(result.output.split())
     held = {s.get("status") for s in subscriptions.registered(fhir_client)}
