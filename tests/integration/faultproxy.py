@@ -14,6 +14,8 @@ happens in a test, however few requests it makes):
 - STALL: nothing is forwarded and nothing answered for `stall_seconds`, then the connection is
   closed: longer than the client's read timeout, it times out.
 - FORWARD_STALL: forwarded, then the answer is held back for `stall_seconds` and dropped.
+- MANY_HEADERS: forwarded, the answer passed back with 120 `X-Cache` headers more, as HAPI's
+  cached batch searches sent them (issue 12.1): too many for an HTTP client to accept.
 
 One thread per connection (ThreadingHTTPServer); `counts` says how often each fault happened.
 """
@@ -55,6 +57,7 @@ class Fault(StrEnum):
     FORWARD_RESET = "forward-reset"
     STALL = "stall"
     FORWARD_STALL = "forward-stall"
+    MANY_HEADERS = "many-headers"
 
 
 def _outcome(text: str) -> bytes:
@@ -165,6 +168,8 @@ class FaultProxy:
                         self._reset()
                     else:
                         kept = [(k, v) for k, v in upstream_headers if k.lower() not in _HOP_BY_HOP]
+                        if fault is Fault.MANY_HEADERS:
+                            kept += [("X-Cache", f"HIT {n}") for n in range(120)]
                         self._answer(status, content, kept)
 
             do_GET = do_POST = do_PUT = do_DELETE = _proxy  # noqa: N815
