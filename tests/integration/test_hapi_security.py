@@ -1,0 +1,407 @@
+"""Our HAPI server in secured mode (HAPI_AUTH=jwt), attacked and used for real.
+
+Replays the review's finding (issue 10.1): `curl 'http://HOST:8080/fhir/Patient?_count=1'` returned
+patient data without credentials. Here an anonymous caller, and callers with forged, expired or
+misdirected tokens, get 401 from the server itself; the adapter's own commands work with
+SIP_FHIR_AUTH=bearer and SIP_FHIR_AUTH=oauth2 (client credentials against a local token endpoint
+standing in for the region's IdP); rest-hook deliveries (HAPI's internal work) still flow; and the
+server listens on loopback only by default.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import date, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from adapter.canonical import PERSONNUMMER
+from adapter.personnummer import luhn_digit
+from tests.integration.secured_hapi import (
+    AUDIENCE,
+    ISSUER,
+    SigningKey,
+    TokenEndpoint,
+    hapi_server,
+    is_loopback,
+    listening_addresses,
+    unsigned_token,
+)
+
+pytestmark = pytest.mark.integration
+
+SIP_FHIR = str(Path(sys.executable).with_name("sip-fhir"))
+TEST_SYSTEM = "https://sip-fhir.se/fhir/identifier/test"
+EVENT_HEADER = "Personnummer;Datum;Åtgärdskod;Utförande enhet HSA-id;Kontakttyp;Plan-id"
+
+
+class Secured:
+    def __init__(self, base_url: str, key: SigningKey) -> None:
+        self.base_url = base_url
+        self.key = key
+
+    def headers(self, token: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token or self.key.mint()}"}
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
+    """One HAPI server for the module: HAPI_AUTH=jwt, keys in a JWKS file, default bind address."""
+    directory = tmp_path_factory.mktemp("secured-hapi")
+    key = SigningKey()
+    jwks = directory / "jwks.json"
+    jwks.write_text(json.dumps(key.jwks()), "utf-8")
+    env = {
+        "HAPI_AUTH": "jwt",
+        "HAPI_JWT_JWKS_FILE": str(jwks),
+        "HAPI_JWT_ISSUER": ISSUER,
+        "HAPI_JWT_AUDIENCE": AUDIENCE,
+    }
+    for name in ("HAPI_BIND_ADDRESS", "HAPI_TLS_CERT", "HAPI_TLS_KEY", "HAPI_TLS_CLIENT_CA"):
+        env[name] = ""  # whatever the caller's shell has: this server shows the defaults
+    with hapi_server(directory / "data", env) as base_url:
+        yield Secured(base_url, key)
+
+
+def _patient(value: str) -> dict[str, Any]:
+    return {"resourceType": "Patient", "identifier": [{"system": TEST_SYSTEM, "value": value}]}
+
+
+def _count(secured: Secured, resource_type: str, identifier: str) -> int:
+    found = requests.get(
+        f"{secured.base_url}/{resource_type}",
+        params={"identifier": identifier, "_summary": "count"},
+        headers=secured.headers(),
+        timeout=30,
+    )
+    assert found.status_code == 200, found.text
+    return int(found.json()["total"])
+
+
+def _assert_refused(response: requests.Response) -> None:
+    assert response.status_code == 401, response.text
+    assert response.headers["WWW-Authenticate"].startswith('Bearer realm="sip-fhir"')
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome"  # and nothing else: no patient data
+
+
+# --- the listening socket -------------------------------------------------------------------------
+
+
+def test_default_server_listens_on_loopback_only(secured: Secured) -> None:
+    port = urlsplit(secured.base_url).port
+    assert port is not None
+    addresses = listening_addresses(port)
+    assert addresses, f"no listening socket on port {port}"
+    assert all(is_loopback(a) for a in addresses), addresses  # not 0.0.0.0 / ::
+
+
+# --- anonymous callers ----------------------------------------------------------------------------
+
+
+def test_anonymous_search_the_review_ran_is_refused(secured: Secured) -> None:
+    value = f"anon-{uuid.uuid4().hex}"
+    made = requests.post(
+        f"{secured.base_url}/Patient",
+        json=_patient(value),
+        headers={**secured.headers(), "Content-Type": "application/fhir+json"},
+        timeout=30,
+    )
+    assert made.status_code == 201, made.text
+
+    _assert_refused(requests.get(f"{secured.base_url}/Patient?_count=1", timeout=30))
+    patient_url = made.headers["Location"].split("/_history")[0]
+    _assert_refused(requests.get(patient_url, timeout=30))
+    _assert_refused(
+        requests.post(f"{secured.base_url}/Patient/_search", data={"identifier": value}, timeout=30)
+    )
+
+
+def test_anonymous_writes_are_refused_and_store_nothing(secured: Secured) -> None:
+    value = f"anon-write-{uuid.uuid4().hex}"
+    _assert_refused(
+        requests.post(
+            f"{secured.base_url}/Patient",
+            json=_patient(value),
+            headers={"Content-Type": "application/fhir+json"},
+            timeout=30,
+        )
+    )
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": _patient(value),
+                "request": {"method": "PUT", "url": f"Patient?identifier={TEST_SYSTEM}|{value}"},
+            }
+        ],
+    }
+    _assert_refused(
+        requests.post(
+            secured.base_url,
+            json=bundle,
+            headers={"Content-Type": "application/fhir+json"},
+            timeout=30,
+        )
+    )
+    assert _count(secured, "Patient", f"{TEST_SYSTEM}|{value}") == 0
+
+
+def test_a_paging_link_needs_a_token_too(secured: Secured) -> None:
+    for _ in range(3):
+        requests.post(
+            f"{secured.base_url}/Patient",
+            json=_patient(f"page-{uuid.uuid4().hex}"),
+            headers={**secured.headers(), "Content-Type": "application/fhir+json"},
+            timeout=30,
+        ).raise_for_status()
+    first = requests.get(
+        f"{secured.base_url}/Patient", params={"_count": 1}, headers=secured.headers(), timeout=30
+    )
+    (next_url,) = [link["url"] for link in first.json()["link"] if link["relation"] == "next"]
+    _assert_refused(requests.get(next_url, timeout=30))
+    assert requests.get(next_url, headers=secured.headers(), timeout=30).status_code == 200
+
+
+def test_metadata_stays_anonymous(secured: Secured) -> None:
+    """Decision (deploy/hapi/README.md): the capability statement holds no patient data, and
+    FHIR/SMART clients read it before they authenticate."""
+    statement = requests.get(f"{secured.base_url}/metadata", timeout=30)
+    assert statement.status_code == 200
+    assert statement.json()["resourceType"] == "CapabilityStatement"
+    # Only the exact path: a look-alike gets no free pass.
+    _assert_refused(requests.get(f"{secured.base_url}/metadata/../Patient", timeout=30))
+
+
+# --- callers with bad credentials -----------------------------------------------------------------
+
+
+def _hs256_with_public_key(key: SigningKey) -> str:
+    """Key confusion: HMAC "signed" with the server's public key as the shared secret."""
+
+    def part(value: dict[str, Any] | bytes) -> str:
+        raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "x", "exp": now + 300, "iat": now}
+    signing_input = f"{part({'alg': 'HS256', 'kid': key.kid})}.{part(claims)}"
+    secret = json.dumps(key.jwks()).encode()
+    signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{part(signature)}"
+
+
+BAD_TOKENS = {
+    "signed-by-another-key": lambda s: SigningKey().mint(),
+    "expired": lambda s: s.key.mint(lifetime=-300),
+    "wrong-audience": lambda s: s.key.mint(audience="some-other-api"),
+    "wrong-issuer": lambda s: s.key.mint(issuer="https://evil.example/idp"),
+    "alg-none": lambda s: unsigned_token(
+        {"iss": ISSUER, "aud": AUDIENCE, "sub": "x", "exp": int(time.time()) + 300}
+    ),
+    "hs256-with-public-key": lambda s: _hs256_with_public_key(s.key),
+    "not-a-jwt": lambda s: "opensesame",
+}
+
+
+@pytest.mark.parametrize("flaw", sorted(BAD_TOKENS))
+def test_a_bad_token_is_refused(secured: Secured, flaw: str) -> None:
+    token = BAD_TOKENS[flaw](secured)
+    response = requests.get(
+        f"{secured.base_url}/Patient?_count=1", headers=secured.headers(token), timeout=30
+    )
+    _assert_refused(response)
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+def test_basic_auth_is_not_a_bearer_token(secured: Secured) -> None:
+    response = requests.get(
+        f"{secured.base_url}/Patient?_count=1", auth=("admin", "admin"), timeout=30
+    )
+    _assert_refused(response)
+
+
+def test_a_valid_token_is_let_in(secured: Secured) -> None:
+    response = requests.get(
+        f"{secured.base_url}/Patient?_count=1", headers=secured.headers(), timeout=30
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["resourceType"] == "Bundle"
+
+
+# --- the adapter's own commands -------------------------------------------------------------------
+
+
+_BIRTHS = itertools.count(random.randrange(10_000))  # noqa: S311 - distinct test patients
+
+
+def _events(path: Path) -> tuple[Path, str]:
+    """One AW010 row for a fictional patient (födelsenummer 980–999, project rule)."""
+    n = next(_BIRTHS)
+    born = date(1930, 1, 1) + timedelta(days=n // 20)
+    nine = f"{born:%y%m%d}{980 + n % 20:03d}"
+    pnr = f"{born:%Y%m%d}-{nine[6:]}{luhn_digit(nine)}"
+    unit = f"SE2321000057-E{uuid.uuid4().int % 10**11:011d}"
+    path.write_text(f"{EVENT_HEADER}\n{pnr};2024-03-01;AW010;{unit};besök;\n", "utf-8")
+    return path, pnr
+
+
+def _cli(data_dir: Path, base_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SIP_FHIR_")}
+    return subprocess.run(
+        [SIP_FHIR, *args],
+        env={
+            **clean,
+            "SIP_FHIR_BASE_URL": base_url,
+            "SIP_FHIR_DATA_DIR": str(data_dir),
+            "SIP_FHIR_MAX_RETRY_SECONDS": "10",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def _patients_with(secured: Secured, pnr: str) -> int:
+    found = requests.post(  # POST: no personnummer in a URL
+        f"{secured.base_url}/Patient/_search",
+        data={"identifier": f"{PERSONNUMMER}|{pnr.replace('-', '')}", "_summary": "count"},
+        headers=secured.headers(),
+        timeout=30,
+    )
+    assert found.status_code == 200, found.text
+    return int(found.json()["total"])
+
+
+def test_import_without_credentials_is_refused(secured: Secured, tmp_path: Path) -> None:
+    events, pnr = _events(tmp_path / "events.csv")
+    result = _cli(tmp_path / "data", secured.base_url, "import", str(events))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Unauthorized" in result.stdout + result.stderr
+    assert "väntar i utkorgen" in result.stdout  # kept for `sync`, not lost
+    assert _patients_with(secured, pnr) == 0
+
+
+def test_bearer_mode_imports_and_checks(secured: Secured, tmp_path: Path) -> None:
+    events, pnr = _events(tmp_path / "events.csv")
+    auth = {"SIP_FHIR_AUTH": "bearer", "SIP_FHIR_TOKEN": secured.key.mint()}
+    check = _cli(tmp_path / "data", secured.base_url, "server", "check", **auth)
+    assert check.returncode == 0, check.stdout + check.stderr
+    result = _cli(tmp_path / "data", secured.base_url, "import", str(events), **auth)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _patients_with(secured, pnr) == 1
+
+    expired = {**auth, "SIP_FHIR_TOKEN": secured.key.mint(lifetime=-300)}
+    again, pnr2 = _events(tmp_path / "events2.csv")
+    refused = _cli(tmp_path / "data2", secured.base_url, "import", str(again), **expired)
+    assert refused.returncode == 1 and "Expired JWT" in refused.stdout + refused.stderr
+    assert _patients_with(secured, pnr2) == 0
+
+
+def test_oauth2_mode_fetches_a_token_and_imports(secured: Secured, tmp_path: Path) -> None:
+    secret = uuid.uuid4().hex
+    endpoint = TokenEndpoint(secured.key, client_id="sip-fhir-adapter", client_secret=secret)
+    with endpoint.running():
+        auth = {
+            "SIP_FHIR_AUTH": "oauth2",
+            "SIP_FHIR_OAUTH2_TOKEN_URL": endpoint.url,
+            "SIP_FHIR_OAUTH2_CLIENT_ID": "sip-fhir-adapter",
+            "SIP_FHIR_OAUTH2_CLIENT_SECRET": secret,
+        }
+        events, pnr = _events(tmp_path / "events.csv")
+        result = _cli(tmp_path / "data", secured.base_url, "import", str(events), **auth)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert endpoint.issued >= 1
+        assert _patients_with(secured, pnr) == 1
+
+        wrong = {**auth, "SIP_FHIR_OAUTH2_CLIENT_SECRET": "guessed"}
+        again, pnr2 = _events(tmp_path / "events2.csv")
+        refused = _cli(tmp_path / "data2", secured.base_url, "import", str(again), **wrong)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "invalid_client" in refused.stdout + refused.stderr
+        assert _patients_with(secured, pnr2) == 0
+
+
+# --- HAPI's own work ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[str, list[str]]]:
+    received: list[str] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:  # noqa: N802
+            length = int(self.headers.get("Content-Length") or 0)
+            received.append(self.rfile.read(length).decode())
+            self.send_response(200)
+            self.end_headers()
+
+        do_POST = do_PUT  # noqa: N815
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_rest_hook_delivery_still_works(secured: Secured, listener: tuple[str, list[str]]) -> None:
+    url, received = listener
+    value = f"hook-{uuid.uuid4().hex}"
+    headers = {**secured.headers(), "Content-Type": "application/fhir+json"}
+    subscription = {
+        "resourceType": "Subscription",
+        "status": "requested",
+        "reason": "security test",
+        "criteria": f"Task?identifier={TEST_SYSTEM}|{value}",
+        "channel": {"type": "rest-hook", "endpoint": url, "payload": "application/fhir+json"},
+    }
+    made = requests.post(
+        f"{secured.base_url}/Subscription", json=subscription, headers=headers, timeout=30
+    )
+    assert made.status_code == 201, made.text
+    sub_url = made.headers["Location"].split("/_history")[0]
+    deadline = time.monotonic() + 60
+    while requests.get(sub_url, headers=secured.headers(), timeout=30).json()["status"] != "active":
+        assert time.monotonic() < deadline, "subscription never became active"
+        time.sleep(1)
+    task = {
+        "resourceType": "Task",
+        "identifier": [{"system": TEST_SYSTEM, "value": value}],
+        "status": "requested",
+        "intent": "order",
+    }
+    requests.post(
+        f"{secured.base_url}/Task", json=task, headers=headers, timeout=30
+    ).raise_for_status()
+    deadline = time.monotonic() + 90
+    while not any(value in body for body in received):
+        assert time.monotonic() < deadline, "no rest-hook delivery within 90 s"
+        time.sleep(1)
+    requests.delete(sub_url, headers=secured.headers(), timeout=30)
