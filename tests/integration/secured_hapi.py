@@ -7,20 +7,26 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import ipaddress
+import itertools
 import json
 import os
+import random
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -28,8 +34,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
+from adapter.canonical import PERSONNUMMER
+from adapter.personnummer import luhn_digit
 from tests.conftest import HAPI_START_TIMEOUT, _free_port, _hapi
 
+SIP_FHIR = str(Path(sys.executable).with_name("sip-fhir"))  # the console script
+EVENT_HEADER = "Personnummer;Datum;Åtgärdskod;Utförande enhet HSA-id;Kontakttyp;Plan-id"
 ISSUER = "https://idp.region.test/realms/sip"
 AUDIENCE = "sip-fhir-hapi"
 
@@ -269,3 +279,49 @@ def is_loopback(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped.is_loopback
     return address.is_loopback
+
+
+_BIRTHS = itertools.count(random.randrange(10_000))  # noqa: S311 - distinct test patients
+
+
+def write_events(path: Path) -> tuple[Path, str]:
+    """One AW010 row for a fictional patient (födelsenummer 980–999, project rule)."""
+    n = next(_BIRTHS)
+    born = date(1930, 1, 1) + timedelta(days=n // 20)
+    nine = f"{born:%y%m%d}{980 + n % 20:03d}"
+    pnr = f"{born:%Y%m%d}-{nine[6:]}{luhn_digit(nine)}"
+    unit = f"SE2321000057-E{uuid.uuid4().int % 10**11:011d}"
+    path.write_text(f"{EVENT_HEADER}\n{pnr};2024-03-01;AW010;{unit};besök;\n", "utf-8")
+    return path, pnr
+
+
+def sip_fhir(
+    data_dir: Path, base_url: str, *args: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SIP_FHIR_")}
+    return subprocess.run(
+        [SIP_FHIR, *args],
+        env={
+            **clean,
+            "SIP_FHIR_BASE_URL": base_url,
+            "SIP_FHIR_DATA_DIR": str(data_dir),
+            "SIP_FHIR_MAX_RETRY_SECONDS": "10",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def patients_with(base_url: str, pnr: str, **request: Any) -> int:
+    """How many Patients the server holds with this personnummer (`request`: credentials)."""
+    found = requests.post(  # POST: no personnummer in a URL
+        f"{base_url}/Patient/_search",
+        data={"identifier": f"{PERSONNUMMER}|{pnr.replace('-', '')}", "_summary": "count"},
+        timeout=30,
+        **request,
+    )
+    assert found.status_code == 200, found.text
+    return int(found.json()["total"])

@@ -13,17 +13,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import itertools
 import json
-import os
-import random
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -32,8 +26,6 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from adapter.canonical import PERSONNUMMER
-from adapter.personnummer import luhn_digit
 from tests.integration.secured_hapi import (
     AUDIENCE,
     ISSUER,
@@ -42,14 +34,15 @@ from tests.integration.secured_hapi import (
     hapi_server,
     is_loopback,
     listening_addresses,
+    patients_with,
+    sip_fhir,
     unsigned_token,
+    write_events,
 )
 
 pytestmark = pytest.mark.integration
 
-SIP_FHIR = str(Path(sys.executable).with_name("sip-fhir"))
 TEST_SYSTEM = "https://sip-fhir.se/fhir/identifier/test"
-EVENT_HEADER = "Personnummer;Datum;Åtgärdskod;Utförande enhet HSA-id;Kontakttyp;Plan-id"
 
 
 class Secured:
@@ -250,52 +243,13 @@ def test_a_valid_token_is_let_in(secured: Secured) -> None:
 # --- the adapter's own commands -------------------------------------------------------------------
 
 
-_BIRTHS = itertools.count(random.randrange(10_000))  # noqa: S311 - distinct test patients
-
-
-def _events(path: Path) -> tuple[Path, str]:
-    """One AW010 row for a fictional patient (födelsenummer 980–999, project rule)."""
-    n = next(_BIRTHS)
-    born = date(1930, 1, 1) + timedelta(days=n // 20)
-    nine = f"{born:%y%m%d}{980 + n % 20:03d}"
-    pnr = f"{born:%Y%m%d}-{nine[6:]}{luhn_digit(nine)}"
-    unit = f"SE2321000057-E{uuid.uuid4().int % 10**11:011d}"
-    path.write_text(f"{EVENT_HEADER}\n{pnr};2024-03-01;AW010;{unit};besök;\n", "utf-8")
-    return path, pnr
-
-
-def _cli(data_dir: Path, base_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SIP_FHIR_")}
-    return subprocess.run(
-        [SIP_FHIR, *args],
-        env={
-            **clean,
-            "SIP_FHIR_BASE_URL": base_url,
-            "SIP_FHIR_DATA_DIR": str(data_dir),
-            "SIP_FHIR_MAX_RETRY_SECONDS": "10",
-            **env,
-        },
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
 def _patients_with(secured: Secured, pnr: str) -> int:
-    found = requests.post(  # POST: no personnummer in a URL
-        f"{secured.base_url}/Patient/_search",
-        data={"identifier": f"{PERSONNUMMER}|{pnr.replace('-', '')}", "_summary": "count"},
-        headers=secured.headers(),
-        timeout=30,
-    )
-    assert found.status_code == 200, found.text
-    return int(found.json()["total"])
+    return patients_with(secured.base_url, pnr, headers=secured.headers())
 
 
 def test_import_without_credentials_is_refused(secured: Secured, tmp_path: Path) -> None:
-    events, pnr = _events(tmp_path / "events.csv")
-    result = _cli(tmp_path / "data", secured.base_url, "import", str(events))
+    events, pnr = write_events(tmp_path / "events.csv")
+    result = sip_fhir(tmp_path / "data", secured.base_url, "import", str(events))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Unauthorized" in result.stdout + result.stderr
     assert "väntar i utkorgen" in result.stdout  # kept for `sync`, not lost
@@ -303,17 +257,17 @@ def test_import_without_credentials_is_refused(secured: Secured, tmp_path: Path)
 
 
 def test_bearer_mode_imports_and_checks(secured: Secured, tmp_path: Path) -> None:
-    events, pnr = _events(tmp_path / "events.csv")
+    events, pnr = write_events(tmp_path / "events.csv")
     auth = {"SIP_FHIR_AUTH": "bearer", "SIP_FHIR_TOKEN": secured.key.mint()}
-    check = _cli(tmp_path / "data", secured.base_url, "server", "check", **auth)
+    check = sip_fhir(tmp_path / "data", secured.base_url, "server", "check", **auth)
     assert check.returncode == 0, check.stdout + check.stderr
-    result = _cli(tmp_path / "data", secured.base_url, "import", str(events), **auth)
+    result = sip_fhir(tmp_path / "data", secured.base_url, "import", str(events), **auth)
     assert result.returncode == 0, result.stdout + result.stderr
     assert _patients_with(secured, pnr) == 1
 
     expired = {**auth, "SIP_FHIR_TOKEN": secured.key.mint(lifetime=-300)}
-    again, pnr2 = _events(tmp_path / "events2.csv")
-    refused = _cli(tmp_path / "data2", secured.base_url, "import", str(again), **expired)
+    again, pnr2 = write_events(tmp_path / "events2.csv")
+    refused = sip_fhir(tmp_path / "data2", secured.base_url, "import", str(again), **expired)
     assert refused.returncode == 1 and "Expired JWT" in refused.stdout + refused.stderr
     assert _patients_with(secured, pnr2) == 0
 
@@ -328,15 +282,15 @@ def test_oauth2_mode_fetches_a_token_and_imports(secured: Secured, tmp_path: Pat
             "SIP_FHIR_OAUTH2_CLIENT_ID": "sip-fhir-adapter",
             "SIP_FHIR_OAUTH2_CLIENT_SECRET": secret,
         }
-        events, pnr = _events(tmp_path / "events.csv")
-        result = _cli(tmp_path / "data", secured.base_url, "import", str(events), **auth)
+        events, pnr = write_events(tmp_path / "events.csv")
+        result = sip_fhir(tmp_path / "data", secured.base_url, "import", str(events), **auth)
         assert result.returncode == 0, result.stdout + result.stderr
         assert endpoint.issued >= 1
         assert _patients_with(secured, pnr) == 1
 
         wrong = {**auth, "SIP_FHIR_OAUTH2_CLIENT_SECRET": "guessed"}
-        again, pnr2 = _events(tmp_path / "events2.csv")
-        refused = _cli(tmp_path / "data2", secured.base_url, "import", str(again), **wrong)
+        again, pnr2 = write_events(tmp_path / "events2.csv")
+        refused = sip_fhir(tmp_path / "data2", secured.base_url, "import", str(again), **wrong)
         assert refused.returncode == 1, refused.stdout + refused.stderr
         assert "invalid_client" in refused.stdout + refused.stderr
         assert _patients_with(secured, pnr2) == 0
