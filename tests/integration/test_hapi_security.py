@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import threading
 import time
 import uuid
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from tests.conftest import HAPI_START_TIMEOUT, _free_port, _hapi
 from tests.integration.secured_hapi import (
     AUDIENCE,
     ISSUER,
@@ -359,3 +361,23 @@ def test_rest_hook_delivery_still_works(secured: Secured, listener: tuple[str, l
         assert time.monotonic() < deadline, "no rest-hook delivery within 90 s"
         time.sleep(1)
     requests.delete(sub_url, headers=secured.headers(), timeout=30)
+
+
+# --- a mistake in the settings --------------------------------------------------------------------
+
+
+def test_a_misspelt_auth_mode_stops_the_start_instead_of_running_open(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "HAPI_AUTH": "jtw",  # typo for jwt
+        "HAPI_PORT": str(_free_port()),
+        "HAPI_DATA_DIR": str(tmp_path / "data"),
+        "HAPI_BIND_ADDRESS": "",
+    }
+    try:
+        started = _hapi("start", env, HAPI_START_TIMEOUT)
+        assert started.returncode != 0, started.stdout
+        assert "HAPI_AUTH must be 'none' or 'jwt', not 'jtw'" in started.stderr
+        assert listening_addresses(int(env["HAPI_PORT"])) == []
+    finally:
+        _hapi("stop", env, 120)

@@ -13,18 +13,20 @@ import com.nimbusds.jwt.proc.DefaultJWTProcessor;
 import java.io.File;
 import java.net.InetAddress;
 import java.net.URI;
+import java.util.Optional;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.beans.factory.annotation.Value;
 import org.springframework.context.annotation.Configuration;
-import se.sipfhir.hapi.SipFhirRestfulServer;
 
 /**
  * Who may call the FHIR endpoint: {@code HAPI_AUTH=none} (default; anyone who reaches the port, which
  * by default is only this machine) or {@code HAPI_AUTH=jwt} (a bearer JWT from the region's IdP, see
  * {@link JwtAuthInterceptor}). A misspelt mode or an incomplete jwt setting stops the start-up rather
- * than running an open server. See deploy/hapi/README.md, "Security".
+ * than running an open server, within seconds: this class needs nothing of HAPI, so Spring builds it
+ * before the JPA context ({@link FhirAuthRegistration} then hands the interceptor to the server).
+ * See deploy/hapi/README.md, "Security".
  */
 @Configuration
 public class SecurityConfig {
@@ -37,8 +39,9 @@ public class SecurityConfig {
 			JWSAlgorithm.PS256, JWSAlgorithm.PS384, JWSAlgorithm.PS512,
 			JWSAlgorithm.ES256, JWSAlgorithm.ES384, JWSAlgorithm.ES512);
 
+	private final JwtAuthInterceptor myInterceptor;
+
 	public SecurityConfig(
-			SipFhirRestfulServer theServer,
 			@Value("${sipfhir.auth:none}") String theMode,
 			@Value("${sipfhir.jwt.jwks-file:}") String theJwksFile,
 			@Value("${sipfhir.jwt.jwks-url:}") String theJwksUrl,
@@ -47,7 +50,10 @@ public class SecurityConfig {
 			@Value("${server.address:}") String theBindAddress)
 			throws Exception {
 		switch (theMode.trim().toLowerCase()) {
-			case "none" -> warnIfOpen(theBindAddress);
+			case "none" -> {
+				warnIfOpen(theBindAddress);
+				myInterceptor = null;
+			}
 			case "jwt" -> {
 				JWKSource<SecurityContext> keys = keySource(theJwksFile, theJwksUrl);
 				require(theIssuer, "HAPI_JWT_ISSUER");
@@ -59,13 +65,18 @@ public class SecurityConfig {
 						theAudience,
 						new JWTClaimsSet.Builder().issuer(theIssuer).build(),
 						Set.of("exp")));
-				theServer.registerInterceptor(new JwtAuthInterceptor(processor, "sip-fhir"));
+				myInterceptor = new JwtAuthInterceptor(processor, "sip-fhir");
 				ourLog.info("FHIR auth: bearer JWT required (issuer {}, audience {}); GET /metadata anonymous",
 						theIssuer, theAudience);
 			}
 			default -> throw new IllegalStateException(
 					"HAPI_AUTH must be 'none' or 'jwt', not '" + theMode + "'");
 		}
+	}
+
+	/** The interceptor the server must run, if any. */
+	public Optional<JwtAuthInterceptor> interceptor() {
+		return Optional.ofNullable(myInterceptor);
 	}
 
 	private static JWKSource<SecurityContext> keySource(String theFile, String theUrl) throws Exception {
