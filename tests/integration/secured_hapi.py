@@ -42,6 +42,7 @@ SIP_FHIR = str(Path(sys.executable).with_name("sip-fhir"))  # the console script
 EVENT_HEADER = "Personnummer;Datum;Åtgärdskod;Utförande enhet HSA-id;Kontakttyp;Plan-id"
 ISSUER = "https://idp.region.test/realms/sip"
 AUDIENCE = "sip-fhir-hapi"
+SCOPE = "system/*.*"  # SMART backend services: all resource types, read and write
 
 
 @dataclass
@@ -64,10 +65,11 @@ class SigningKey:
         audience: str = AUDIENCE,
         lifetime: int = 300,
         subject: str = "sip-fhir-adapter",
+        scope: str | None = SCOPE,
         alg: str = "RS256",
     ) -> str:
         now = int(time.time())
-        claims = {
+        claims: dict[str, Any] = {
             "iss": issuer,
             "aud": audience,
             "sub": subject,
@@ -75,6 +77,8 @@ class SigningKey:
             "exp": now + lifetime,
             "jti": uuid.uuid4().hex,
         }
+        if scope is not None:
+            claims["scope"] = scope
         return jwt.encode({"alg": alg, "kid": self.kid, "typ": "JWT"}, claims, self.key)
 
 
@@ -114,8 +118,11 @@ class TokenEndpoint:
             return 400, {"error": "unsupported_grant_type"}
         if (client_id, secret) != (self.client_id, self.client_secret):
             return 401, {"error": "invalid_client"}
+        scope = form.get("scope", "")
+        if set(scope.split()) - {SCOPE}:
+            return 400, {"error": "invalid_scope"}
         self.issued += 1
-        token = self.key.mint(subject=self.client_id, lifetime=self.lifetime)
+        token = self.key.mint(subject=self.client_id, lifetime=self.lifetime, scope=scope or None)
         return 200, {"access_token": token, "token_type": "Bearer", "expires_in": self.lifetime}
 
     @contextmanager

@@ -31,6 +31,7 @@ from tests.conftest import HAPI_START_TIMEOUT, _free_port, _hapi
 from tests.integration.secured_hapi import (
     AUDIENCE,
     ISSUER,
+    SCOPE,
     SigningKey,
     TokenEndpoint,
     hapi_server,
@@ -68,6 +69,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
         "HAPI_JWT_JWKS_FILE": str(jwks),
         "HAPI_JWT_ISSUER": ISSUER,
         "HAPI_JWT_AUDIENCE": AUDIENCE,
+        "HAPI_JWT_REQUIRED_SCOPE": SCOPE,
     }
     for name in ("HAPI_BIND_ADDRESS", "HAPI_TLS_CERT", "HAPI_TLS_KEY", "HAPI_TLS_CLIENT_CA"):
         env[name] = ""  # whatever the caller's shell has: this server shows the defaults
@@ -227,6 +229,18 @@ def test_a_bad_token_is_refused(secured: Secured, flaw: str) -> None:
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
 
 
+def test_a_valid_token_without_the_scope_is_forbidden(secured: Secured) -> None:
+    for scope in (None, "patient/*.read", "openid profile"):
+        response = requests.get(
+            f"{secured.base_url}/Patient?_count=1",
+            headers=secured.headers(secured.key.mint(scope=scope)),
+            timeout=30,
+        )
+        assert response.status_code == 403, (scope, response.text)  # RFC 6750 insufficient_scope
+        assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]
+        assert "entry" not in response.json()
+
+
 def test_basic_auth_is_not_a_bearer_token(secured: Secured) -> None:
     response = requests.get(
         f"{secured.base_url}/Patient?_count=1", auth=("admin", "admin"), timeout=30
@@ -283,6 +297,7 @@ def test_oauth2_mode_fetches_a_token_and_imports(secured: Secured, tmp_path: Pat
             "SIP_FHIR_OAUTH2_TOKEN_URL": endpoint.url,
             "SIP_FHIR_OAUTH2_CLIENT_ID": "sip-fhir-adapter",
             "SIP_FHIR_OAUTH2_CLIENT_SECRET": secret,
+            "SIP_FHIR_OAUTH2_SCOPE": SCOPE,
         }
         events, pnr = write_events(tmp_path / "events.csv")
         result = sip_fhir(tmp_path / "data", secured.base_url, "import", str(events), **auth)

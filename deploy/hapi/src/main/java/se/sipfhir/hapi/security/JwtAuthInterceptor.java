@@ -6,10 +6,13 @@ import ca.uhn.fhir.interceptor.api.Pointcut;
 import ca.uhn.fhir.rest.api.RequestTypeEnum;
 import ca.uhn.fhir.rest.api.server.RequestDetails;
 import ca.uhn.fhir.rest.server.exceptions.AuthenticationException;
+import ca.uhn.fhir.rest.server.exceptions.BaseServerResponseException;
+import ca.uhn.fhir.rest.server.exceptions.ForbiddenOperationException;
 import com.nimbusds.jose.proc.BadJOSEException;
 import com.nimbusds.jose.proc.SecurityContext;
 import com.nimbusds.jwt.JWTClaimsSet;
 import com.nimbusds.jwt.proc.JWTProcessor;
+import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -30,10 +33,13 @@ public class JwtAuthInterceptor {
 
 	private final JWTProcessor<SecurityContext> myProcessor;
 	private final String myRealm;
+	private final String myRequiredScope;
 
-	public JwtAuthInterceptor(JWTProcessor<SecurityContext> theProcessor, String theRealm) {
+	/** @param theRequiredScope a scope the token must carry ({@code scope} or {@code scp}), or null */
+	public JwtAuthInterceptor(JWTProcessor<SecurityContext> theProcessor, String theRealm, String theRequiredScope) {
 		myProcessor = theProcessor;
 		myRealm = theRealm;
+		myRequiredScope = theRequiredScope;
 	}
 
 	@Hook(Pointcut.SERVER_INCOMING_REQUEST_POST_PROCESSED)
@@ -49,10 +55,9 @@ public class JwtAuthInterceptor {
 			throw refuse("invalid_request", "Authorization is not a Bearer token");
 		}
 		String token = header.substring(BEARER.length()).trim();
+		JWTClaimsSet claims;
 		try {
-			JWTClaimsSet claims = myProcessor.process(token, null);
-			theRequest.setAttribute(JwtAuthInterceptor.class.getName() + ".subject", claims.getSubject());
-			return true;
+			claims = myProcessor.process(token, null);
 		} catch (BadJOSEException | java.text.ParseException e) {
 			throw refuse("invalid_token", e.getMessage());
 		} catch (com.nimbusds.jose.JOSEException e) {
@@ -60,21 +65,44 @@ public class JwtAuthInterceptor {
 			ourLog.warn("JWT verification failed: {}", e.getMessage());
 			throw refuse("invalid_token", "token could not be verified");
 		}
+		if (myRequiredScope != null && !scopes(claims).contains(myRequiredScope)) {
+			// RFC 6750: a valid token without the needed scope is 403, not 401.
+			throw challenge(new ForbiddenOperationException("Forbidden: token lacks scope " + myRequiredScope),
+					"insufficient_scope", "token lacks scope " + myRequiredScope);
+		}
+		theRequest.setAttribute(JwtAuthInterceptor.class.getName() + ".subject", claims.getSubject());
+		return true;
+	}
+
+	private static List<String> scopes(JWTClaimsSet theClaims) {
+		Object scope = theClaims.getClaim("scope"); // RFC 8693: space-separated string
+		if (scope instanceof String text) {
+			return List.of(text.trim().split("\\s+"));
+		}
+		Object scp = theClaims.getClaim("scp"); // some IdPs (Entra ID, Okta): a list
+		if (scp instanceof List<?> list) {
+			return list.stream().map(String::valueOf).toList();
+		}
+		return scp instanceof String text ? List.of(text.trim().split("\\s+")) : List.of();
 	}
 
 	private static boolean isAnonymousAllowed(RequestDetails theRequest) {
 		return theRequest.getRequestType() == RequestTypeEnum.GET && "metadata".equals(theRequest.getRequestPath());
 	}
 
-	private AuthenticationException refuse(String theError, String theReason) {
+	private BaseServerResponseException refuse(String theError, String theReason) {
+		return challenge(new AuthenticationException("Unauthorized: " + theReason), theError, theReason);
+	}
+
+	private BaseServerResponseException challenge(
+			BaseServerResponseException theException, String theError, String theReason) {
 		// The reason is safe to return (RFC 6750 error_description); the token itself is never logged.
-		ourLog.info("401 refused FHIR request: {}", theReason);
+		ourLog.info("{} refused FHIR request: {}", theException.getStatusCode(), theReason);
 		StringBuilder challenge = new StringBuilder("Bearer realm=\"").append(myRealm).append('"');
 		if (theError != null) {
 			challenge.append(", error=\"").append(theError).append('"');
 		}
-		AuthenticationException e = new AuthenticationException("Unauthorized: " + theReason);
-		e.addResponseHeader("WWW-Authenticate", challenge.toString());
-		return e;
+		theException.addResponseHeader("WWW-Authenticate", challenge.toString());
+		return theException;
 	}
 }

@@ -47,6 +47,7 @@ public class SecurityConfig {
 			@Value("${sipfhir.jwt.jwks-url:}") String theJwksUrl,
 			@Value("${sipfhir.jwt.issuer:}") String theIssuer,
 			@Value("${sipfhir.jwt.audience:}") String theAudience,
+			@Value("${sipfhir.jwt.required-scope:}") String theRequiredScope,
 			@Value("${server.address:}") String theBindAddress)
 			throws Exception {
 		switch (theMode.trim().toLowerCase()) {
@@ -65,9 +66,10 @@ public class SecurityConfig {
 						theAudience,
 						new JWTClaimsSet.Builder().issuer(theIssuer).build(),
 						Set.of("exp")));
-				myInterceptor = new JwtAuthInterceptor(processor, "sip-fhir");
-				ourLog.info("FHIR auth: bearer JWT required (issuer {}, audience {}); GET /metadata anonymous",
-						theIssuer, theAudience);
+				String scope = theRequiredScope.isBlank() ? null : theRequiredScope.trim();
+				myInterceptor = new JwtAuthInterceptor(processor, "sip-fhir", scope);
+				ourLog.info("FHIR auth: bearer JWT required (issuer {}, audience {}, scope {}); GET /metadata anonymous",
+						theIssuer, theAudience, scope == null ? "not checked" : scope);
 			}
 			default -> throw new IllegalStateException(
 					"HAPI_AUTH must be 'none' or 'jwt', not '" + theMode + "'");
