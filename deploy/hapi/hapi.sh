@@ -22,7 +22,8 @@ HAPI_PORT="${HAPI_PORT:-8080}"
 HAPI_DATA_DIR="${HAPI_DATA_DIR:-${SIP_FHIR_DATA_DIR:-$REPO/.data}/hapi}"
 HAPI_START_TIMEOUT="${HAPI_START_TIMEOUT:-300}"
 HAPI_JAVA_OPTS="${HAPI_JAVA_OPTS:-}"
-HAPI_BIND_ADDRESS="${HAPI_BIND_ADDRESS:-127.0.0.1}"
+# Exported so that an empty value reaches the server as the default too, not as "all interfaces".
+export HAPI_BIND_ADDRESS="${HAPI_BIND_ADDRESS:-127.0.0.1}"
 # The probe and the printed URL use the bound address, or localhost when that reaches it.
 case "$HAPI_BIND_ADDRESS" in
 127.0.0.1 | 0.0.0.0 | :: | localhost) HOST=localhost ;;
