@@ -94,7 +94,8 @@ def unsigned_token(claims: Mapping[str, Any]) -> str:
 
 @dataclass
 class TokenEndpoint:
-    """OAuth2 client credentials (client_secret_basic or _post) issuing JWTs signed by `key`."""
+    """The IdP's two URLs: `/token`, OAuth2 client credentials (client_secret_basic or _post)
+    issuing JWTs signed by `key`, and `/jwks`, the public keys the FHIR server fetches."""
 
     key: SigningKey
     client_id: str
@@ -107,6 +108,10 @@ class TokenEndpoint:
     def url(self) -> str:
         assert self._server is not None
         return f"http://127.0.0.1:{self._server.server_address[1]}/token"
+
+    @property
+    def jwks_url(self) -> str:
+        return self.url.replace("/token", "/jwks")
 
     def _grant(self, headers: Mapping[str, str], body: str) -> tuple[int, dict[str, Any]]:
         form = {k: v[0] for k, v in parse_qs(body).items()}
@@ -130,9 +135,15 @@ class TokenEndpoint:
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                found = self.path == "/jwks"
+                self._answer(200 if found else 404, endpoint.key.jwks() if found else {})
+
+            def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
-                status, payload = endpoint._grant(self.headers, self.rfile.read(length).decode())
+                self._answer(*endpoint._grant(self.headers, self.rfile.read(length).decode()))
+
+            def _answer(self, status: int, payload: dict[str, Any]) -> None:
                 raw = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -57,24 +57,33 @@ class Secured:
         return {"Authorization": f"Bearer {token or self.key.mint()}"}
 
 
+CLIENT_ID = "sip-fhir-adapter"
+CLIENT_SECRET = uuid.uuid4().hex
+
+
 @pytest.fixture(scope="module")
-def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
-    """One HAPI server for the module: HAPI_AUTH=jwt, keys in a JWKS file, default bind address."""
-    directory = tmp_path_factory.mktemp("secured-hapi")
-    key = SigningKey()
-    jwks = directory / "jwks.json"
-    jwks.write_text(json.dumps(key.jwks()), "utf-8")
+def idp() -> Iterator[TokenEndpoint]:
+    """Stands in for the region's IdP: token endpoint and JWKS URL, on loopback."""
+    with TokenEndpoint(SigningKey(), CLIENT_ID, CLIENT_SECRET).running() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="module")
+def secured(idp: TokenEndpoint, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
+    """One HAPI server for the module: HAPI_AUTH=jwt with the IdP's JWKS URL, default bind address.
+    (test_hapi_mtls.py runs one with a JWKS file.)"""
     env = {
         "HAPI_AUTH": "jwt",
-        "HAPI_JWT_JWKS_FILE": str(jwks),
+        "HAPI_JWT_JWKS_URL": idp.jwks_url,
+        "HAPI_JWT_JWKS_FILE": "",
         "HAPI_JWT_ISSUER": ISSUER,
         "HAPI_JWT_AUDIENCE": AUDIENCE,
         "HAPI_JWT_REQUIRED_SCOPE": SCOPE,
     }
     for name in ("HAPI_BIND_ADDRESS", "HAPI_TLS_CERT", "HAPI_TLS_KEY", "HAPI_TLS_CLIENT_CA"):
         env[name] = ""  # whatever the caller's shell has: this server shows the defaults
-    with hapi_server(directory / "data", env) as base_url:
-        yield Secured(base_url, key)
+    with hapi_server(tmp_path_factory.mktemp("secured-hapi"), env) as base_url:
+        yield Secured(base_url, idp.key)
 
 
 def _patient(value: str) -> dict[str, Any]:
@@ -207,7 +216,8 @@ def _hs256_with_public_key(key: SigningKey) -> str:
 
 
 BAD_TOKENS = {
-    "signed-by-another-key": lambda s: SigningKey().mint(),
+    "another-key-same-kid": lambda s: SigningKey(kid=s.key.kid).mint(),
+    "another-key-unknown-kid": lambda s: SigningKey().mint(),
     "expired": lambda s: s.key.mint(lifetime=-300),
     "wrong-audience": lambda s: s.key.mint(audience="some-other-api"),
     "wrong-issuer": lambda s: s.key.mint(issuer="https://evil.example/idp"),
@@ -288,29 +298,29 @@ def test_bearer_mode_imports_and_checks(secured: Secured, tmp_path: Path) -> Non
     assert _patients_with(secured, pnr2) == 0
 
 
-def test_oauth2_mode_fetches_a_token_and_imports(secured: Secured, tmp_path: Path) -> None:
-    secret = uuid.uuid4().hex
-    endpoint = TokenEndpoint(secured.key, client_id="sip-fhir-adapter", client_secret=secret)
-    with endpoint.running():
-        auth = {
-            "SIP_FHIR_AUTH": "oauth2",
-            "SIP_FHIR_OAUTH2_TOKEN_URL": endpoint.url,
-            "SIP_FHIR_OAUTH2_CLIENT_ID": "sip-fhir-adapter",
-            "SIP_FHIR_OAUTH2_CLIENT_SECRET": secret,
-            "SIP_FHIR_OAUTH2_SCOPE": SCOPE,
-        }
-        events, pnr = write_events(tmp_path / "events.csv")
-        result = sip_fhir(tmp_path / "data", secured.base_url, "import", str(events), **auth)
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert endpoint.issued >= 1
-        assert _patients_with(secured, pnr) == 1
+def test_oauth2_mode_fetches_a_token_and_imports(
+    secured: Secured, idp: TokenEndpoint, tmp_path: Path
+) -> None:
+    auth = {
+        "SIP_FHIR_AUTH": "oauth2",
+        "SIP_FHIR_OAUTH2_TOKEN_URL": idp.url,
+        "SIP_FHIR_OAUTH2_CLIENT_ID": CLIENT_ID,
+        "SIP_FHIR_OAUTH2_CLIENT_SECRET": CLIENT_SECRET,
+        "SIP_FHIR_OAUTH2_SCOPE": SCOPE,
+    }
+    issued = idp.issued
+    events, pnr = write_events(tmp_path / "events.csv")
+    result = sip_fhir(tmp_path / "data", secured.base_url, "import", str(events), **auth)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert idp.issued > issued
+    assert _patients_with(secured, pnr) == 1
 
-        wrong = {**auth, "SIP_FHIR_OAUTH2_CLIENT_SECRET": "guessed"}
-        again, pnr2 = write_events(tmp_path / "events2.csv")
-        refused = sip_fhir(tmp_path / "data2", secured.base_url, "import", str(again), **wrong)
-        assert refused.returncode == 1, refused.stdout + refused.stderr
-        assert "invalid_client" in refused.stdout + refused.stderr
-        assert _patients_with(secured, pnr2) == 0
+    wrong = {**auth, "SIP_FHIR_OAUTH2_CLIENT_SECRET": "guessed"}
+    again, pnr2 = write_events(tmp_path / "events2.csv")
+    refused = sip_fhir(tmp_path / "data2", secured.base_url, "import", str(again), **wrong)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "invalid_client" in refused.stdout + refused.stderr
+    assert _patients_with(secured, pnr2) == 0
 
 
 # --- HAPI's own work ------------------------------------------------------------------------------
