@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -63,7 +64,7 @@ def mtls_url(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
         yield base_url
 
 
-def _client(pki: Pki) -> dict[str, object]:
+def _client(pki: Pki) -> dict[str, Any]:
     """Certificate, CA and a valid token: everything a legitimate client has."""
     return {
         "cert": (str(pki.client_cert), str(pki.client_key)),
@@ -106,7 +107,7 @@ def test_plain_http_on_the_port_gets_no_data(mtls_url: str) -> None:
 def test_metadata_needs_the_certificate_too(mtls_url: str, pki: Pki) -> None:
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(f"{mtls_url}/metadata", verify=str(pki.ca), timeout=30)
-    statement = requests.get(f"{mtls_url}/metadata", timeout=30, **_client(pki))  # type: ignore[arg-type]
+    statement = requests.get(f"{mtls_url}/metadata", timeout=30, **_client(pki))
     assert statement.status_code == 200
     assert statement.json()["resourceType"] == "CapabilityStatement"
 
@@ -175,4 +176,4 @@ def test_the_certificate_does_not_replace_the_token(mtls_url: str, pki: Pki) -> 
     )
     assert anonymous.status_code == 401, anonymous.text
     assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
-    assert requests.get(f"{mtls_url}/Patient?_count=1", timeout=30, **_client(pki)).ok  # type: ignore[arg-type]
+    assert requests.get(f"{mtls_url}/Patient?_count=1", timeout=30, **_client(pki)).ok
