@@ -8,10 +8,12 @@ import ca.uhn.fhir.rest.api.server.RequestDetails;
 import ca.uhn.fhir.rest.server.exceptions.AuthenticationException;
 import ca.uhn.fhir.rest.server.exceptions.BaseServerResponseException;
 import ca.uhn.fhir.rest.server.exceptions.ForbiddenOperationException;
+import com.nimbusds.jose.JOSEException;
 import com.nimbusds.jose.proc.BadJOSEException;
 import com.nimbusds.jose.proc.SecurityContext;
 import com.nimbusds.jwt.JWTClaimsSet;
 import com.nimbusds.jwt.proc.JWTProcessor;
+import java.text.ParseException;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -36,7 +38,8 @@ public class JwtAuthInterceptor {
 	private final String myRequiredScope;
 
 	/** @param theRequiredScope a scope the token must carry ({@code scope} or {@code scp}), or null */
-	public JwtAuthInterceptor(JWTProcessor<SecurityContext> theProcessor, String theRealm, String theRequiredScope) {
+	public JwtAuthInterceptor(
+			JWTProcessor<SecurityContext> theProcessor, String theRealm, String theRequiredScope) {
 		myProcessor = theProcessor;
 		myRealm = theRealm;
 		myRequiredScope = theRequiredScope;
@@ -58,9 +61,9 @@ public class JwtAuthInterceptor {
 		JWTClaimsSet claims;
 		try {
 			claims = myProcessor.process(token, null);
-		} catch (BadJOSEException | java.text.ParseException e) {
+		} catch (BadJOSEException | ParseException e) {
 			throw refuse("invalid_token", e.getMessage());
-		} catch (com.nimbusds.jose.JOSEException e) {
+		} catch (JOSEException e) {
 			// Keys could not be read (JWKS URL down): the client is not at fault, but no access either.
 			ourLog.warn("JWT verification failed: {}", e.getMessage());
 			throw refuse("invalid_token", "token could not be verified");
@@ -70,7 +73,6 @@ public class JwtAuthInterceptor {
 			throw challenge(new ForbiddenOperationException("Forbidden: token lacks scope " + myRequiredScope),
 					"insufficient_scope", "token lacks scope " + myRequiredScope);
 		}
-		theRequest.setAttribute(JwtAuthInterceptor.class.getName() + ".subject", claims.getSubject());
 		return true;
 	}
 

@@ -13,6 +13,7 @@ import com.nimbusds.jwt.proc.DefaultJWTProcessor;
 import java.io.File;
 import java.net.InetAddress;
 import java.net.URI;
+import java.util.Locale;
 import java.util.Optional;
 import java.util.Set;
 import org.slf4j.Logger;
@@ -50,7 +51,7 @@ public class SecurityConfig {
 			@Value("${sipfhir.jwt.required-scope:}") String theRequiredScope,
 			@Value("${server.address:}") String theBindAddress)
 			throws Exception {
-		switch (theMode.trim().toLowerCase()) {
+		switch (theMode.trim().toLowerCase(Locale.ROOT)) {
 			case "none" -> {
 				warnIfOpen(theBindAddress);
 				myInterceptor = null;
