@@ -391,18 +391,41 @@ def test_rest_hook_delivery_still_works(secured: Secured, listener: tuple[str, l
 # --- a mistake in the settings --------------------------------------------------------------------
 
 
-def test_a_misspelt_auth_mode_stops_the_start_instead_of_running_open(tmp_path: Path) -> None:
+SETTING_MISTAKES = {
+    "misspelt-mode": (
+        {"HAPI_AUTH": "jtw"},
+        "HAPI_AUTH must be 'none' or 'jwt', not 'jtw'",
+    ),
+    "no-keys": (
+        {"HAPI_AUTH": "jwt", "HAPI_JWT_ISSUER": ISSUER, "HAPI_JWT_AUDIENCE": AUDIENCE},
+        "HAPI_AUTH=jwt needs HAPI_JWT_JWKS_FILE or HAPI_JWT_JWKS_URL",
+    ),
+    "no-audience": (
+        {
+            "HAPI_AUTH": "jwt",
+            "HAPI_JWT_JWKS_URL": "https://idp.example/jwks",
+            "HAPI_JWT_ISSUER": ISSUER,
+        },
+        "HAPI_AUTH=jwt needs HAPI_JWT_AUDIENCE",
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(SETTING_MISTAKES))
+def test_a_settings_mistake_stops_the_start_instead_of_running_open(
+    mistake: str, tmp_path: Path
+) -> None:
+    settings, message = SETTING_MISTAKES[mistake]
     env = {
-        **os.environ,
-        "HAPI_AUTH": "jtw",  # typo for jwt
+        **{k: v for k, v in os.environ.items() if not k.startswith("HAPI_")},
+        **settings,
         "HAPI_PORT": str(_free_port()),
         "HAPI_DATA_DIR": str(tmp_path / "data"),
-        "HAPI_BIND_ADDRESS": "",
     }
     try:
         started = _hapi("start", env, HAPI_START_TIMEOUT)
         assert started.returncode != 0, started.stdout
-        assert "HAPI_AUTH must be 'none' or 'jwt', not 'jtw'" in started.stderr
+        assert message in started.stderr
         assert listening_addresses(int(env["HAPI_PORT"])) == []
     finally:
         _hapi("stop", env, 120)

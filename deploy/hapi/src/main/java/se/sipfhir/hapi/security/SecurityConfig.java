@@ -18,15 +18,16 @@ import java.util.Optional;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.springframework.beans.factory.annotation.Value;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.core.env.Environment;
+import org.springframework.core.env.PropertyResolver;
 
 /**
  * Who may call the FHIR endpoint: {@code HAPI_AUTH=none} (default; anyone who reaches the port, which
  * by default is only this machine) or {@code HAPI_AUTH=jwt} (a bearer JWT from the region's IdP, see
  * {@link JwtAuthInterceptor}). A misspelt mode or an incomplete jwt setting stops the start-up rather
- * than running an open server, within seconds: this class needs nothing of HAPI, so Spring builds it
- * before the JPA context ({@link FhirAuthRegistration} then hands the interceptor to the server).
+ * than running an open server, within seconds ({@link EarlySecurityCheck} checks before HAPI starts);
+ * {@link FhirAuthRegistration} hands the interceptor to the server.
  * See deploy/hapi/README.md, "Security".
  */
 @Configuration
@@ -42,38 +43,43 @@ public class SecurityConfig {
 
 	private final JwtAuthInterceptor myInterceptor;
 
-	public SecurityConfig(
-			@Value("${sipfhir.auth:none}") String theMode,
-			@Value("${sipfhir.jwt.jwks-file:}") String theJwksFile,
-			@Value("${sipfhir.jwt.jwks-url:}") String theJwksUrl,
-			@Value("${sipfhir.jwt.issuer:}") String theIssuer,
-			@Value("${sipfhir.jwt.audience:}") String theAudience,
-			@Value("${sipfhir.jwt.required-scope:}") String theRequiredScope,
-			@Value("${server.address:}") String theBindAddress)
-			throws Exception {
-		switch (theMode.trim().toLowerCase(Locale.ROOT)) {
+	public SecurityConfig(Environment theEnv) throws Exception {
+		myInterceptor = interceptorFor(theEnv).orElse(null);
+		if (myInterceptor != null) {
+			String scope = theEnv.getProperty("sipfhir.jwt.required-scope", "");
+			ourLog.info("FHIR auth: bearer JWT required (issuer {}, audience {}, scope {}); GET /metadata anonymous",
+					theEnv.getProperty("sipfhir.jwt.issuer"), theEnv.getProperty("sipfhir.jwt.audience"),
+					scope.isBlank() ? "not checked" : scope);
+		} else {
+			warnIfOpen(theEnv.getProperty("server.address", ""));
+		}
+	}
+
+	/**
+	 * The interceptor the settings ask for (empty for {@code none}); an {@link IllegalStateException}
+	 * naming the setting when they are wrong. No logging: {@link EarlySecurityCheck} calls it before
+	 * Spring's logging is set up.
+	 */
+	static Optional<JwtAuthInterceptor> interceptorFor(PropertyResolver theEnv) throws Exception {
+		String mode = theEnv.getProperty("sipfhir.auth", "none");
+		switch (mode.trim().toLowerCase(Locale.ROOT)) {
 			case "none" -> {
-				warnIfOpen(theBindAddress);
-				myInterceptor = null;
+				return Optional.empty();
 			}
 			case "jwt" -> {
-				JWKSource<SecurityContext> keys = keySource(theJwksFile, theJwksUrl);
-				require(theIssuer, "HAPI_JWT_ISSUER");
-				require(theAudience, "HAPI_JWT_AUDIENCE");
+				JWKSource<SecurityContext> keys = keySource(
+						theEnv.getProperty("sipfhir.jwt.jwks-file", ""), theEnv.getProperty("sipfhir.jwt.jwks-url", ""));
+				String issuer = require(theEnv.getProperty("sipfhir.jwt.issuer", ""), "HAPI_JWT_ISSUER");
+				String audience = require(theEnv.getProperty("sipfhir.jwt.audience", ""), "HAPI_JWT_AUDIENCE");
 				DefaultJWTProcessor<SecurityContext> processor = new DefaultJWTProcessor<>();
 				processor.setJWSKeySelector(new JWSVerificationKeySelector<>(ALGORITHMS, keys));
 				// exact iss, aud must contain ours, exp required (checked with nimbus' default 60 s skew).
 				processor.setJWTClaimsSetVerifier(new DefaultJWTClaimsVerifier<>(
-						theAudience,
-						new JWTClaimsSet.Builder().issuer(theIssuer).build(),
-						Set.of("exp")));
-				String scope = theRequiredScope.isBlank() ? null : theRequiredScope.trim();
-				myInterceptor = new JwtAuthInterceptor(processor, "sip-fhir", scope);
-				ourLog.info("FHIR auth: bearer JWT required (issuer {}, audience {}, scope {}); GET /metadata anonymous",
-						theIssuer, theAudience, scope == null ? "not checked" : scope);
+						audience, new JWTClaimsSet.Builder().issuer(issuer).build(), Set.of("exp")));
+				String scope = theEnv.getProperty("sipfhir.jwt.required-scope", "").trim();
+				return Optional.of(new JwtAuthInterceptor(processor, "sip-fhir", scope.isEmpty() ? null : scope));
 			}
-			default -> throw new IllegalStateException(
-					"HAPI_AUTH must be 'none' or 'jwt', not '" + theMode + "'");
+			default -> throw new IllegalStateException("HAPI_AUTH must be 'none' or 'jwt', not '" + mode + "'");
 		}
 	}
 
@@ -104,10 +110,11 @@ public class SecurityConfig {
 		throw new IllegalStateException("HAPI_AUTH=jwt needs HAPI_JWT_JWKS_FILE or HAPI_JWT_JWKS_URL");
 	}
 
-	private static void require(String theValue, String theName) {
+	private static String require(String theValue, String theName) {
 		if (theValue.isBlank()) {
 			throw new IllegalStateException("HAPI_AUTH=jwt needs " + theName);
 		}
+		return theValue.trim();
 	}
 
 	private static void warnIfOpen(String theBindAddress) {
