@@ -197,6 +197,20 @@ def test_metadata_stays_anonymous(secured: Secured) -> None:
     _assert_refused(requests.get(f"{secured.base_url}/metadata/../Patient", timeout=30))
 
 
+FHIR_PATHS = ["", "/", "/Patient", "/$meta", "/_history", "/Patient/_history", "/$export", "/Task"]
+OTHER_PATHS = ["/", "/v3/api-docs", "/swagger-ui.html", "/actuator", "/actuator/env", "/fhir-ui"]
+
+
+def test_no_other_door_on_the_port(secured: Secured) -> None:
+    """Every FHIR path but /metadata wants a token; the rest of the port serves nothing."""
+    for path in FHIR_PATHS:
+        _assert_refused(requests.get(f"{secured.base_url}{path}", timeout=30))
+    root = secured.base_url.removesuffix("/fhir")
+    for path in OTHER_PATHS:
+        response = requests.get(f"{root}{path}", timeout=30)
+        assert response.status_code == 404, (path, response.status_code, response.text[:200])
+
+
 # --- callers with bad credentials -----------------------------------------------------------------
 
 

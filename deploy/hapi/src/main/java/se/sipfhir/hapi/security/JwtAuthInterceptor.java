@@ -3,8 +3,6 @@ package se.sipfhir.hapi.security;
 import ca.uhn.fhir.interceptor.api.Hook;
 import ca.uhn.fhir.interceptor.api.Interceptor;
 import ca.uhn.fhir.interceptor.api.Pointcut;
-import ca.uhn.fhir.rest.api.RequestTypeEnum;
-import ca.uhn.fhir.rest.api.server.RequestDetails;
 import ca.uhn.fhir.rest.server.exceptions.AuthenticationException;
 import ca.uhn.fhir.rest.server.exceptions.BaseServerResponseException;
 import ca.uhn.fhir.rest.server.exceptions.ForbiddenOperationException;
@@ -14,6 +12,7 @@ import com.nimbusds.jose.proc.SecurityContext;
 import com.nimbusds.jwt.JWTClaimsSet;
 import com.nimbusds.jwt.proc.JWTProcessor;
 import java.text.ParseException;
+import jakarta.servlet.http.HttpServletRequest;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -23,8 +22,9 @@ import org.slf4j.LoggerFactory;
  * {@code WWW-Authenticate: Bearer} challenge (RFC 6750). Only {@code GET [base]/metadata} stays
  * anonymous: the capability statement holds no patient data, and FHIR/SMART clients read it first.
  * <p>
- * Runs at {@link Pointcut#SERVER_INCOMING_REQUEST_POST_PROCESSED}, before HAPI parses a body or touches
- * the database. HAPI's own work (subscription matching and rest-hook delivery, batch jobs) calls the
+ * Runs at {@link Pointcut#SERVER_INCOMING_REQUEST_PRE_PROCESSED}, HAPI's first hook: before it parses
+ * the URL or a body or touches the database, so an anonymous caller cannot even learn which operations
+ * exist. HAPI's own work (subscription matching and rest-hook delivery, batch jobs) calls the
  * DAOs directly, not this servlet, so it is unaffected.
  */
 @Interceptor
@@ -45,8 +45,8 @@ public class JwtAuthInterceptor {
 		myRequiredScope = theRequiredScope;
 	}
 
-	@Hook(Pointcut.SERVER_INCOMING_REQUEST_POST_PROCESSED)
-	public boolean authenticate(RequestDetails theRequest) {
+	@Hook(Pointcut.SERVER_INCOMING_REQUEST_PRE_PROCESSED)
+	public boolean authenticate(HttpServletRequest theRequest) {
 		if (isAnonymousAllowed(theRequest)) {
 			return true;
 		}
@@ -88,8 +88,9 @@ public class JwtAuthInterceptor {
 		return scp instanceof String text ? List.of(text.trim().split("\\s+")) : List.of();
 	}
 
-	private static boolean isAnonymousAllowed(RequestDetails theRequest) {
-		return theRequest.getRequestType() == RequestTypeEnum.GET && "metadata".equals(theRequest.getRequestPath());
+	private static boolean isAnonymousAllowed(HttpServletRequest theRequest) {
+		// getPathInfo is decoded and normalised by Tomcat (no "/metadata/../Patient" tricks).
+		return "GET".equals(theRequest.getMethod()) && "/metadata".equals(theRequest.getPathInfo());
 	}
 
 	private BaseServerResponseException refuse(String theError, String theReason) {
