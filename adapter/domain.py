@@ -271,6 +271,7 @@ class ReadSummary:
     rows: int = 0
     accepted: int = 0
     errors: list[RowError] = field(default_factory=list)
+    encoding: str | None = None  # utf-8, utf-8-sig or cp1252; None: not a text file read
 
     @property
     def duplicates(self) -> int:

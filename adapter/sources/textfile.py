@@ -1,19 +1,23 @@
-"""Open a source file as text: refuse binary and empty files, detect the encoding.
+"""Open a source file as text: refuse binary and empty files, detect the encoding, decode per line.
 
 The whole file is scanned once in fixed-size chunks before it is read, so memory stays flat
 however large it is: a NUL byte means a binary file (or UTF-16, which Excel calls "Unicode
-text"), a UTF-8 BOM or valid UTF-8 means UTF-8, anything else is read as Windows-1252 (what
-Swedish Excel writes).
+text"); a UTF-8 BOM means UTF-8. Otherwise the file is UTF-8 unless it is Windows-1252 (what
+Swedish Excel writes) as a whole: some byte is not UTF-8 AND not one valid multi-byte UTF-8
+sequence (å, ä, ö written as UTF-8) occurs anywhere. So one stray byte in a UTF-8 file does not
+turn every å into "Ã¥": the file is read as UTF-8 and the lines holding invalid bytes are known
+(`Text.invalid`) so the readers reject those rows alone, naming the byte.
 """
 
 from __future__ import annotations
 
 import codecs
-import io
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO
 
 Source = Path | str | BinaryIO  # a path, or a seekable binary stream (e.g. an uploaded file)
 
@@ -39,11 +43,53 @@ def source_name(source: Source, name: str | None = None) -> str:
     return str(getattr(source, "name", "<ström>"))
 
 
-@contextmanager
-def open_text(source: Source) -> Iterator[TextIO]:
-    """The source as text with universal newlines left to the csv module (`newline=""`).
+UTF8, UTF8_BOM, CP1252 = "utf-8", "utf-8-sig", "cp1252"
+ENCODING_NAMES = {UTF8: "UTF-8", UTF8_BOM: "UTF-8 med BOM", CP1252: "Windows-1252"}
 
-    Raises `FileProblem` for a missing, binary or empty file."""
+# With errors="surrogateescape" an invalid byte decodes to U+DC80..U+DCFF, a valid non-ASCII
+# character to anything else above U+007F.
+_INVALID = re.compile("[\udc80-\udcff]")
+_MULTIBYTE = re.compile("[^\x00-\x7f\udc80-\udcff]")
+_LONE_CR = re.compile(rb"(?<=\r)(?!\n)")  # split after a \r that ends a line on its own
+
+
+@dataclass(slots=True)
+class Text:
+    """The lines of a source (endings kept, as `open(newline="")` gives them), numbered from 1.
+
+    In a UTF-8 file a line with an invalid byte is decoded with U+FFFD in its place, so the
+    structure (delimiters, quotes, line count) stays; `invalid` says which lines those were:
+    line -> 1-based position of the first invalid byte in the line."""
+
+    encoding: str
+    _lines: Iterator[str]
+    invalid: dict[int, int] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[str]:
+        return self._lines
+
+    def invalid_in(self, first: int, last: int) -> tuple[int, int] | None:
+        """(line, byte position) of the first invalid byte on lines `first`..`last`, if any;
+        forgets the lines up to `last` (memory stays flat however many there are)."""
+        found = None
+        for line in sorted(n for n in self.invalid if n <= last):
+            position = self.invalid.pop(line)
+            if found is None and line >= first:
+                found = (line, position)
+        return found
+
+
+def invalid_reason(position: int, encoding: str) -> str:
+    """The Swedish reason of a row with an invalid byte."""
+    return (
+        f"Ogiltigt tecken: byte {position} på raden är inte {ENCODING_NAMES[encoding]} "
+        "(resten av filen läses som " + ENCODING_NAMES[encoding] + ")"
+    )
+
+
+@contextmanager
+def open_text(source: Source) -> Iterator[Text]:
+    """The source as `Text`; raises `FileProblem` for a missing, binary or empty file."""
     if isinstance(source, str | Path):
         try:
             stream: BinaryIO = open(source, "rb")  # closed in the finally below
@@ -61,14 +107,36 @@ def open_text(source: Source) -> Iterator[TextIO]:
             stream.seek(0)
         except OSError as exc:  # e.g. a pipe: the encoding scan needs to read twice
             raise FileProblem(f"Filen kan inte läsas ({exc})") from None
-        text = io.TextIOWrapper(stream, encoding=encoding, errors="replace", newline="")
-        try:
-            yield text
-        finally:
-            text.detach()  # the binary stream is closed (or left open) by its owner
-    finally:
+        text = Text(encoding, iter(()))
+        text._lines = _decoded_lines(stream, text)
+        yield text
+    finally:  # the binary stream is closed (or left open) by its owner
         if owned:
             stream.close()
+
+
+def _raw_lines(stream: BinaryIO) -> Iterator[bytes]:
+    """Lines ended by \n, \r\n or a lone \r (universal newlines), endings kept."""
+    for chunk in iter(stream.readline, b""):
+        if b"\r" in chunk[:-1]:
+            yield from (part for part in _LONE_CR.split(chunk) if part)
+        else:
+            yield chunk
+
+
+def _decoded_lines(stream: BinaryIO, text: Text) -> Iterator[str]:
+    bom = codecs.BOM_UTF8 if text.encoding == UTF8_BOM else b""
+    for number, raw in enumerate(_raw_lines(stream), start=1):
+        if number == 1 and bom and raw.startswith(bom):
+            raw = raw[len(bom) :]
+        if text.encoding == CP1252:  # the 5 bytes cp1252 leaves undefined become U+FFFD
+            yield raw.decode(CP1252, errors="replace")
+            continue
+        try:
+            yield raw.decode(UTF8)
+        except UnicodeDecodeError as exc:
+            text.invalid[number] = exc.start + 1
+            yield raw.decode(UTF8, errors="replace")
 
 
 def sniff_encoding(stream: BinaryIO) -> str:
@@ -77,27 +145,21 @@ def sniff_encoding(stream: BinaryIO) -> str:
     if first.startswith(_UTF16_BOMS):
         raise FileProblem("Filen är UTF-16-kodad: spara den som CSV (UTF-8) eller CSV (semikolon)")
     bom = first.startswith(codecs.BOM_UTF8)
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    utf8 = True
-    has_text = False
+    decoder = codecs.getincrementaldecoder(UTF8)(errors="surrogateescape")
+    invalid = multibyte = has_text = False
     chunk = first[len(codecs.BOM_UTF8) :] if bom else first
-    while chunk:
+    final = False
+    while not final:
+        final = not chunk
         if b"\x00" in chunk:
             raise FileProblem("Filen är inte en textfil (den innehåller NUL-tecken)")
         has_text = has_text or bool(chunk.strip())
-        if utf8:
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError:
-                utf8 = False
-        chunk = stream.read(_CHUNK)
+        decoded = decoder.decode(chunk, final=final)
+        invalid = invalid or _INVALID.search(decoded) is not None
+        multibyte = multibyte or _MULTIBYTE.search(decoded) is not None
+        chunk = b"" if final else stream.read(_CHUNK)
     if not has_text:
         raise FileProblem("Filen är tom")
-    if utf8:
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            utf8 = False
     if bom:
-        return "utf-8-sig"
-    return "utf-8" if utf8 else "cp1252"
+        return UTF8_BOM
+    return CP1252 if invalid and not multibyte else UTF8

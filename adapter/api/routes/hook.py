@@ -10,7 +10,6 @@ header), not with a user's login. The answer comes at once; the patient is evalu
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from typing import Annotated, Any
@@ -18,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 
+from adapter import safejson
 from adapter.fhirclient import FhirError
 from adapter.followup.service import FollowupService
 from adapter.followup.subscriptions import CRITERIA, HOOK_HEADER, HOOK_PATH
@@ -105,7 +105,9 @@ async def notification(
     resource = None
     if body.strip():
         try:
-            resource = json.loads(body)
+            resource = safejson.loads(body)
+        except safejson.TooDeep as error:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=error.reason) from None
         except ValueError:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="Ogiltig JSON.") from None
         if not isinstance(resource, dict) or resource.get("resourceType") != resource_type:

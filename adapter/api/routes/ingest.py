@@ -26,6 +26,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from adapter import safejson
 from adapter.api.access import IngestAccessDep
 from adapter.api.deps import ClinicDep
 from adapter.api.models import IngestOut
@@ -113,8 +114,9 @@ def _unsupported(*accepted: str) -> HTTPException:
 def plans_as_lines(body: bytes) -> bytes:
     """A JSON body (one plan or a list of them) as JSON Lines: the list's positions are lines."""
     try:
-        parsed = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
+        # One level more than a line may have: the list around the plans.
+        parsed = safejson.loads(body, safejson.MAX_DEPTH + 1)
+    except ValueError as error:  # also UnicodeDecodeError and safejson.TooDeep
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"Ogiltig JSON: {error}"
         ) from None
