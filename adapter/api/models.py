@@ -310,12 +310,19 @@ class RowErrorOut(BaseModel):
         )
 
 
+IngestState = Literal["klar", "väntar", "oläsbar", "avvisad"]
+
+
 class IngestOut(BaseModel):
     source: str
     kind: str
-    status: Literal["klar", "väntar", "oläsbar"] = Field(
+    status: IngestState = Field(
         description="klar: allt skrivet; väntar: sparat i utkorgen, skickas när FHIR-servern "
-        "svarar (sip-fhir sync); oläsbar: inget kunde läsas"
+        "svarar (sip-fhir sync); oläsbar: inget kunde läsas; avvisad: varje rad avvisades "
+        "(inget skrevs)"
+    )
+    encoding: str | None = Field(
+        default=None, description="Teckenkodningen filen lästes med: utf-8, utf-8-sig, cp1252"
     )
     rows: int
     accepted: int
@@ -332,15 +339,18 @@ class IngestOut(BaseModel):
 
     @classmethod
     def of(cls, report: IngestReport) -> IngestOut:
-        state: Literal["klar", "väntar", "oläsbar"] = "klar"
+        state: IngestState = "klar"
         if report.unreadable:
             state = "oläsbar"
+        elif report.all_rejected:
+            state = "avvisad"
         elif report.pending or report.stopped:
             state = "väntar"
         return cls(
             source=report.source,
             kind=report.kind.value,
             status=state,
+            encoding=report.encoding,
             rows=report.rows,
             accepted=report.accepted,
             rejected=report.rejected,

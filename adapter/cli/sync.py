@@ -30,7 +30,8 @@ from adapter.fhirclient import FhirClient, FhirError
 from adapter.logs import mask_personnummer
 from adapter.mapping import MappingsError
 from adapter.settings import Settings, get_settings
-from adapter.sources import ColumnMapError, SourceKind
+from adapter.sources import ColumnMapError, SourceKind, read_file
+from adapter.sources.textfile import encoding_name
 from adapter.sync import (
     DEFAULT_WORKERS,
     Importer,
@@ -189,13 +190,16 @@ def import_command(
                     sync_settings,
                     force=force,
                 )
-                result = importer.run(files, kind)
+                readings = [read_file(path, kind, settings.mappings_dir) for path in files]
+                result = importer.run_readings(readings)
         except (ColumnMapError, MappingsError, OSError, ValueError) as error:
             err.print(f"[bold red]Importen kunde inte starta:[/] {mask_personnummer(str(error))}")
             raise typer.Exit(EXIT_FAILED) from None
         finally:
             errors.close()
     errors.print(err)
+    for reading in readings:
+        out.print(f"{reading.file}: läst som {encoding_name(reading.summary.encoding)}")
     _summary(tally, result.open_left, result.stop, out)
     raise typer.Exit(_exit_code(tally, result.open_left, result.stop))
 

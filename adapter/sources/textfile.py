@@ -79,6 +79,11 @@ class Text:
         return found
 
 
+def encoding_name(encoding: str | None) -> str:
+    """How summaries name an encoding ("-" when the file was not read as text)."""
+    return ENCODING_NAMES.get(encoding, encoding) if encoding else "-"
+
+
 def invalid_reason(position: int, encoding: str) -> str:
     """The Swedish reason of a row with an invalid byte."""
     return (

@@ -9,9 +9,11 @@ pipeline and outbox as `sip-fhir import` (adapter/api/ingestion.py). Role integr
   files, and one reader per format keeps one set of rules (and error messages).
 
 The answer counts the rows read, accepted and rejected, with every rejected row's line, column
-and reason (Swedish, personnummer masked), and what was written. 200: all written; 202: saved
-in the outbox, the FHIR server did not answer (it is sent by the next import or `sip-fhir sync`);
-422: nothing could be read (empty, no header, a column missing). Rows count in the metric
+and reason (Swedish, personnummer masked), the encoding the body was read in, and what was
+written. 200: what was accepted is written (rejected rows listed); 202: saved in the outbox, the
+FHIR server did not answer (it is sent by the next import or `sip-fhir sync`); 422: nothing could
+be read (`oläsbar`: empty, no header, a column missing, JSON nested too deep) or every row was
+rejected (`avvisad`), as `sip-fhir import` exits non-zero then. Rows count in the metric
 `sip_fhir_rows_in`.
 """
 
@@ -50,7 +52,8 @@ _ANSWERS: dict[int | str, dict[str, Any]] = {
     status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: {"description": "Innehållstypen stöds inte"},
     status.HTTP_422_UNPROCESSABLE_CONTENT: {
         "model": IngestOut,
-        "description": "Inget kunde läsas (tom fil, rubrikrad saknas, ogiltig JSON ...)",
+        "description": "Inget kunde läsas (tom fil, rubrikrad saknas, ogiltig JSON ...) "
+        "eller varje rad avvisades",
     },
 }
 
@@ -135,7 +138,7 @@ async def _run(
     report = await run_in_threadpool(clinic.ingestion.run, stream, kind, name)
     ingest.record(resource=kind.value, accepted=report.accepted, rejected=report.rejected)
     answer = IngestOut.of(report)
-    if answer.status == "oläsbar":
+    if answer.status in ("oläsbar", "avvisad"):
         response.status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
     elif answer.status == "väntar":
         response.status_code = status.HTTP_202_ACCEPTED
