@@ -35,7 +35,9 @@ class PersonId:
 
     @property
     def masked(self) -> str:
-        return f"{self.digits[:8]}-****"
+        from adapter.personnummer import mask  # imported here: personnummer imports this module
+
+        return mask(self.digits)
 
     def __str__(self) -> str:  # never the full number in logs or f-strings
         return self.masked

@@ -20,7 +20,6 @@ from rich.table import Table
 from adapter.cli.app import app
 from adapter.cli.rowerrors import ErrorReport
 from adapter.domain import Plan, Record, RowError
-from adapter.logs import mask_personnummer
 from adapter.mapping import (
     MappedResource,
     MappingError,
@@ -31,6 +30,7 @@ from adapter.mapping import (
     transaction_bundle,
 )
 from adapter.mapping.r4 import check_structure
+from adapter.personnummer import mask
 from adapter.settings import get_settings
 from adapter.sources import ColumnMapError, SourceKind, read_file
 from adapter.sources.textfile import encoding_name
@@ -201,7 +201,7 @@ def map_command(
                 result.bundle_path.write_text(text + "\n", encoding="utf-8")
             results.append(result)
     except (ColumnMapError, OSError) as error:
-        err.print(f"[bold red]Mappningen avbröts:[/] {mask_personnummer(str(error))}")
+        err.print(f"[bold red]Mappningen avbröts:[/] {mask(str(error))}")
         raise typer.Exit(EXIT_FAILED) from None
     finally:
         report.close()

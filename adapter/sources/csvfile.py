@@ -176,7 +176,7 @@ class CsvRow:
                 return None
             return personnummer.parse(raw, reference)
         except personnummer.PersonnummerError as exc:
-            self.fail(field, exc.reason, personnummer.mask(raw))
+            self.fail(field, exc.reason, personnummer.mask(raw, whole=True))
             return None
 
     def fail(self, field: str, reason: str, value: str | None = None) -> None:

@@ -250,7 +250,7 @@ def _validated(file: str, line: int, obj: dict[str, Any]) -> tuple[Errors, Plan 
             try:  # `updated` may be the broken field: check what needs no reference date
                 personnummer.check(raw_patient)
             except personnummer.PersonnummerError as pnr_exc:
-                masked = personnummer.mask(raw_patient)
+                masked = personnummer.mask(raw_patient, whole=True)
                 errors.append(RowError(file, line, "patient", pnr_exc.reason, masked))
         return tuple(errors), None
     problems = list(_rule_problems(plan_in))
@@ -264,7 +264,7 @@ def _patient(plan: PlanIn, problems: list[tuple[str, str, str | None]]) -> Perso
     try:
         return personnummer.parse(plan.patient, plan.updated)
     except personnummer.PersonnummerError as exc:
-        problems.append(("patient", exc.reason, personnummer.mask(plan.patient)))
+        problems.append(("patient", exc.reason, personnummer.mask(plan.patient, whole=True)))
         return None
 
 
@@ -358,7 +358,7 @@ def _row_error(file: str, line: int, err: Any) -> RowError:
     value = err.get("input")
     path = json_path(err["loc"])
     if path == "patient" and isinstance(value, str):
-        shown_value: str | None = personnummer.mask(value)
+        shown_value: str | None = personnummer.mask(value, whole=True)
     elif isinstance(value, str | int | float) and kind != "missing":
         shown_value = shown(str(value))
     else:

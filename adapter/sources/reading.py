@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from adapter.domain import ReadSummary, Record, RowError
-from adapter.logs import mask_personnummer
+from adapter.personnummer import mask
 
 _MAX_SHOWN = 80
 
@@ -87,5 +87,5 @@ def repeat(file: str, line: int, earlier: int) -> RowResult:
 
 def shown(raw: str) -> str:
     """A raw value as it may appear in an error report: personnummer masked, length capped."""
-    text = mask_personnummer(raw)
+    text = mask(raw)
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"

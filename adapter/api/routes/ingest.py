@@ -32,7 +32,7 @@ from adapter import safejson
 from adapter.api.access import IngestAccessDep
 from adapter.api.deps import ClinicDep
 from adapter.api.models import IngestOut
-from adapter.logs import mask_personnummer
+from adapter.personnummer import mask
 from adapter.sources import PlanIn, SourceKind
 
 router = APIRouter(prefix="/ingest", tags=["inläsning"])
@@ -164,7 +164,7 @@ async def ingest_plans(
 
 
 def _upload_name(upload: UploadFile, kind: SourceKind) -> str:
-    name = mask_personnummer((upload.filename or "").strip())[:_MAX_NAME]
+    name = mask((upload.filename or "").strip())[:_MAX_NAME]
     return name or f"{kind.value} (uppladdad)"
 
 
