@@ -101,6 +101,12 @@ def mask(text: str, *, whole: bool = False) -> str:
     return _SHAPED.sub(_masked_match, text)
 
 
+def shaped(text: str) -> bool:
+    """Whether `text` holds something `mask` would hide: e.g. an id typed into a URL that must
+    not be sent on to the FHIR server (its access log would keep the number)."""
+    return mask(text) != text
+
+
 # The date part (8 or 6 digits), one optional separator, the last four; no digit either side.
 _SHAPED = re.compile(r"(?<!\d)(\d{8}|\d{6})[-+_\s]?\d{4}(?!\d)")
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 
-from adapter import safejson
+from adapter import personnummer, safejson
 from adapter.fhirclient import FhirError
 from adapter.followup.service import FollowupService
 from adapter.followup.subscriptions import CRITERIA, HOOK_HEADER, HOOK_PATH
@@ -99,7 +99,12 @@ async def notification(
     background: BackgroundTasks,
     service: Service,
 ) -> JSONResponse:
-    if resource_type not in CRITERIA or not _ID.fullmatch(resource_id):
+    # A personnummer-shaped id is no resource's: never read from (nor logged by) the server.
+    if (
+        resource_type not in CRITERIA
+        or not _ID.fullmatch(resource_id)
+        or personnummer.shaped(resource_id)
+    ):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Bevakas inte.")
     body = await request.body()
     resource = None
