@@ -25,7 +25,12 @@ from adapter.api.sessions import COOKIE
 from adapter.audit import AuditKind, AuditLog
 from adapter.settings import REPO_ROOT, Settings
 from tests.unit.test_api import OWN_UNIT, PURPOSE, VARDSAMORDNARE, Service
+from tests.unit.test_api_routes import Service as PagesService
+from tests.unit.test_api_routes import login
+from tests.unit.test_api_routes import service as pages_service  # noqa: F401  (a fixture)
+from tests.unit.test_api_routes_readmodel import LATE, NO_PLAN
 from tests.unit.test_api_support import logging_to_current_stderr
+from tests.unit.test_mapping import UNIT
 
 
 @pytest.fixture(autouse=True)
@@ -97,6 +102,20 @@ def test_a_login_from_the_services_own_page_is_accepted(
     )
     assert answer.status_code == 303, answer.text
     assert COOKIE in answer.headers["set-cookie"]
+
+
+# --- the worklist page ---
+
+
+def test_the_worklist_page_carries_no_full_personnummer(
+    pages_service: PagesService,  # noqa: F811
+) -> None:
+    page = login(pages_service, Role.VARDSAMORDNARE).get(f"/ui/units/{UNIT}")
+    assert page.status_code == 200
+    for person in (LATE, NO_PLAN):
+        digits = person.digits
+        assert digits not in page.text and f"{digits[:8]}-{digits[8:]}" not in page.text
+        assert f'data-born="{digits[:8]}"' in page.text  # what the filter matches on
 
 
 # --- X-Request-ID ---
