@@ -199,7 +199,8 @@ def import_command(
             errors.close()
     errors.print(err)
     for reading in readings:
-        out.print(f"{reading.file}: läst som {encoding_name(reading.summary.encoding)}")
+        encoding = encoding_name(reading.summary.encoding)
+        out.print(f"{reading.file}: läst som {encoding}", soft_wrap=True, markup=False)
     _summary(tally, result.open_left, result.stop, out)
     raise typer.Exit(_exit_code(tally, result.open_left, result.stop))
 

@@ -38,12 +38,17 @@ from tests.integration.test_api_support import (
     today,
 )
 from tests.integration.test_profiles import profiles_installed  # noqa: F401
+from tests.integration.test_sync import cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 
 Json = dict[str, Any]
 PNR_IN_URL = "19400402-9973"  # the attack run's: födelsenummer 997, a test number
 DEEP_BODY = "[" * 950 + "]" * 950
+DISCHARGES_HEADER = (
+    "Meddelande-id;Personnummer;Utskrivningsklar;Sjukhus;Avdelning;Insatser kommun;"
+    "Insatser region;Samtycke SIP"
+)
 DEEP_LINE = "[" * 2000 + "]" * 2000
 
 
@@ -175,10 +180,7 @@ def test_a_prea60_upload_with_one_bad_byte_rejects_that_row_only(
 def test_a_discharges_upload_with_one_bad_byte_stores_the_good_names_as_written(
     service: Service, clinic: Clinic, fhir_client: FhirClient
 ) -> None:
-    header = (
-        "Meddelande-id;Personnummer;Utskrivningsklar;Sjukhus;Avdelning;Insatser kommun;"
-        "Insatser region;Samtycke SIP"
-    )
+    header = DISCHARGES_HEADER
     stamp = f"{today() - timedelta(days=1)} 10:15"
     good = f"{clinic.source_system}-1;{clinic.late.pnr};{stamp};Höglandssjukhuset;Med 2;Ja;Ja;Ja"
     bad = f"{clinic.source_system}-2;{clinic.sip.pnr};{stamp};Värnamo sjukhus;Kir;Ja;Ja;Ja"
@@ -193,6 +195,26 @@ def test_a_discharges_upload_with_one_bad_byte_stores_the_good_names_as_written(
     (encounter,) = fhir_client.search(
         "Encounter", [("identifier", f"{ID_DISCHARGE}|{clinic.source_system}-1")]
     )
+    assert encounter["serviceProvider"]["display"] == "Höglandssjukhuset"
+
+
+def test_sip_fhir_import_of_a_file_with_one_bad_byte_says_utf8_and_exits_2(
+    tmp_path: Path, hapi_base_url: str, fhir_client: FhirClient
+) -> None:
+    rng = random.Random()  # noqa: S311  (test data)
+    message = f"enc-{rng.randrange(10**9)}"
+    stamp = f"{today() - timedelta(days=1)} 08:00"
+    good = f"{message}-1;{test_personnummer(rng)};{stamp};Höglandssjukhuset;Med;Ja;Ja;Ja"
+    bad = f"{message}-2;{test_personnummer(rng)};{stamp};Värnamo sjukhus;Kir;Ja;Nej;Ja"
+    source = tmp_path / "discharges-bad-byte.csv"
+    source.write_bytes(
+        DISCHARGES_HEADER.encode() + b"\n" + good.encode() + b"\n" + bad.encode("cp1252") + b"\n"
+    )
+    result = cli(tmp_path / "data", hapi_base_url, "import", str(source))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{source}: läst som UTF-8" in result.stdout
+    assert "inte UTF-8" in result.stderr
+    (encounter,) = fhir_client.search("Encounter", [("identifier", f"{ID_DISCHARGE}|{message}-1")])
     assert encounter["serviceProvider"]["display"] == "Höglandssjukhuset"
 
 
