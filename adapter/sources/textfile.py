@@ -12,10 +12,10 @@ turn every å into "Ã¥": the file is read as UTF-8 and the lines holding inval
 from __future__ import annotations
 
 import codecs
+import io
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -46,24 +46,29 @@ def source_name(source: Source, name: str | None = None) -> str:
 UTF8, UTF8_BOM, CP1252 = "utf-8", "utf-8-sig", "cp1252"
 ENCODING_NAMES = {UTF8: "UTF-8", UTF8_BOM: "UTF-8 med BOM", CP1252: "Windows-1252"}
 
-# With errors="surrogateescape" an invalid byte decodes to U+DC80..U+DCFF, a valid non-ASCII
-# character to anything else above U+007F.
-_INVALID = re.compile("[\udc80-\udcff]")
-_MULTIBYTE = re.compile("[^\x00-\x7f\udc80-\udcff]")
+# A well-formed multi-byte UTF-8 sequence (RFC 3629, table 3-7 of Unicode): å, ä, ö in UTF-8.
+_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]"
+    rb"|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
+    rb"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
+_CANDIDATE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]")  # a cheap pre-check: 10 times faster
 _LONE_CR = re.compile(rb"(?<=\r)(?!\n)")  # split after a \r that ends a line on its own
 
 
-@dataclass(slots=True)
 class Text:
-    """The lines of a source (endings kept, as `open(newline="")` gives them), numbered from 1.
+    """The lines of a source (endings kept, as `open(newline="")` gives them), numbered from 1,
+    decoded one by one as they are iterated (once).
 
     In a UTF-8 file a line with an invalid byte is decoded with U+FFFD in its place, so the
     structure (delimiters, quotes, line count) stays; `invalid` says which lines those were:
     line -> 1-based position of the first invalid byte in the line."""
 
-    encoding: str
-    _lines: Iterator[str]
-    invalid: dict[int, int] = field(default_factory=dict)
+    def __init__(self, lines: Iterator[str] | None, encoding: str, stream: BinaryIO) -> None:
+        """`lines` already decoded (a clean file), or None: decode `stream` line by line."""
+        self.encoding = encoding
+        self.invalid: dict[int, int] = {}
+        self._lines = lines if lines is not None else self._decoded(stream)
 
     def __iter__(self) -> Iterator[str]:
         return self._lines
@@ -78,6 +83,17 @@ class Text:
                 found = (line, position)
         return found
 
+    def _decoded(self, stream: BinaryIO) -> Iterator[str]:
+        bom = codecs.BOM_UTF8 if self.encoding == UTF8_BOM else b""
+        for number, raw in enumerate(_raw_lines(stream), start=1):
+            if number == 1 and bom and raw.startswith(bom):
+                raw = raw[len(bom) :]
+            try:
+                yield raw.decode(UTF8)
+            except UnicodeDecodeError as exc:
+                self.invalid[number] = exc.start + 1
+                yield raw.decode(UTF8, errors="replace")
+
 
 def encoding_name(encoding: str | None) -> str:
     """How summaries name an encoding ("-" when the file was not read as text)."""
@@ -86,10 +102,8 @@ def encoding_name(encoding: str | None) -> str:
 
 def invalid_reason(position: int, encoding: str) -> str:
     """The Swedish reason of a row with an invalid byte."""
-    return (
-        f"Ogiltigt tecken: byte {position} på raden är inte {ENCODING_NAMES[encoding]} "
-        "(resten av filen läses som " + ENCODING_NAMES[encoding] + ")"
-    )
+    name = ENCODING_NAMES[encoding]
+    return f"Ogiltigt tecken: byte {position} på raden är inte {name} (filen läses som {name})"
 
 
 @contextmanager
@@ -108,13 +122,19 @@ def open_text(source: Source) -> Iterator[Text]:
     try:
         try:
             stream.seek(0)
-            encoding = sniff_encoding(stream)
+            encoding, invalid = sniff_encoding(stream)
             stream.seek(0)
         except OSError as exc:  # e.g. a pipe: the encoding scan needs to read twice
             raise FileProblem(f"Filen kan inte läsas ({exc})") from None
-        text = Text(encoding, iter(()))
-        text._lines = _decoded_lines(stream, text)
-        yield text
+        if invalid and encoding != CP1252:  # the slow path: line by line, to name the lines
+            yield Text(None, encoding, stream)
+            return
+        # A clean file (or cp1252, where the 5 undefined bytes become U+FFFD): decoded whole.
+        wrapper = io.TextIOWrapper(stream, encoding=encoding, errors="replace", newline="")
+        try:
+            yield Text(wrapper, encoding, stream)
+        finally:
+            wrapper.detach()
     finally:  # the binary stream is closed (or left open) by its owner
         if owned:
             stream.close()
@@ -129,42 +149,34 @@ def _raw_lines(stream: BinaryIO) -> Iterator[bytes]:
             yield chunk
 
 
-def _decoded_lines(stream: BinaryIO, text: Text) -> Iterator[str]:
-    bom = codecs.BOM_UTF8 if text.encoding == UTF8_BOM else b""
-    for number, raw in enumerate(_raw_lines(stream), start=1):
-        if number == 1 and bom and raw.startswith(bom):
-            raw = raw[len(bom) :]
-        if text.encoding == CP1252:  # the 5 bytes cp1252 leaves undefined become U+FFFD
-            yield raw.decode(CP1252, errors="replace")
-            continue
-        try:
-            yield raw.decode(UTF8)
-        except UnicodeDecodeError as exc:
-            text.invalid[number] = exc.start + 1
-            yield raw.decode(UTF8, errors="replace")
-
-
-def sniff_encoding(stream: BinaryIO) -> str:
-    """`utf-8-sig`, `utf-8` or `cp1252` for the rest of the stream; raises `FileProblem`."""
+def sniff_encoding(stream: BinaryIO) -> tuple[str, bool]:
+    """(`utf-8-sig`, `utf-8` or `cp1252` for the rest of the stream, whether some byte is not
+    valid UTF-8); raises `FileProblem`."""
     first = stream.read(_CHUNK)
     if first.startswith(_UTF16_BOMS):
         raise FileProblem("Filen är UTF-16-kodad: spara den som CSV (UTF-8) eller CSV (semikolon)")
     bom = first.startswith(codecs.BOM_UTF8)
-    decoder = codecs.getincrementaldecoder(UTF8)(errors="surrogateescape")
+    decoder = codecs.getincrementaldecoder(UTF8)()
     invalid = multibyte = has_text = False
     chunk = first[len(codecs.BOM_UTF8) :] if bom else first
+    tail = b""  # the end of the previous chunk: a sequence may straddle two
     final = False
     while not final:
         final = not chunk
         if b"\x00" in chunk:
             raise FileProblem("Filen är inte en textfil (den innehåller NUL-tecken)")
         has_text = has_text or bool(chunk.strip())
-        decoded = decoder.decode(chunk, final=final)
-        invalid = invalid or _INVALID.search(decoded) is not None
-        multibyte = multibyte or _MULTIBYTE.search(decoded) is not None
+        if not invalid:
+            try:
+                decoder.decode(chunk, final=final)
+            except UnicodeDecodeError:
+                invalid = True
+        if not multibyte and _CANDIDATE.search(window := tail + chunk):
+            multibyte = _MULTIBYTE.search(window) is not None
+        tail = chunk[-3:]
         chunk = b"" if final else stream.read(_CHUNK)
     if not has_text:
         raise FileProblem("Filen är tom")
     if bom:
-        return UTF8_BOM
-    return CP1252 if invalid and not multibyte else UTF8
+        return UTF8_BOM, invalid
+    return (CP1252 if invalid and not multibyte else UTF8), invalid
