@@ -3,6 +3,7 @@ and byte, and the rest is read as UTF-8; Windows-1252 only when the whole file i
 
 from __future__ import annotations
 
+import codecs
 import io
 from pathlib import Path
 
@@ -136,3 +137,14 @@ def test_a_lone_cr_file_with_a_bad_byte_keeps_its_line_numbers() -> None:
     records, errors = items(reading)
     assert [r.message_id for r in records if isinstance(r, DischargeNotice)] == ["LC-1"]
     assert [e.line for e in errors] == [3]
+
+
+def test_a_utf8_file_with_a_bom_and_one_bad_byte_keeps_its_header() -> None:
+    data = utf8_with_one_bad_byte(DISCHARGES_HEADER, DISCHARGE_ROWS, 0, "ö")
+    reading = read_discharges(io.BytesIO(codecs.BOM_UTF8 + data), name="d.csv")
+    records, errors = items(reading)
+    assert [r.hospital for r in records if isinstance(r, DischargeNotice)] == [
+        "Länssjukhuset Ryhov"
+    ]
+    assert [e.line for e in errors] == [2]
+    assert reading.summary.encoding == "utf-8-sig"
