@@ -20,6 +20,7 @@ from adapter.domain import PersonId, RowError
 from adapter.indicators.compute import Scoring
 from adapter.indicators.measures import title
 from adapter.indicators.trend import COUNTS, SHARES, UnitTrend
+from adapter.personnummer import mask
 from adapter.sources.events import CONTACT_TYPES
 from adapter.worklist import PatientView, TaskItem, WorklistRow
 from adapter.worklist.patient import HistoryItem, PlanView
@@ -301,11 +302,11 @@ class RowErrorOut(BaseModel):
 
     @classmethod
     def of(cls, error: RowError) -> RowErrorOut:
-        return cls(
+        return cls(  # masked by the readers, and again here whatever put it there
             line=error.line,
-            column=error.column,
-            reason=error.reason,
-            value=error.value,
+            column=None if error.column is None else mask(error.column),
+            reason=mask(error.reason),
+            value=None if error.value is None else mask(error.value),
             duplicate_of=error.duplicate_of,
         )
 

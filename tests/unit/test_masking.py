@@ -8,13 +8,17 @@ import io
 import re
 import sys
 from datetime import date
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from rich.console import Console
 
 from adapter import logs, personnummer
-from adapter.domain import IdKind, PersonId
+from adapter.api.models import RowErrorOut
+from adapter.cli.rowerrors import ErrorReport
+from adapter.domain import IdKind, PersonId, RowError
 from adapter.personnummer import luhn_digit, mask
 from adapter.sources.reading import shown
 
@@ -104,3 +108,15 @@ def test_logs_error_reports_and_person_ids_use_the_one_function(
     logs.get_logger("test").info("läst", a="19400402 9973", b=["x19400402_9973"])
     assert "9973" not in stream.getvalue()
     assert stream.getvalue().count("19400402-****") == 2
+
+
+def test_error_reports_of_the_cli_and_the_api_mask_whatever_a_reader_left(tmp_path: Path) -> None:
+    error = RowError("19400402-9973.csv", 3, "patient", "Fel hos 19400402 9973", "SE194004029973")
+    report = ErrorReport(tmp_path / "radfel.csv", keep=5)
+    report.add(error)
+    report.close()
+    console = Console(file=io.StringIO(), width=200)
+    report.print(console)
+    answer = RowErrorOut.of(error).model_dump_json()
+    for text in (report.path.read_text("utf-8-sig"), console.file.getvalue(), answer):
+        assert "9973" not in text and "19400402-****" in text
