@@ -16,7 +16,7 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from requests.auth import AuthBase
 
-from adapter.fhirclient.errors import AuthError, error_for_response
+from adapter.fhirclient.errors import AuthError, FatalError, error_for_response
 from adapter.settings import AuthMode, EndpointSettings
 
 # Renew a token this long before expiry, so no request leaves with a token that dies on the way.
@@ -92,6 +92,9 @@ class ClientCredentials(FhirAuth):
         except OAuthError as exc:  # the server's JSON error: invalid_client, invalid_scope, ...
             raise AuthError(f"Token-tjänsten nekade: {exc.description or exc.error}") from exc
         except requests.HTTPError as exc:  # an error page without JSON, e.g. 503 from a gateway
+            if exc.response is None:  # raised before any answer (a hook, a proxy library)
+                message = f"Token-begäran misslyckades: {exc}"
+                raise FatalError(message, request="POST token") from exc
             raise error_for_response(exc.response, request="POST token") from exc
         except ValueError as exc:  # 2xx but not a JSON object
             raise AuthError("Token-tjänsten svarade inte med JSON") from exc

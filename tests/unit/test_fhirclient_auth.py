@@ -8,9 +8,10 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+import requests
 import responses
 
-from adapter.fhirclient import AuthError, FhirClient, TemporaryError
+from adapter.fhirclient import AuthError, FatalError, FhirClient, TemporaryError
 from adapter.fhirclient.auth import ClientCredentials, build_auth
 from adapter.settings import EndpointSettings
 from tests.conftest import FakeTime
@@ -142,6 +143,17 @@ def test_token_service_outage_is_retried(fake_time: FakeTime) -> None:
     make_client(fake_time, **OAUTH2).read("Patient", "1")
     assert len(token_calls()) == 2
     assert len(fake_time.sleeps) == 1
+
+
+@responses.activate
+def test_token_http_error_without_a_response_is_a_clear_error(fake_time: FakeTime) -> None:
+    # requests.HTTPError.response may be None; it used to crash with an AttributeError.
+    responses.post(TOKEN_URL, body=requests.HTTPError("proxy nekade"))
+
+    with pytest.raises(FatalError, match="Token-begäran misslyckades: proxy nekade") as caught:
+        make_client(fake_time, **OAUTH2).read("Patient", "1")
+    assert caught.value.request == "POST token"
+    assert fhir_calls() == []
 
 
 @responses.activate
