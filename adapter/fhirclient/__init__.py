@@ -1,6 +1,6 @@
 """The FHIR client: the only code in sip-fhir that talks HTTP to a FHIR server."""
 
-from adapter.fhirclient.client import FhirClient, WriteResult, as_dict
+from adapter.fhirclient.client import FhirClient
 from adapter.fhirclient.errors import (
     AuthError,
     Conflict,
@@ -12,6 +12,7 @@ from adapter.fhirclient.errors import (
     entry_error,
     is_error_outcome,
 )
+from adapter.fhirclient.results import WriteResult, as_dict
 
 __all__ = [
     "AuthError",

@@ -15,8 +15,8 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-import holidays
 from holidays.constants import DE_FACTO, OPTIONAL, PUBLIC
+from holidays.countries.sweden import Sweden  # the class itself: `holidays.Sweden` is untyped
 
 _LANGUAGE = "sv"  # holiday names as Swedes write them, and as rules.json names them
 _EXTRA_CATEGORIES = (DE_FACTO, OPTIONAL)  # where a region's extra days are looked up by name
@@ -28,7 +28,7 @@ END_OF_DAY = time(23, 59, 59)  # a deadline day lasts to its last second, local 
 def known_extra_day_names() -> frozenset[str]:
     """Names (casefolded) a region may list as extra non-working days: "julafton", "påskafton"..."""
     years = range(2000, 2041)
-    source = holidays.Sweden(categories=_EXTRA_CATEGORIES, language=_LANGUAGE, years=years)
+    source = Sweden(categories=_EXTRA_CATEGORIES, language=_LANGUAGE, years=years)
     return frozenset(name.casefold() for name in source.values())
 
 
@@ -49,10 +49,8 @@ class WorkingCalendar:
             raise ValueError(f"okända helgdagsnamn: {', '.join(sorted(unknown))}")
         self._extra_dates = frozenset(extra_dates)
         # HolidayBase fills in years lazily as they are asked for.
-        self._public = holidays.Sweden(
-            categories=(PUBLIC,), language=_LANGUAGE, include_sundays=False
-        )
-        self._extra = holidays.Sweden(categories=_EXTRA_CATEGORIES, language=_LANGUAGE)
+        self._public = Sweden(categories=(PUBLIC,), language=_LANGUAGE, include_sundays=False)
+        self._extra = Sweden(categories=_EXTRA_CATEGORIES, language=_LANGUAGE)
 
     def non_working_reason(self, day: date) -> str | None:
         """Why `day` is not a working day (Swedish, e.g. "lördag", "Julafton"), or None."""

@@ -359,11 +359,11 @@ class ReportFormatError(ValueError):
     """A MeasureReport that is not one of ours (Swedish message)."""
 
 
-def _code(element: Any, system: str) -> str | None:
+def _code(element: Any, system: str) -> str:
     for item in (element or {}).get("coding", []):
         if item.get("system") == system:
             return str(item.get("code"))
-    return None
+    raise ValueError(f"ingen kod från {system}")
 
 
 def parse_report(resource: Mapping[str, Any]) -> StoredReport:
@@ -384,7 +384,8 @@ def parse_report(resource: Mapping[str, Any]) -> StoredReport:
         }
         report_type = ReportType(resource["type"])
     except (KeyError, IndexError, TypeError, ValueError) as exc:
-        ident = next(iter(resource.get("identifier", [])), {}).get("value", "?")
+        first: Mapping[str, Any] = next(iter(resource.get("identifier", [])), {})
+        ident = first.get("value", "?")
         raise ReportFormatError(f"MeasureReport {ident}: inte en indikatorrapport ({exc})") from exc
     score = (group.get("measureScore") or {}).get("value")
     stored = StoredReport(indicator, reporter["value"], period, report_type, counts, None)

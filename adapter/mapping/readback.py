@@ -120,7 +120,7 @@ def discharge_facts(encounter: Json) -> DischargeFacts | None:
     message_id = business_identifier(encounter, ID_DISCHARGE)
     ready = extension_value(encounter, EXT_READY_FOR_DISCHARGE, "DateTime")
     consent = extension_value(encounter, EXT_SIP_CONSENT, "Coding") or {}
-    support = next(
+    support: Json = next(
         (e for e in encounter.get("extension", ()) if e.get("url") == EXT_DISCHARGE_SUPPORT), {}
     )
     kommun = extension_value(support, "kommun", "Boolean")

@@ -47,8 +47,9 @@ def parse_datetime(text: str) -> datetime:
     m = _DATETIME.fullmatch(text)
     if m is None:
         raise InvalidValue("Ogiltig tidpunkt: väntade ÅÅÅÅ-MM-DD TT:MM")
+    year, month, day, hour, minute, second = (int(g) for g in m.groups(default="0"))
     try:
-        naive = datetime(*(int(g) for g in m.groups(default="0")))
+        naive = datetime(year, month, day, hour, minute, second)
     except ValueError:
         raise InvalidValue("Tidpunkten finns inte") from None
     local = naive.replace(tzinfo=STOCKHOLM)

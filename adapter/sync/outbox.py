@@ -437,7 +437,7 @@ class Outbox:
     @staticmethod
     def _stored_body(db: sqlite3.Connection, match_url: str) -> dict[str, Any] | None:
         row = db.execute("SELECT body FROM resource WHERE match_url = ?", (match_url,)).fetchone()
-        return None if row is None else json.loads(row["body"])  # type: ignore[no-any-return]
+        return None if row is None else json.loads(row["body"])
 
     def _older_than_stored(self, db: sqlite3.Connection, resources: Sequence[Writable]) -> bool:
         for resource in resources:

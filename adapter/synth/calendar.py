@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import holidays
+from holidays.countries.sweden import Sweden
 
 _DAY = timedelta(days=1)
 
@@ -25,7 +25,7 @@ class WorkingDays:
 
     def __init__(self, first_year: int, last_year: int) -> None:
         years = range(first_year, last_year + 1)
-        official = holidays.SE(years=years, include_sundays=False)
+        official = Sweden(years=years, include_sundays=False)
         off = set(official)
         for year in years:
             june19 = date(year, 6, 19)

@@ -277,7 +277,7 @@ class _StoryBuilder:
         if rng.random() < 0.4:
             contact = rng.choice(staff.kommun_staff)
             found.append(_member("fast-omsorgskontakt", contact, kommun, "kommun"))
-        kommun_roles = {a.get("role") for a in actions if a["responsible"] == "kommun"}
+        kommun_roles = {a["role"] for a in actions if a["responsible"] == "kommun" and "role" in a}
         for role in sorted(kommun_roles & {"hemtjanst", "hemsjukvard", "rehab"}):
             found.append({"role": role, "organization": kommun, "huvudman": "kommun"})
         return found
