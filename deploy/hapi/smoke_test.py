@@ -466,7 +466,7 @@ def subscription_check() -> None:
 if __name__ == "__main__":
     try:
         main()
-    except Exception as error:  # noqa: BLE001 - report, count as failure
+    except Exception as error:  # any failure: report it, count it
         check(False, "unexpected error", repr(error))
     passed = sum(ok for ok, _ in results)
     print(f"{passed} passed, {len(results) - passed} failed")

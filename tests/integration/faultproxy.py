@@ -176,7 +176,7 @@ class FaultProxy:
                             kept += [("X-Cache", f"HIT {n}") for n in range(120)]
                         self._answer(status, content, kept)
 
-            do_GET = do_POST = do_PUT = do_DELETE = _proxy  # noqa: N815
+            do_GET = do_POST = do_PUT = do_DELETE = _proxy
 
             def _answer(
                 self,

@@ -135,11 +135,11 @@ class TokenEndpoint:
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:  # http.server's name
                 found = self.path == "/jwks"
                 self._answer(200 if found else 404, endpoint.key.jwks() if found else {})
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 self._answer(*endpoint._grant(self.headers, self.rfile.read(length).decode()))
 
@@ -299,7 +299,7 @@ def is_loopback(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return address.is_loopback
 
 
-_BIRTHS = itertools.count(random.randrange(10_000))  # noqa: S311 - distinct test patients
+_BIRTHS = itertools.count(random.randrange(10_000))
 
 
 def write_events(path: Path) -> tuple[Path, str]:

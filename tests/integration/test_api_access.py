@@ -61,7 +61,7 @@ class Region:
 
     @classmethod
     def new(cls) -> Region:
-        rng = random.Random()  # noqa: S311  (test data)
+        rng = random.Random()
         return cls(
             own=unit_hsa_id(rng),
             other=unit_hsa_id(rng),

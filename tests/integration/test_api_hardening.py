@@ -64,7 +64,7 @@ test_personnummer.__test__ = False  # type: ignore[attr-defined]  # a helper, no
 
 @pytest.fixture(scope="module")
 def clinic() -> Clinic:
-    rng = random.Random()  # noqa: S311  (test data)
+    rng = random.Random()
     clinic = Clinic.new()
     for person in clinic.people:
         person.pnr = test_personnummer(rng)
@@ -201,7 +201,7 @@ def test_a_discharges_upload_with_one_bad_byte_stores_the_good_names_as_written(
 def test_sip_fhir_import_of_a_file_with_one_bad_byte_says_utf8_and_exits_2(
     tmp_path: Path, hapi_base_url: str, fhir_client: FhirClient
 ) -> None:
-    rng = random.Random()  # noqa: S311  (test data)
+    rng = random.Random()
     message = f"enc-{rng.randrange(10**9)}"
     stamp = f"{today() - timedelta(days=1)} 08:00"
     good = f"{message}-1;{test_personnummer(rng)};{stamp};Höglandssjukhuset;Med;Ja;Ja;Ja"

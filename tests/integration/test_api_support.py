@@ -80,7 +80,7 @@ class Clinic:
 
     @classmethod
     def new(cls, seed: int | None = None) -> Clinic:
-        rng = random.Random(seed)  # noqa: S311  (test data)
+        rng = random.Random(seed)
 
         def person(family: str, given: str, risk: str) -> Person:
             return Person(personnummer(rng), family, given, risk)

@@ -58,7 +58,7 @@ def test_a_goal_dropped_by_a_new_plan_version_is_cancelled_on_the_server(
     fhir_client: FhirClient, hapi_base_url: str, tmp_path: Path
 ) -> None:
     plan_id = f"P-{os.urandom(4).hex()}"
-    patient = personnummer(random.Random())  # noqa: S311 - test data
+    patient = personnummer(random.Random())
     first, second = tmp_path / "plans-v1.jsonl", tmp_path / "plans-v2.jsonl"
     first.write_text(plan_line(plan_id, 1, patient, goals=2) + "\n", encoding="utf-8")
     second.write_text(plan_line(plan_id, 2, patient, goals=1) + "\n", encoding="utf-8")

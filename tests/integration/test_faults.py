@@ -68,7 +68,7 @@ def proxied_client(
 def test_import_through_faults_ends_in_the_exact_state(
     proxy: FaultProxy, hapi_base_url: str, fhir_client: FhirClient, tmp_path: Path
 ) -> None:
-    rng = random.Random()  # noqa: S311 - test data
+    rng = random.Random()
     events = write_events(tmp_path / "events-faults.csv", rows=600, patients=150, rng=rng).path
     expected = expected_resources([events])
 
@@ -95,7 +95,7 @@ def test_import_through_faults_ends_in_the_exact_state(
 def test_server_gone_leaves_everything_pending_for_sync(
     proxy: FaultProxy, hapi_base_url: str, fhir_client: FhirClient, tmp_path: Path
 ) -> None:
-    rng = random.Random()  # noqa: S311 - test data
+    rng = random.Random()
     events = write_events(tmp_path / "events-down.csv", rows=200, patients=40, rng=rng).path
     expected = expected_resources([events])
     outbox = open_outbox(tmp_path / "data")

@@ -53,7 +53,7 @@ def unit() -> str:
 
 
 def new_person() -> PersonId:
-    return PersonId(personnummer(random.Random()).replace("-", ""))  # noqa: S311
+    return PersonId(personnummer(random.Random()).replace("-", ""))
 
 
 def write(client: FhirClient, records: Iterable[Record]) -> None:

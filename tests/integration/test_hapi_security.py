@@ -345,13 +345,13 @@ def listener() -> Iterator[tuple[str, list[str]]]:
     received: list[str] = []
 
     class Hook(BaseHTTPRequestHandler):
-        def do_PUT(self) -> None:  # noqa: N802
+        def do_PUT(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             received.append(self.rfile.read(length).decode())
             self.send_response(200)
             self.end_headers()
 
-        do_POST = do_PUT  # noqa: N815
+        do_POST = do_PUT
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass

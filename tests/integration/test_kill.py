@@ -151,7 +151,7 @@ def sip_fhir(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
 
 @pytest.mark.timeout(1500)
 def test_fhir_server_killed_mid_import_then_sync(own_server: OwnServer, tmp_path: Path) -> None:
-    events = write_events(tmp_path / "events-kill.csv", ROWS, PATIENTS, random.Random()).path  # noqa: S311
+    events = write_events(tmp_path / "events-kill.csv", ROWS, PATIENTS, random.Random()).path
     expected = expected_resources([events])
     data = tmp_path / "data"
     # A short retry budget: the import gives up soon after the server is gone.
@@ -179,7 +179,7 @@ def test_fhir_server_killed_mid_import_then_sync(own_server: OwnServer, tmp_path
 def test_adapter_killed_mid_import_then_sync_and_reimport(
     hapi_base_url: str, fhir_client: FhirClient, tmp_path: Path
 ) -> None:
-    events = write_events(tmp_path / "events-kill.csv", ROWS, PATIENTS, random.Random()).path  # noqa: S311
+    events = write_events(tmp_path / "events-kill.csv", ROWS, PATIENTS, random.Random()).path
     expected = expected_resources([events])
     data = tmp_path / "data"
     env = adapter_env(data, hapi_base_url)

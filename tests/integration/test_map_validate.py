@@ -67,7 +67,7 @@ def report(outcomes: list[tuple[str, Json]], count: int) -> list[str]:
         for message in problems(outcome, "warning"):
             # one line per kind of warning: codes and positions vary, the reason does not
             kinds[f"{label}: {_DETAILS.sub('', message)}"] += 1
-    summary = "; ".join(f"{n} × {kind}" for kind, n in sorted(kinds.items()))
+    summary = "; ".join(f"{n} st {kind}" for kind, n in sorted(kinds.items()))
     if summary:
         warnings.warn(f"$validate: {count} resurser, varningar: {summary}", stacklevel=3)
     return found

@@ -39,7 +39,7 @@ class _Accept(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    do_PUT = do_POST = _ok  # noqa: N815
+    do_PUT = do_POST = _ok
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         return

@@ -47,7 +47,7 @@ WEEKLY_RUNS = [date(2023, 1, 2) + timedelta(weeks=n) for n in range(102)]
 
 def fictional_person() -> PersonId:
     """A personnummer that cannot be a real person's: födelsenummer 980–999 (project rule)."""
-    rng = random.Random()  # noqa: S311  (test data)
+    rng = random.Random()
     born = date(1930, 1, 1) + timedelta(days=rng.randrange(30 * 365))
     nine = f"{born:%y%m%d}{rng.randrange(980, 1000)}"
     return PersonId(f"{born:%Y%m%d}{nine[6:]}{luhn_digit(nine)}")

@@ -105,7 +105,7 @@ def test_a_sipkall_posted_to_the_server_completes_the_sip_call_task(
 ) -> None:
     today = local_today(RULES)
     unit = f"SE2321000057-E{uuid.uuid4().hex[:12]}"
-    patient = PersonId(personnummer(random.Random()).replace("-", ""))  # noqa: S311
+    patient = PersonId(personnummer(random.Random()).replace("-", ""))
     ready = datetime.combine(today - timedelta(days=1), datetime.min.time(), STOCKHOLM)
     records = [
         replace(
@@ -144,7 +144,7 @@ def test_a_sipkall_posted_to_the_server_completes_the_sip_call_task(
             assert time.monotonic() - started < DELIVERY_TIMEOUT, current["status"]
             time.sleep(0.25)
         latency = time.monotonic() - started
-        print(f"\nSIPKALL → Task completed in {latency:.1f} s")  # noqa: T201
+        print(f"\nSIPKALL → Task completed in {latency:.1f} s")
         assert (
             current["statusReason"]["text"] == f"Kallelse till SIP registrerad {today.isoformat()}"
         )

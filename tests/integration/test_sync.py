@@ -66,7 +66,7 @@ def cli(data_dir: Path, base_url: str, *args: str) -> subprocess.CompletedProces
 
 @pytest.fixture
 def events(tmp_path: Path) -> Path:
-    rng = random.Random()  # noqa: S311 - test data
+    rng = random.Random()
     return write_events(tmp_path / "events-sync.csv", rows=300, patients=60, rng=rng).path
 
 
@@ -243,7 +243,7 @@ def test_cli_import_exit_codes_and_masked_row_errors(
 def test_two_concurrent_imports_of_overlapping_data_leave_no_duplicates(
     hapi_base_url: str, fhir_client: FhirClient, tmp_path: Path
 ) -> None:
-    rng = random.Random()  # noqa: S311 - test data
+    rng = random.Random()
     both = write_events(tmp_path / "events-all.csv", rows=600, patients=120, rng=rng).path
     lines = both.read_text("utf-8").splitlines()
     header, rows = lines[0], lines[1:]

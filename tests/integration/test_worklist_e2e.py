@@ -86,7 +86,7 @@ def shot(page: Page, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
-    print(f"skärmbild: {path}")  # noqa: T201  (the artefact's path, for whoever reads the log)
+    print(f"skärmbild: {path}")  # the artefact's path, for whoever reads the log
     return path
 
 

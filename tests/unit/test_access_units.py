@@ -53,7 +53,7 @@ def test_an_hsa_id_is_normalised(text: str, normalised: str) -> None:
         "SE2321000057-E00Å",  # å, ä, ö are not allowed
         "SE2321000057-E@1",
         "DK2321000057-E1",
-        "SE٢٣٢١٠٠٠٠٥٧-E1",  # another script's digits
+        "SE٢٣٢١٠٠٠٠٥٧-E1",  # noqa: RUF001 - another script's digits, on purpose
         "SE2321000057-ß",  # upper-cases to SS
         "",
     ],

@@ -82,13 +82,13 @@ def test_time_filters_compare_instants_across_zones(audit: AuditLog) -> None:
 
 def test_naive_timestamps_are_refused(audit: AuditLog) -> None:
     with pytest.raises(ValueError, match="time zone"):
-        audit.record([read(datetime(2026, 3, 1, 8, 0))])  # noqa: DTZ001
+        audit.record([read(datetime(2026, 3, 1, 8, 0))])
     assert audit.search() == []
 
 
 def test_one_failing_event_stores_none_of_the_batch(audit: AuditLog) -> None:
     with pytest.raises(ValueError):
-        audit.record([read(T0), read(datetime(2026, 3, 1))])  # noqa: DTZ001
+        audit.record([read(T0), read(datetime(2026, 3, 1))])
     assert audit.search() == []
 
 

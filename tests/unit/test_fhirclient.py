@@ -319,7 +319,7 @@ def test_personnummer_is_masked_in_error_messages(fake_time: FakeTime) -> None:
 def test_redirect_is_refused_not_followed(fake_time: FakeTime) -> None:
     responses.get(f"{BASE}/Patient/1", status=302, headers={"Location": "https://other.test/x"})
 
-    with pytest.raises(FatalError, match="other.test"):
+    with pytest.raises(FatalError, match=r"other\.test"):
         make_client(fake_time).read("Patient", "1")
     assert len(responses.calls) == 1
 

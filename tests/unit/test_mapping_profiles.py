@@ -168,7 +168,7 @@ def test_a_misnamed_or_broken_profile_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "ValueSet-a.json").write_text(
         json.dumps({"resourceType": "ValueSet", "id": "b"}), encoding="utf-8"
     )
-    with pytest.raises(ConformanceError, match="ska heta ValueSet-b.json"):
+    with pytest.raises(ConformanceError, match=r"ska heta ValueSet-b\.json"):
         load_conformance(tmp_path)
     (tmp_path / "ValueSet-a.json").write_text("{", encoding="utf-8")
     with pytest.raises(ConformanceError, match="ogiltig JSON"):

@@ -69,7 +69,7 @@ def test_unit_target_override(tmp_path: Path) -> None:
 def test_a_unit_target_for_something_that_is_not_an_hsa_id_is_refused(tmp_path: Path) -> None:
     content = _shipped()
     content["indicators"]["targets"]["followup-90d"]["units"] = {"SE-E2": 85}
-    with pytest.raises(RuleParamsError, match="units.SE-E2.*Ogiltigt HSA-id"):
+    with pytest.raises(RuleParamsError, match=r"units\.SE-E2.*Ogiltigt HSA-id"):
         load_rule_params(_write(tmp_path, content))
 
 

@@ -112,7 +112,7 @@ def test_every_bad_row_is_reported_exactly(name: str, expected: Expected, good: 
     assert got == want
     for error in errors:
         matching = [x for x in expected[error.line] if x[0] == error.column]
-        column, reason, value = matching[0]
+        _, reason, value = matching[0]
         assert reason in error.reason, (error.line, error.reason)
         if value is not ...:
             assert error.value == value, (error.line, error.value)

@@ -28,7 +28,7 @@ def _version(number: int, goal_ids: tuple[str, ...]) -> Plan:
 
 
 def _goals(outbox: Outbox) -> dict[str, str]:
-    db = outbox._connection()  # noqa: SLF001 (the stored bodies are what is under test)
+    db = outbox._connection()  # the stored bodies are what is under test
     rows = db.execute("SELECT id_value, body, state FROM resource WHERE resource_type = 'Goal'")
     return {r["id_value"]: json.loads(r["body"])["lifecycleStatus"] for r in rows}
 

@@ -10,6 +10,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -258,7 +259,7 @@ def test_risk_group_share_is_near_the_target_with_a_tail_and_churn(data: DataSet
     latest = [risk(r["Risk (%)"]) for r in list(runs.values())[-1]]
     assert median(latest) < 15  # most listed patients are below the threshold ...
     assert max(latest) > 35  # ... and a tail lies well above it
-    first = list(groups.values())[0]
+    first = next(iter(groups.values()))
     assert len(first - newest) > 0.2 * len(first)  # some leave the group
     assert len(newest - first) > 0.2 * len(newest)  # some enter it
 
@@ -338,7 +339,7 @@ def test_follow_ups_come_every_60_to_200_days_and_some_are_overdue(data: DataSet
     for e in data.events:
         if e["Plan-id"] and e["Åtgärdskod"] in ("AU124", "AU125", "AW010", "UPPF"):
             by_plan[e["Plan-id"]].append(date.fromisoformat(e["Datum"]))
-    gaps = [(b - a).days for days in by_plan.values() for a, b in zip(days, days[1:], strict=False)]
+    gaps = [(b - a).days for days in by_plan.values() for a, b in pairwise(days)]
     assert gaps and min(gaps) >= 60
     assert Counter(60 <= g <= 120 for g in gaps)[True] > 0.6 * len(gaps)
     active = [f"{s}:{i}" for (s, i), p in data.latest_plans.items() if p["status"] == "active"]
