@@ -43,7 +43,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from fastapi import FastAPI
 
-from adapter.followup.params import load_rule_params
+from adapter.followup.params import RULES_FILE, load_rule_params
 from adapter.followup.reconcile import FollowupReport
 from adapter.followup.service import FollowupService
 from adapter.indicators.store import weekly_snapshot
@@ -120,7 +120,7 @@ def indicator_snapshot() -> None:
 
 def time_zone(settings: Settings) -> ZoneInfo:
     """The rules' calendar time zone (mappings/rules.json): the jobs keep Swedish time."""
-    return ZoneInfo(load_rule_params(settings.mappings_dir / "rules.json").calendar.timezone)
+    return ZoneInfo(load_rule_params(settings.mappings_dir / RULES_FILE).calendar.timezone)
 
 
 def build_scheduler(settings: Settings, *, blocking: bool = False) -> BaseScheduler:

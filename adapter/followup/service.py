@@ -19,6 +19,7 @@ from functools import cached_property
 
 from adapter.fhirclient import FhirClient, FhirError
 from adapter.followup.facts import subject_of
+from adapter.followup.params import RULES_FILE
 from adapter.followup.reconcile import FollowupReport, RequestCounter, local_today, run_followups
 from adapter.followup.rules import RuleSet
 from adapter.logs import get_logger
@@ -40,7 +41,7 @@ class FollowupService:
 
     @cached_property
     def rules(self) -> RuleSet:
-        return RuleSet.load(self.settings.mappings_dir / "rules.json")
+        return RuleSet.load(self.settings.mappings_dir / RULES_FILE)
 
     @cached_property
     def mappings(self) -> Mappings:
