@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from adapter.followup.tasks import NEW_STATUS, ServerTask, closed_task, new_task
 from adapter.logs import get_logger
 from adapter.mapping import Mappings, match_url
 from adapter.mapping.fhir import Json
+from adapter.mapping.identifiers import stable_urn
 from adapter.metrics import set_task_counts
 
 DUPLICATE_REASON = "Dubblett: en äldre öppen uppgift gäller samma tillfälle"
@@ -146,7 +146,7 @@ def focus_reference(patient: LoadedPatient, focus: Focus) -> str | None:
 def _create_entry(resource: Json, key: str) -> Json:
     url = match_url("Task", ID_TASK, key)
     return {
-        "fullUrl": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, url)}",
+        "fullUrl": stable_urn(url),
         "resource": resource,
         "request": {"method": "PUT", "url": url},
     }

@@ -14,7 +14,6 @@ the files by id (`$import`, PUT) also updates rather than duplicates.
 from __future__ import annotations
 
 import json
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ from adapter.indicators.measures import MeasureInfo
 from adapter.indicators.reports import summary_report
 from adapter.mapping import transaction_bundle
 from adapter.mapping.fhir import Json
+from adapter.mapping.identifiers import stable_id, stable_urn
 from adapter.mapping.resource import MappedResource
 
 NDJSON_SUFFIX = ".ndjson"
@@ -34,18 +34,10 @@ NDJSON_SUFFIX = ".ndjson"
 def _measure_entry(measure: MeasureInfo) -> Json:
     resource = {k: v for k, v in measure.resource.items() if k not in ("id", "meta")}
     return {
-        "fullUrl": _stable_urn(f"Measure?url={measure.url}"),
+        "fullUrl": stable_urn(f"Measure?url={measure.url}"),
         "resource": resource,
         "request": {"method": "PUT", "url": f"Measure?url={measure.url}"},
     }
-
-
-def _stable_urn(key: str) -> str:
-    return f"urn:uuid:{_stable_id(key)}"
-
-
-def _stable_id(key: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, key))
 
 
 def registry_reports(results: Iterable[IndicatorResult]) -> list[MappedResource]:
@@ -77,9 +69,9 @@ def ndjson_resources(
     """The feed as stand-alone resources, each with a stable id (see the module docstring)."""
     resources: list[dict[str, Any]] = []
     for measure in measures:
-        resources.append({**measure.resource, "id": _stable_id(f"Measure?url={measure.url}")})
+        resources.append({**measure.resource, "id": stable_id(f"Measure?url={measure.url}")})
     for report in registry_reports(results):
-        resources.append({**report.resource, "id": _stable_id(report.match_url)})
+        resources.append({**report.resource, "id": stable_id(report.match_url)})
     return resources
 
 

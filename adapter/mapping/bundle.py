@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
 from adapter.mapping.fhir import Json
+from adapter.mapping.identifiers import stable_urn
 from adapter.mapping.resource import MappedResource
 
 
 def full_url(resource: MappedResource) -> str:
     """Stable per business identifier, so the same input gives the same Bundle."""
-    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, resource.match_url)}"
+    return stable_urn(resource.match_url)
 
 
 def _dedupe(resources: Iterable[MappedResource]) -> list[MappedResource]:

@@ -7,6 +7,7 @@ patient gets an opaque digest (`stable_digest`) instead.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from datetime import date
 from urllib.parse import quote
 
@@ -47,3 +48,13 @@ def match_url(resource_type: str, system: str, value: str) -> str:
     """`Type?identifier=system|value`, encoded so any value survives the round trip."""
     token = f"{quote(system, safe=':/')}|{quote(_escape_token(value), safe=':-._~')}"
     return f"{resource_type}?{_KEY_PARAMETER.get(resource_type, 'identifier')}={token}"
+
+
+def stable_id(key: str) -> str:
+    """A UUID fixed by `key` (a match URL): the same resource gets the same id on every run."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, key))
+
+
+def stable_urn(key: str) -> str:
+    """`urn:uuid:` + `stable_id(key)`: a Bundle entry's fullUrl, the same for the same input."""
+    return f"urn:uuid:{stable_id(key)}"
