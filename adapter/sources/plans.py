@@ -56,6 +56,7 @@ from adapter.domain import (
     RowError,
     SourceRef,
 )
+from adapter.jsontext import canonical_json
 from adapter.sources.reading import (
     Decoded,
     Outcome,
@@ -229,7 +230,7 @@ def _outcome(file: str, line: int, obj: Any, repeats: RepeatCheck) -> RowResult:
 
     if not isinstance(obj, dict):
         return error(None, "Raden är inte ett JSON-objekt")
-    content = digest(json.dumps(obj, sort_keys=True, ensure_ascii=False))
+    content = digest(canonical_json(obj))
     errors, plan = _validated(file, line, obj)
     key = f"{plan.source_system}|{plan.plan_id}|{plan.version}" if plan else None
     earlier = repeats.earlier(key, content, line)

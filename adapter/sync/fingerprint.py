@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -18,6 +17,7 @@ from typing import Any
 
 import adapter
 from adapter.domain import Record
+from adapter.jsontext import canonical_json
 
 _PACKAGE_DIR = Path(adapter.__file__).resolve().parent
 # The code a mapped resource depends on: the mapping itself and the facts it imports.
@@ -49,8 +49,7 @@ def _plain(value: Any) -> Any:
 
 def record_digest(record: Record) -> str:
     """sha256 of the record's content (full personnummer included, so two patients differ)."""
-    text = json.dumps(_plain(record), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json(_plain(record)).encode("utf-8")).hexdigest()
 
 
 def _files(root: Path) -> list[Path]:

@@ -39,6 +39,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from adapter.jsontext import canonical_json
+
 SCHEMA_VERSION = "1"
 OUTBOX_FILE = "outbox.sqlite3"
 
@@ -114,11 +116,6 @@ class Writable(Protocol):
     def create_only(self) -> bool: ...
     @property
     def match_url(self) -> str: ...
-
-
-def canonical_json(resource: dict[str, Any]) -> str:
-    """One spelling per content: sorted keys, no blanks, UTF-8 kept as is."""
-    return json.dumps(resource, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def content_hash(body: str) -> str:

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from adapter.jsontext import canonical_json
 from adapter.mapping.resource import MappedResource
 from adapter.sync.outbox import (
     ClaimToken,
     Outbox,
     State,
     Written,
-    canonical_json,
     content_hash,
 )
 
