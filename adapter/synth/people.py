@@ -10,21 +10,13 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from adapter import personnummer
 from adapter.synth import catalog
 
 SAMORDNING_SHARE = 0.01
 CENTENARIAN_SHARE = 0.005
 YOUNGER_SHARE = 0.08  # under 70: chronic illness, not age, puts them on the list
 NO_DASH_SHARE = 0.1  # `YYYYMMDDNNNN` instead of `YYYYMMDD-NNNN`
-
-
-def luhn_digit(nine: str) -> str:
-    """Check digit over YYMMDDNNN (weights 2,1,2,...; digit sums of the products)."""
-    total = 0
-    for i, ch in enumerate(nine):
-        product = int(ch) * (2 - i % 2)
-        total += product - 9 if product > 9 else product
-    return str((10 - total % 10) % 10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +78,7 @@ class PersonFactory:
             serial = rng.randrange(1, 100) * 10 + rng.randrange(0 if sex == "F" else 1, 10, 2)
             day = birth.day + 60 if samordning else birth.day
             nine = f"{birth.year % 100:02d}{birth.month:02d}{day:02d}{serial:03d}"
-            digits = f"{birth.year // 100}{nine}{luhn_digit(nine)}"
+            digits = f"{birth.year // 100}{nine}{personnummer.luhn_digit(nine)}"
             if int(digits) not in self._used:
                 self._used.add(int(digits))
                 break
