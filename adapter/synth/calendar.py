@@ -1,17 +1,20 @@
 """Dates of the synthetic year: weekly Prea60 runs and the Swedish working-day calendar.
 
-The generator uses its own small calendar so that it stays apart from the product's rules;
-it only needs to put discharge notices around holidays and SIP calls before or after the
-deadline, not to be the authority on either.
+The calendar is the product's (`adapter.followup.calendar`), with the three extra days every
+Swedish region keeps off named here rather than read from a deployment's rules.json: the
+generator only needs to put discharge notices around holidays and SIP calls before or after the
+deadline, whatever a region has configured.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-from holidays.countries.sweden import Sweden
+from adapter.followup.calendar import WorkingCalendar
+from adapter.sources.values import STOCKHOLM
 
 _DAY = timedelta(days=1)
+EXTRA_DAYS = ("Midsommarafton", "Julafton", "Nyårsafton")  # de facto holidays (SFS 1977:480 §7)
 
 
 def mondays(start: date, end: date) -> list[date]:
@@ -23,39 +26,29 @@ def mondays(start: date, end: date) -> list[date]:
 class WorkingDays:
     """Weekends, public holidays and the de facto holidays midsommarafton, julafton, nyårsafton."""
 
-    def __init__(self, first_year: int, last_year: int) -> None:
-        years = range(first_year, last_year + 1)
-        official = Sweden(years=years, include_sundays=False)
-        off = set(official)
-        for year in years:
-            june19 = date(year, 6, 19)
-            midsommarafton = june19 + timedelta(days=(4 - june19.weekday()) % 7)  # Friday 19–25
-            off.update((midsommarafton, date(year, 12, 24), date(year, 12, 31)))
-        self._off = frozenset(off)
+    def __init__(self) -> None:
+        self._calendar = WorkingCalendar(timezone=STOCKHOLM.key, extra_day_names=EXTRA_DAYS)
 
     def is_working(self, day: date) -> bool:
-        return day.weekday() < 5 and day not in self._off
+        return self._calendar.is_working_day(day)
 
     def add(self, day: date, working_days: int) -> date:
         """The date `working_days` working days after `day`; 0 = `day` itself if it is one."""
         if working_days == 0 and self.is_working(day):
             return day
-        left = max(working_days, 1)
-        while left:
-            day += _DAY
-            if self.is_working(day):
-                left -= 1
-        return day
+        return self._calendar.add_working_days(day, max(working_days, 1))
 
     def awkward_days(self, start: date, end: date) -> list[date]:
         """Weekdays that are off, and the working day before each: where deadlines stretch."""
         found: set[date] = set()
-        for day in self._off:
-            if start <= day <= end and day.weekday() < 5:
+        day = start
+        while day <= end:
+            if day.weekday() < 5 and not self.is_working(day):
                 found.add(day)
                 before = day - _DAY
                 while not self.is_working(before):
                     before -= _DAY
                 if before >= start:
                     found.add(before)
+            day += _DAY
         return sorted(found)

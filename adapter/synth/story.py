@@ -77,7 +77,7 @@ class Region:
 
     def __init__(self, start: date, end: date, runs: list[date]) -> None:
         self.start, self.end, self.runs = start, end, runs
-        self.calendar = WorkingDays(start.year - 2, end.year + 1)
+        self.calendar = WorkingDays()
         self.awkward = self.calendar.awkward_days(start, end)
         self._sip_ids = itertools.count(1)
         self._pk_ids = itertools.count(1001)
