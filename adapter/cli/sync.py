@@ -36,6 +36,7 @@ from adapter.sync import (
     DEFAULT_WORKERS,
     Importer,
     Outbox,
+    OutboxVersionError,
     SyncEngine,
     SyncHooks,
     SyncSettings,
@@ -225,7 +226,11 @@ def sync_command(
     """Skicka det som väntar i utkorgen till FHIR-servern (återupptar en avbruten import)."""
     settings, sync_settings = _settings(batch_size, workers)
     out = Console()
-    outbox = open_outbox(settings.data_dir)
+    try:
+        outbox = open_outbox(settings.data_dir)
+    except OutboxVersionError as error:
+        out.print(f"[bold red]Synkningen kunde inte starta:[/] {error}")
+        raise typer.Exit(EXIT_FAILED) from None
     if failed:
         _dead_letters(outbox, out)
         return

@@ -10,7 +10,7 @@ business identifiers and grouped into transaction Bundles, one source record nev
 
 from adapter.sync.engine import DEFAULT_WORKERS, SyncEngine, SyncSettings, SyncStop
 from adapter.sync.importer import Importer, ImportResult, open_outbox, plan_version
-from adapter.sync.outbox import DeadLetter, Outbox, OutboxStats, State
+from adapter.sync.outbox import DeadLetter, Outbox, OutboxStats, OutboxVersionError, State
 from adapter.sync.progress import SyncHooks, Tally, WriteOutcome, combine, metrics_hooks
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "Importer",
     "Outbox",
     "OutboxStats",
+    "OutboxVersionError",
     "State",
     "SyncEngine",
     "SyncHooks",

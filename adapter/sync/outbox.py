@@ -41,7 +41,7 @@ from typing import Any, Protocol, TypeVar
 
 from adapter.jsontext import canonical_json
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "1"  # checked on open: another version's outbox is refused, never guessed at
 OUTBOX_FILE = "outbox.sqlite3"
 
 _SCHEMA = """
@@ -92,6 +92,19 @@ CREATE TABLE IF NOT EXISTS source_seen (
 DEFAULT_LEASE_SECONDS = 600.0
 _BUSY_TIMEOUT_MS = 60_000
 _SCAN_WINDOW = 256
+
+
+class OutboxVersionError(ValueError):
+    """The outbox file has another schema version than this sip-fhir reads (message Swedish)."""
+
+    def __init__(self, path: Path, found: str) -> None:
+        super().__init__(
+            f"Utkorgen {path} har schemaversion {found}, men den här versionen av sip-fhir läser "
+            f"version {SCHEMA_VERSION}. Skicka klart kön med den sip-fhir som skrev den "
+            "(sip-fhir sync), eller flytta filen åt sidan; den öppnas inte."
+        )
+        self.path = path
+        self.found = found
 
 
 class State(StrEnum):
@@ -322,6 +335,7 @@ class Outbox:
 
     def _init_schema(self) -> None:
         db = self._connection()
+        self._check_version(db)
         db.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\nCOMMIT;")
         with self._transaction() as db:
             db.execute(
@@ -329,6 +343,17 @@ class Outbox:
                 (SCHEMA_VERSION,),
             )
             self._repair_orphans(db)
+
+    def _check_version(self, db: sqlite3.Connection) -> None:
+        """An outbox written by another schema version is refused before anything touches it."""
+        has_meta = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone()
+        if has_meta is None:
+            return
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is not None and row["value"] != SCHEMA_VERSION:
+            raise OutboxVersionError(self.path, str(row["value"]))
 
     @staticmethod
     def _repair_orphans(db: sqlite3.Connection) -> None:

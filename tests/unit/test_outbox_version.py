@@ -1,0 +1,68 @@
+"""An outbox written by another schema version is refused on open, never read as if it were ours."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from adapter.cli import app
+from adapter.settings import get_settings
+from adapter.sync.outbox import OUTBOX_FILE, SCHEMA_VERSION, Outbox, OutboxVersionError
+
+
+def _stamp(path: Path, version: str) -> None:
+    db = sqlite3.connect(path)
+    try:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (version,))
+        db.commit()
+    finally:
+        db.close()
+
+
+def _stored_version(path: Path) -> str:
+    db = sqlite3.connect(path)
+    try:
+        return str(db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+    finally:
+        db.close()
+
+
+def test_a_new_outbox_records_its_version_and_reopens(tmp_path: Path) -> None:
+    Outbox.in_dir(tmp_path).close()
+    assert _stored_version(tmp_path / OUTBOX_FILE) == SCHEMA_VERSION
+    Outbox.in_dir(tmp_path).close()  # the same version opens again
+
+
+def test_another_version_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    Outbox.in_dir(tmp_path).close()
+    _stamp(tmp_path / OUTBOX_FILE, "2")
+
+    with pytest.raises(OutboxVersionError, match="schemaversion 2") as caught:
+        Outbox.in_dir(tmp_path)
+    assert f"läser version {SCHEMA_VERSION}" in str(caught.value)
+    assert caught.value.found == "2"
+    assert _stored_version(tmp_path / OUTBOX_FILE) == "2"  # not overwritten, not "repaired"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("SIP_FHIR_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_sync_names_the_version_instead_of_a_traceback(data_dir: Path) -> None:
+    Outbox.in_dir(data_dir).close()
+    _stamp(data_dir / OUTBOX_FILE, "0")
+
+    result = CliRunner().invoke(app, ["sync"])
+    output = " ".join(result.output.split())  # rich wraps long lines
+    assert result.exit_code == 1
+    assert "Synkningen kunde inte starta" in output
+    assert "schemaversion 0" in output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
