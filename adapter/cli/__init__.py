@@ -1,16 +1,6 @@
-"""Command line: `sip-fhir`. Each module below registers one command group on `app`."""
+"""Command line: `sip-fhir`. Each module below registers its commands on `app` when imported;
+`adapter.cli.app.COMMANDS` says which module holds which command, so only the one run is loaded."""
 
-from adapter.cli import (
-    followups,  # noqa: F401  (registers `sip-fhir followups`, `subscriptions`, `scheduler`)
-    indicators,  # noqa: F401  (registers `sip-fhir indicators`)
-    map,  # noqa: F401, A004  (registers `sip-fhir map`)
-    profiles,  # noqa: F401  (registers `sip-fhir profiles install`)
-    report,  # noqa: F401  (registers `sip-fhir report`)
-    serve,  # noqa: F401  (registers `sip-fhir serve`, `sip-fhir api-key`)
-    server,  # noqa: F401  (registers `sip-fhir server`)
-    sync,  # noqa: F401  (registers `sip-fhir import`, `sip-fhir sync`)
-    synth,  # noqa: F401  (registers `sip-fhir synth`)
-)
 from adapter.cli.app import app
 
 __all__ = ["app"]
