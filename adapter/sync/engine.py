@@ -24,6 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
 from adapter.fhirclient import (
     Conflict,
     FatalError,
@@ -136,20 +138,29 @@ class SyncEngine:
 
     def _post(self, entries: Sequence[OutboxEntry]) -> dict[str, Any]:
         bundle = transaction_bundle(_mapped(entry) for entry in entries)
-        attempts = self.settings.conflict_attempts
-        for attempt in range(1, attempts + 1):
-            try:
-                self.tally.count_bundle()
-                return self.client.transaction(bundle)
-            except Conflict as error:
-                if attempt == attempts or error.status != 409:
-                    raise
-                reason = "HTTP 409 (samtidig ändring)"
-                _log.info("sync.conflict", attempt=attempt, reason=error.message)
-                self.tally.count_retry(reason)
-                pause = self.settings.conflict_pause * 2 ** (attempt - 1)
-                self._sleep(pause * (1 + random.random()))  # noqa: S311 - jitter, not crypto
-        raise AssertionError("unreachable")
+        retrying = Retrying(
+            stop=stop_after_attempt(self.settings.conflict_attempts),
+            retry=retry_if_exception(_is_409),
+            wait=self._conflict_pause,
+            sleep=self._sleep,
+            before_sleep=self._count_conflict,
+            reraise=True,  # the last Conflict itself, for _send_groups to split on
+        )
+        return retrying(self._send_bundle, bundle)
+
+    def _send_bundle(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        self.tally.count_bundle()
+        return self.client.transaction(bundle)
+
+    def _conflict_pause(self, state: RetryCallState) -> float:
+        pause = self.settings.conflict_pause * 2.0 ** (state.attempt_number - 1)
+        return pause * (1 + random.random())  # noqa: S311 - jitter, not crypto
+
+    def _count_conflict(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        reason = error.message if isinstance(error, Conflict) else str(error)
+        _log.info("sync.conflict", attempt=state.attempt_number, reason=reason)
+        self.tally.count_retry("HTTP 409 (samtidig ändring)")
 
     def _split(
         self,
@@ -287,6 +298,10 @@ class Run:
             engine.outbox.release(token, stop.message if stop else None)
             engine.tally.depth(engine.outbox.open_count())
             engine.outbox.close()
+
+
+def _is_409(error: BaseException) -> bool:
+    return isinstance(error, Conflict) and error.status == 409
 
 
 def _mapped(entry: OutboxEntry) -> MappedResource:
