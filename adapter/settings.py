@@ -39,26 +39,14 @@ class EndpointSettings(BaseModel):
     max_retry_after: float = 30.0  # cap on a server's Retry-After
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, EndpointSettings):
+    """Every setting. The main FHIR server's are EndpointSettings' fields (SIP_FHIR_BASE_URL...)."""
+
     model_config = SettingsConfigDict(
         env_prefix="SIP_FHIR_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
 
     base_url: str = "http://localhost:8080/fhir"
-    auth: AuthMode = AuthMode.NONE
-    token: SecretStr | None = None
-    oauth2_token_url: str | None = None
-    oauth2_client_id: str | None = None
-    oauth2_client_secret: SecretStr | None = None
-    oauth2_scope: str | None = None
-    client_cert: Path | None = None
-    client_key: Path | None = None
-    ca_bundle: Path | None = None
-    connect_timeout: float = 5.0
-    read_timeout: float = 60.0
-    max_attempts: int = 6
-    max_retry_seconds: float = 120.0
-    max_retry_after: float = 30.0
 
     data_dir: Path = REPO_ROOT / ".data"
     mappings_dir: Path = REPO_ROOT / "mappings"
@@ -94,6 +82,8 @@ class Settings(BaseSettings):
     hook_secret: SecretStr | None = None  # the FHIR server's subscriptions send it; unset: hook off
 
     # --- The indicator registry (`sip-fhir report --post`): a second FHIR server, its own login ---
+    # EndpointSettings' login fields with a `registry_` prefix (flat, so SIP_FHIR_REGISTRY_AUTH);
+    # tests/unit/test_settings_fields.py keeps names and types in step with EndpointSettings.
     registry_base_url: str | None = None
     registry_auth: AuthMode = AuthMode.NONE
     registry_token: SecretStr | None = None
