@@ -101,6 +101,12 @@ def mask(text: str, *, whole: bool = False) -> str:
     return _SHAPED.sub(_masked_match, text)
 
 
+def written(digits: str) -> str:
+    """`ÅÅÅÅMMDD-NNNN` from the 12 digits: the whole number, for where it must be shown or sent
+    whole (the patient page, API payloads, a file in a source format), never for logs."""
+    return f"{digits[:8]}-{digits[8:]}"
+
+
 def shaped(text: str) -> bool:
     """Whether `text` holds something `mask` would hide: e.g. an id typed into a URL that must
     not be sent on to the FHIR server (its access log would keep the number)."""

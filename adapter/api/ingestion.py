@@ -32,6 +32,7 @@ from adapter.canonical import ID_PLAN
 from adapter.domain import DischargeNotice, Event, Plan, Record, RowError
 from adapter.fhirclient import FhirClient, FhirError
 from adapter.followup.facts import hsa_id_of
+from adapter.personnummer import written
 from adapter.settings import Settings
 from adapter.sources import SourceKind, read_file
 from adapter.sources import events as event_format
@@ -187,7 +188,7 @@ def events_csv(events: Sequence[Event], mappings_dir: Path) -> bytes:
     writer.writerow([headers[f][0] for f in fields])
     for event in events:
         values = {
-            "personnummer": f"{event.patient.digits[:8]}-{event.patient.digits[8:]}",
+            "personnummer": written(event.patient.digits),
             "date": event.date.isoformat(),
             "code": event.code.value,
             "unit_hsa_id": event.unit_hsa_id,

@@ -20,7 +20,7 @@ from adapter.domain import PersonId, RowError
 from adapter.indicators.compute import Scoring
 from adapter.indicators.measures import title
 from adapter.indicators.trend import COUNTS, SHARES, UnitTrend
-from adapter.personnummer import mask
+from adapter.personnummer import mask, written
 from adapter.sources.events import CONTACT_TYPES
 from adapter.worklist import PatientView, TaskItem, WorklistRow
 from adapter.worklist.patient import HistoryItem, PlanElsewhere, PlanView
@@ -30,7 +30,7 @@ ContactType = Literal[CONTACT_TYPES]  # type: ignore[valid-type]  # the events f
 
 def formatted(person: PersonId) -> str:
     """ÅÅÅÅMMDD-NNNN."""
-    return f"{person.digits[:8]}-{person.digits[8:]}"
+    return written(person.digits)
 
 
 def _number(value: Decimal | None) -> float | None:

@@ -28,7 +28,7 @@ class Person:
     family: str
 
     def written(self, dash: bool = True) -> str:
-        return f"{self.digits[:8]}-{self.digits[8:]}" if dash else self.digits
+        return personnummer.written(self.digits) if dash else self.digits
 
     @property
     def full_name(self) -> str:

@@ -54,6 +54,7 @@ from adapter.indicators.measures import short_title, title
 from adapter.indicators.present import swedish
 from adapter.indicators.trend import COUNTS, SHARES
 from adapter.logs import get_logger
+from adapter.personnummer import written
 from adapter.worklist.labels import TASK_TITLES
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -86,7 +87,7 @@ def _masked(person: PersonId) -> str:
 
 
 def _full(person: PersonId) -> str:
-    return f"{person.digits[:8]}-{person.digits[8:]}"
+    return written(person.digits)
 
 
 def _percent(value: Decimal | float | None) -> str:
