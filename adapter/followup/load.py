@@ -18,10 +18,12 @@ Who is read, unless patients are named (the scope of a scan):
 - per unit (each of `units`, or every unit with Prea60 runs when `units` is None): the risk
   group of the unit's newest run on or before `as_of`, the patients with an open Task of the unit
   (Task.requester) and those with an active plan of the unit (CarePlan.author);
-- for the region also the patients with a discharge notice written in the last
-  NOTICE_LOOKBACK_DAYS days (a notice has no unit: a unit scan leaves them to the region scan,
-  the daily check and the subscription);
-- `quick` (the daily due-status check): only the open Tasks, and for the region the notices.
+- the patients with a discharge notice written in the last NOTICE_LOOKBACK_DAYS days: for the
+  region all of them; for a unit those whose home unit is the unit (`PatientState.home_unit`, the
+  rule of the lus-sip-call indicator: the listing unit of the newest Prea60 row at any risk, else
+  the active plan's unit). A notice names no unit, so the unit scan reads the notice patients
+  with a Prea60 row or an active plan at the unit and keeps those whose home unit it is;
+- `quick` (the daily due-status check): only the open Tasks and the notice patients.
 Searching by unit needs the `unit` SearchParameter of profiles/ (SearchParameter-unit.json),
 installed before the data (HAPI indexes what is written after it; else `$reindex`).
 
@@ -174,6 +176,22 @@ def recent_notice_refs(client: FhirClient, since: datetime) -> set[str]:
     return _subjects(_search(client, "Encounter", params))
 
 
+def listed_among(client: FhirClient, unit_hsa_id: str, refs: Collection[str]) -> set[str]:
+    """Those of `refs` with a Prea60 row (any risk) or an active plan at the unit."""
+    ordered = sorted(refs)
+    found: set[str] = set()
+    for start in range(0, len(ordered), CHUNK_SIZE):
+        subjects = ",".join(ordered[start : start + CHUNK_SIZE])
+        where = [(UNIT_PARAM, unit_token(unit_hsa_id)), ("subject", subjects)]
+        found |= _subjects(
+            _search(client, "RiskAssessment", [*where, _PREA60, ("_elements", "subject")])
+        )
+        found |= _subjects(
+            _search(client, "CarePlan", [*where, ("status", "active"), ("_elements", "subject")])
+        )
+    return found
+
+
 class ScopeError(RuntimeError):
     """The server cannot answer the scope's searches (message in Swedish)."""
 
@@ -192,6 +210,8 @@ def require_unit_search(client: FhirClient) -> None:
 class Scope:
     refs: set[str] = field(default_factory=set)
     newest_runs: dict[str, date] = field(default_factory=dict)  # the units' newest runs
+    # Read, but kept only if their home unit is a scanned unit (a unit scan's notice patients).
+    home_candidates: set[str] = field(default_factory=set)
 
 
 def find_patients(
@@ -218,13 +238,17 @@ def find_patients(
         if run is not None:
             scope.newest_runs[unit] = run
             scope.refs |= risk_group_refs(client, unit, run, threshold)
+    # The one place the loader reads the clock: "written lately", whatever `as_of` is.
+    since = datetime.now(UTC) - timedelta(days=NOTICE_LOOKBACK_DAYS)
     if region:
         scope.refs |= open_task_refs(client, None)
         if not quick:
             scope.refs |= active_plan_refs(client, None)
-        # The one place the loader reads the clock: "written lately", whatever `as_of` is.
-        since = datetime.now(UTC) - timedelta(days=NOTICE_LOOKBACK_DAYS)
         scope.refs |= recent_notice_refs(client, since)
+    elif scan_units:
+        noticed = recent_notice_refs(client, since) - scope.refs
+        for unit in scan_units:
+            scope.home_candidates |= listed_among(client, unit, noticed)
     return scope
 
 
@@ -424,9 +448,11 @@ def load_states(
             units=units,
             quick=quick,
         )
-        refs, loaded.newest_runs = scope.refs, scope.newest_runs
+        refs, loaded.newest_runs = scope.refs | scope.home_candidates, scope.newest_runs
+        candidates = scope.home_candidates - scope.refs
     else:
         refs = set(patient_refs or ()) | patient_refs_of(client, patients or ())
+        candidates = set()
     ordered = sorted(refs, key=lambda ref: (len(ref), ref))  # oldest Patient first
     chunks = [ordered[i : i + CHUNK_SIZE] for i in range(0, len(ordered), CHUNK_SIZE)]
     facts: dict[PersonId, tuple[str, PatientFacts]] = {}
@@ -455,8 +481,11 @@ def load_states(
     for unit, extra in _absent_runs(client, known, as_of).items():
         known[unit] |= extra
     loaded.unit_runs = {unit: tuple(sorted(days)) for unit, days in sorted(known.items())}
+    homes = set(units or ())
     for person, (ref, patient) in sorted(facts.items(), key=lambda item: item[0].digits):
         patient.state = with_unit_runs(patient.state, loaded.unit_runs)
+        if ref in candidates and patient.state.home_unit(as_of) not in homes:
+            continue  # a notice patient of another unit: theirs to scan
         loaded.patients[person] = LoadedPatient(ref, patient)
     return loaded
 
