@@ -86,6 +86,7 @@ ID_SUBJECT_LIST = _ident("subject-list")  # value: "<indicator>:<unit>:<start>/<
 
 # --- Search parameters (profiles/SearchParameter-*.json) and tags of the adapter's resources ---
 SP_UNIT = f"{CANONICAL_BASE}/SearchParameter/unit"  # code "unit": RiskAssessment, CarePlan, Task
+SP_RISK_STATUS = f"{CANONICAL_BASE}/SearchParameter/riskassessment-status"  # code "status"
 TAG_ADAPTER = f"{CANONICAL_BASE}/adapter"  # meta.tag system: e.g. the follow-up Subscriptions
 
 # --- Profiles (meta.profile of every resource the adapter writes) ---

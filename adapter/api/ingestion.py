@@ -62,6 +62,7 @@ class IngestReport:
     dead: int = 0  # resources the server refused (see `sip-fhir sync --failed`)
     pending: int = 0  # resources still waiting in the outbox
     stopped: str | None = None  # why writing stopped early (masked)
+    unconfirmed_runs: list[str] = field(default_factory=list)  # Prea60 runs held back (Swedish)
 
     @property
     def accepted(self) -> int:
@@ -87,6 +88,9 @@ class IngestReport:
         self.dead = tally.dead
         self.pending = result.open_left
         self.stopped = result.stop.message if result.stop else None
+        self.unconfirmed_runs = [check.describe() for check in result.unconfirmed_runs]
+        if result.runs_unchecked:
+            self.unconfirmed_runs.append(result.runs_unchecked)
 
 
 class Ingestion:

@@ -48,7 +48,7 @@ from decimal import Decimal
 from itertools import pairwise
 from urllib.parse import urlencode
 
-from adapter.canonical import HSA_ID, ID_DISCHARGE, ID_PLAN, ID_TASK, SP_UNIT
+from adapter.canonical import HSA_ID, ID_DISCHARGE, ID_PLAN, ID_TASK, SP_RISK_STATUS, SP_UNIT
 from adapter.domain import PersonId
 from adapter.fhirclient import FhirClient, entry_error
 from adapter.followup.facts import (
@@ -67,6 +67,7 @@ from adapter.followup.tasks import OPEN_STATUSES, ServerTask
 from adapter.logs import get_logger
 from adapter.mapping import Mappings, load_mappings
 from adapter.mapping.fhir import Json
+from adapter.mapping.prea60 import CONFIRMED_RUN
 from adapter.mapping.readback import listing_unit
 from adapter.settings import get_settings
 
@@ -79,7 +80,7 @@ UNIT_PARAM = "unit"  # profiles/SearchParameter-unit.json
 PER_PATIENT_TYPES = ("RiskAssessment", "CarePlan", "CareTeam", "Procedure", "Encounter", "Task")
 
 _OPEN = ",".join(sorted(OPEN_STATUSES))
-_PREA60 = ("method", "|".join(PREA60))
+PREA60_METHOD = ("method", "|".join(PREA60))
 _log = get_logger("adapter.followup.load")
 
 Params = list[tuple[str, str]]
@@ -108,12 +109,16 @@ def _run_dates(bundle: Json) -> set[date]:
 # --- the scope: which patients a scan reads ---
 
 
-def newest_run(client: FhirClient, unit_hsa_id: str, as_of: date) -> date | None:
-    """The date of the unit's newest Prea60 run on or before `as_of`."""
+def newest_run(
+    client: FhirClient, unit_hsa_id: str, as_of: date, *, before: bool = False
+) -> date | None:
+    """The date of the unit's newest confirmed Prea60 run on or before `as_of` (`before`: the
+    newest before it)."""
     params = [
         (UNIT_PARAM, unit_token(unit_hsa_id)),
-        _PREA60,
-        ("date", f"le{as_of.isoformat()}"),
+        PREA60_METHOD,
+        *CONFIRMED_RUN,
+        ("date", f"{'lt' if before else 'le'}{as_of.isoformat()}"),
         ("_sort", "-date"),
         ("_elements", "occurrence"),
     ]
@@ -122,11 +127,12 @@ def newest_run(client: FhirClient, unit_hsa_id: str, as_of: date) -> date | None
 
 
 def discover_units(client: FhirClient, as_of: date) -> list[str]:
-    """Every unit with a Prea60 run on or before `as_of`: one search per unit (newest first)."""
+    """Every unit with a confirmed Prea60 run on or before `as_of`: one search per unit."""
     units: list[str] = []
     while True:
         params = [
-            _PREA60,
+            PREA60_METHOD,
+            *CONFIRMED_RUN,
             ("date", f"le{as_of.isoformat()}"),
             ("_sort", "-date"),
             ("_elements", "extension,occurrence"),
@@ -146,7 +152,8 @@ def risk_group_refs(
 ) -> set[str]:
     params = [
         (UNIT_PARAM, unit_token(unit_hsa_id)),
-        _PREA60,
+        PREA60_METHOD,
+        *CONFIRMED_RUN,
         ("date", run.isoformat()),
         ("probability", f"ge{threshold}"),
         ("_elements", "subject"),
@@ -184,7 +191,7 @@ def listed_among(client: FhirClient, unit_hsa_id: str, refs: Collection[str]) ->
         subjects = ",".join(ordered[start : start + CHUNK_SIZE])
         where = [(UNIT_PARAM, unit_token(unit_hsa_id)), ("subject", subjects)]
         found |= _subjects(
-            _search(client, "RiskAssessment", [*where, _PREA60, ("_elements", "subject")])
+            _search(client, "RiskAssessment", [*where, PREA60_METHOD, ("_elements", "subject")])
         )
         found |= _subjects(
             _search(client, "CarePlan", [*where, ("status", "active"), ("_elements", "subject")])
@@ -196,13 +203,22 @@ class ScopeError(RuntimeError):
     """The server cannot answer the scope's searches (message in Swedish)."""
 
 
+def missing_search_params(client: FhirClient) -> list[str]:
+    """The SearchParameters of profiles/ the loader needs that the server does not have."""
+    wanted = (SP_UNIT, SP_RISK_STATUS)
+    params = [("url", ",".join(wanted)), ("_elements", "url")]
+    found = {str(sp.get("url")) for sp in client.search("SearchParameter", params)}
+    return [url for url in wanted if url not in found]
+
+
 def require_unit_search(client: FhirClient) -> None:
-    """ScopeError unless the server knows the `unit` SearchParameter (profiles/)."""
-    found = next(client.search("SearchParameter", [("url", SP_UNIT), ("_elements", "id")]), None)
-    if found is None:
+    """ScopeError unless the server knows the `unit` and RiskAssessment `status`
+    SearchParameters (profiles/)."""
+    missing = missing_search_params(client)
+    if missing:
         raise ScopeError(
-            f"Sökparametern {SP_UNIT} saknas på FHIR-servern: kör `sip-fhir profiles install` "
-            "(och $reindex om servern redan har data)"
+            f"Sökparametern {', '.join(missing)} saknas på FHIR-servern: kör "
+            "`sip-fhir profiles install` (och $reindex om servern redan har data)"
         )
 
 
@@ -329,7 +345,8 @@ def _absent_runs(
         for low, high in bounds:
             params = [
                 (UNIT_PARAM, unit_token(unit)),
-                _PREA60,
+                PREA60_METHOD,
+                *CONFIRMED_RUN,
                 ("date", low),
                 ("date", high),
                 ("_sort", "-date"),

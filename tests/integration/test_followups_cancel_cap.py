@@ -90,7 +90,8 @@ def test_the_scheduler_and_api_keep_the_tasks_open_and_flag_it(
 
 
 def test_a_few_cancellations_go_through_and_are_listed(
-    fhir_client: FhirClient, unit: str  # noqa: F811
+    fhir_client: FhirClient,
+    unit: str,  # noqa: F811
 ) -> None:
     people = [new_person() for _ in range(3)]
     write(fhir_client, [row for p in people for row in listed(p, unit)])
@@ -98,8 +99,6 @@ def test_a_few_cancellations_go_through_and_are_listed(
     write(fhir_client, listed(people[0], unit, runs=[date(2024, 12, 16)]))
     report = scan(fhir_client, unit, DEC_17, cancellations=CancelPolicy.ASK)
     assert counts(report)[("cancel", "establish-plan")] == 2
-    assert sorted(c.person.digits for c in report.cancelled) == sorted(
-        p.digits for p in people[1:]
-    )
+    assert sorted(c.person.digits for c in report.cancelled) == sorted(p.digits for p in people[1:])
     assert {c.reason for c in report.cancelled} == {LEFT_GROUP}
     assert all(c.task_id for c in report.cancelled)

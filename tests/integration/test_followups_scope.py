@@ -37,7 +37,8 @@ def _notice(person: object, tag: str) -> object:
 
 
 def test_a_unit_scan_raises_the_sip_call_of_a_low_risk_patient_of_the_unit(
-    fhir_client: FhirClient, unit: str  # noqa: F811
+    fhir_client: FhirClient,
+    unit: str,  # noqa: F811
 ) -> None:
     low_risk = new_person()
     write(fhir_client, [*listed(low_risk, unit, risk="4.0"), _notice(low_risk, unit[-12:])])
@@ -49,7 +50,8 @@ def test_a_unit_scan_raises_the_sip_call_of_a_low_risk_patient_of_the_unit(
 
 
 def test_a_unit_scan_leaves_a_discharged_patient_of_another_unit_alone(
-    fhir_client: FhirClient, unit: str  # noqa: F811
+    fhir_client: FhirClient,
+    unit: str,  # noqa: F811
 ) -> None:
     other_unit = f"{unit}X"
     elsewhere = new_person()  # listed at our unit once, but now at another: home unit elsewhere
