@@ -32,7 +32,6 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from adapter.api.access import READ_PURPOSES, PatientAccess, audit_trail
-from adapter.api.clinic import Clinic
 from adapter.api.deps import (
     HSA_ID_PATTERN,
     ClinicDep,
@@ -55,8 +54,6 @@ from adapter.indicators.measures import short_title, title
 from adapter.indicators.present import swedish
 from adapter.indicators.trend import COUNTS, SHARES
 from adapter.logs import get_logger
-from adapter.prea60.guard import RunCheck
-from adapter.prea60.runs import pending_runs
 from adapter.worklist.labels import TASK_TITLES
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -276,7 +273,7 @@ def worklist_page(
         access.ensure_unit(hsa_id)
         as_of = clinic.today()
         rows = clinic.worklist(hsa_id, as_of)
-        unconfirmed = unconfirmed_runs(clinic, hsa_id)
+        unconfirmed = clinic.unconfirmed_runs(hsa_id)
     access.record([row.person for row in rows], resource="worklist", unit=hsa_id)
     return render(
         request,
@@ -287,12 +284,6 @@ def worklist_page(
         as_of=as_of,
         unconfirmed=unconfirmed,
     )
-
-
-def unconfirmed_runs(clinic: Clinic, unit_hsa_id: str) -> list[RunCheck]:
-    """The unit's Prea60 runs held back for a person to confirm (the worklist's banner)."""
-    with clinic.client() as client:
-        return pending_runs(client, unit_hsa_id, clinic.rules.params)
 
 
 @router.get("/patients/{patient_id}")

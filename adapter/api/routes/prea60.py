@@ -28,7 +28,7 @@ from adapter.api.access import AuditTrail, audit_trail
 from adapter.api.clinic import Clinic
 from adapter.api.deps import ClinicDep, UnitPath, fhir_errors
 from adapter.api.principal import Principal, Role
-from adapter.api.routes.pages import PREFIX, PageError, SessionDep, unconfirmed_runs
+from adapter.api.routes.pages import PREFIX, PageError, SessionDep
 from adapter.api.security import ensure_unit_access, require_role
 from adapter.api.sessions import csrf_ok
 from adapter.audit import AuditKind
@@ -114,7 +114,7 @@ def list_unconfirmed(
 ) -> list[UnconfirmedRunOut]:
     ensure_unit_access(principal, hsa_id)
     with fhir_errors():
-        return [UnconfirmedRunOut.of(check) for check in unconfirmed_runs(clinic, hsa_id)]
+        return [UnconfirmedRunOut.of(check) for check in clinic.unconfirmed_runs(hsa_id)]
 
 
 def _json_route(decision: Decision) -> Callable[..., RunDecisionOut]:
