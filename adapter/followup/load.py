@@ -16,7 +16,8 @@ their input from it, not from local files. The API:
 
 Who is read, unless patients are named (the scope of a scan):
 - per unit (each of `units`, or every unit with Prea60 runs when `units` is None): the risk
-  group of the unit's newest run on or before `as_of`, the patients with an open Task of the unit
+  group of the unit's newest confirmed run on or before `as_of` (runs stored unconfirmed are
+  skipped by every search here: `CONFIRMED_RUN`, adapter/mapping/prea60.py), the patients with an open Task of the unit
   (Task.requester) and those with an active plan of the unit (CarePlan.author);
 - the patients with a discharge notice written in the last NOTICE_LOOKBACK_DAYS days: for the
   region all of them; for a unit those whose home unit is the unit (`PatientState.home_unit`, the
