@@ -17,8 +17,9 @@ their input from it, not from local files. The API:
 Who is read, unless patients are named (the scope of a scan):
 - per unit (each of `units`, or every unit with Prea60 runs when `units` is None): the risk
   group of the unit's newest confirmed run on or before `as_of` (runs stored unconfirmed are
-  skipped by every search here: `CONFIRMED_RUN`, adapter/mapping/prea60.py), the patients with an open Task of the unit
-  (Task.requester) and those with an active plan of the unit (CarePlan.author);
+  skipped by every search here: `CONFIRMED_RUN`, adapter/mapping/prea60.py), the patients
+  with an open Task of the unit (Task.requester) and those with an active plan of the unit
+  (CarePlan.author);
 - the patients with a discharge notice written in the last NOTICE_LOOKBACK_DAYS days: for the
   region all of them; for a unit those whose home unit is the unit (`PatientState.home_unit`, the
   rule of the lus-sip-call indicator: the listing unit of the newest Prea60 row at any risk, else

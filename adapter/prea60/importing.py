@@ -27,7 +27,7 @@ from adapter.mapping import MappedResource
 from adapter.mapping.prea60 import as_unconfirmed
 from adapter.prea60.guard import RunCheck
 from adapter.prea60.runs import check_incoming, collect
-from adapter.sources import SourceKind, read_file
+from adapter.sources import SourceKind, kind_of, read_file
 
 
 @dataclass(slots=True)
@@ -57,13 +57,9 @@ class RunGate:
         return hashlib.sha256(f"{digest}:unconfirmed".encode()).hexdigest()
 
 
-def _prea60_rows(
-    paths: Sequence[Path], kind: SourceKind | str | None, mappings_dir: Path
-) -> Iterator[Prea60Row]:
+def _prea60_rows(paths: Sequence[Path], mappings_dir: Path) -> Iterator[Prea60Row]:
     for path in paths:
-        reading = read_file(path, kind, mappings_dir)
-        if reading.kind is not SourceKind.PREA60:
-            continue
+        reading = read_file(path, SourceKind.PREA60, mappings_dir)
         yield from (r for r in reading.records() if isinstance(r, Prea60Row))
 
 
@@ -74,8 +70,12 @@ def run_gate(
     mappings_dir: Path,
 ) -> RunGate:
     """Check the Prea60 runs in `paths` (other files pass through)."""
+    resolved = SourceKind(kind) if kind is not None else None
+    lists = [p for p in paths if (resolved or kind_of(p)) is SourceKind.PREA60]
+    if not lists:
+        return RunGate()
     params = load_rule_params(mappings_dir / RULES_FILE)
-    runs = collect(_prea60_rows(paths, kind, mappings_dir), params.risk_group.threshold_percent)
+    runs = collect(_prea60_rows(lists, mappings_dir), params.risk_group.threshold_percent)
     if not runs:
         return RunGate()
     try:

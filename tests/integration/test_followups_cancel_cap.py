@@ -5,6 +5,8 @@ guard), and the next scan would cancel 19 Tasks ("no longer in the risk group").
 
 from __future__ import annotations
 
+import random
+import uuid
 from datetime import date
 from typing import Any
 
@@ -20,13 +22,13 @@ from tests.integration.test_followups import (
     RULES,
     counts,
     listed,
-    new_person,
     one_task,
     run_cli,
     scan,
     unit,  # noqa: F401
     write,
 )
+from tests.integration.test_prea60_runs import fictional_person
 from tests.integration.test_profiles import profiles_installed  # noqa: F401
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
@@ -102,3 +104,8 @@ def test_a_few_cancellations_go_through_and_are_listed(
     assert sorted(c.person.digits for c in report.cancelled) == sorted(p.digits for p in people[1:])
     assert {c.reason for c in report.cancelled} == {LEFT_GROUP}
     assert all(c.task_id for c in report.cancelled)
+
+
+def new_person() -> PersonId:
+    """A personnummer no real person has (födelsenummer 980–999)."""
+    return fictional_person(random.Random(uuid.uuid4().int))  # noqa: S311

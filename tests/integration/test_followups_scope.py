@@ -4,23 +4,26 @@ discharge notice: listed at the unit on a low-risk row, no plan, no open Task.""
 
 from __future__ import annotations
 
+import random
+import uuid
 from dataclasses import replace
 from datetime import date, datetime
 
 import pytest
 
 from adapter.canonical import TaskType
+from adapter.domain import DischargeNotice, PersonId
 from adapter.fhirclient import FhirClient
 from tests.integration.test_followups import (
     counts,
     listed,
-    new_person,
     one_task,
     scan,
     tasks_of,
     unit,  # noqa: F401
     write,
 )
+from tests.integration.test_prea60_runs import fictional_person
 from tests.integration.test_profiles import profiles_installed  # noqa: F401
 from tests.unit.test_mapping import STOCKHOLM, discharge
 
@@ -29,9 +32,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_install
 DEC_10 = date(2024, 12, 10)
 
 
-def _notice(person: object, tag: str) -> object:
+def _notice(person: PersonId, tag: str) -> DischargeNotice:
     return replace(
-        discharge(person, message_id=f"LC-{tag}"),  # type: ignore[arg-type]
+        discharge(person, message_id=f"LC-{tag}"),
         ready_at=datetime(2024, 12, 9, 14, 0, tzinfo=STOCKHOLM),  # a Monday
     )
 
@@ -67,3 +70,8 @@ def test_a_unit_scan_leaves_a_discharged_patient_of_another_unit_alone(
     assert report.patients == 0
     assert tasks_of(fhir_client, elsewhere) == []
     assert counts(scan(fhir_client, other_unit, DEC_10)) == {("create", "sip-call"): 1}
+
+
+def new_person() -> PersonId:
+    """A personnummer no real person has (födelsenummer 980–999)."""
+    return fictional_person(random.Random(uuid.uuid4().int))  # noqa: S311

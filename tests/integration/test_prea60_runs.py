@@ -24,7 +24,7 @@ from adapter.audit import AuditKind
 from adapter.cli import app
 from adapter.domain import PersonId
 from adapter.fhirclient import FhirClient
-from adapter.followup.load import newest_run, patient_refs_of
+from adapter.followup.load import newest_run
 from adapter.followup.reconcile import FollowupReport
 from adapter.followup.service import FollowupService
 from adapter.personnummer import luhn_digit
@@ -41,7 +41,7 @@ Json = dict[str, Any]
 
 def fictional_person(rng: random.Random) -> PersonId:
     """A personnummer no real person has: födelsenummer 980–999 (project rule)."""
-    born = date(1925, 1, 1) + timedelta(days=rng.randrange(40 * 365))
+    born = date(1920, 1, 1) + timedelta(days=rng.randrange(80 * 365))
     nine = f"{born:%y%m%d}{rng.randrange(980, 1000)}"
     return PersonId(f"{born:%Y%m%d}{nine[6:]}{luhn_digit(nine)}")
 
@@ -80,10 +80,10 @@ def statuses(client: FhirClient, unit: str, run: date) -> list[str]:
     return sorted(r["status"] for r in client.search("RiskAssessment", params, post=True))
 
 
-def open_tasks(client: FhirClient, people: list[PersonId]) -> int:
-    refs = patient_refs_of(client, people)
-    params = [("subject", ",".join(sorted(refs))), ("status", "requested"), ("_count", "200")]
-    return len(list(client.search("Task", params, post=True)))
+def open_tasks(client: FhirClient, unit: str) -> int:
+    """The unit's open Tasks (a fictional person may also be listed elsewhere on the server)."""
+    params = [("unit", f"urn:oid:1.2.752.29.4.19|{unit}"), ("status", "requested")]
+    return len(list(client.search("Task", [*params, ("_count", "200")], post=True)))
 
 
 @pytest.fixture
@@ -103,8 +103,8 @@ def unit(
     result = cli(monkeypatch, service, "import", str(full))
     assert result.exit_code == 0, result.output
     assert set(statuses(fhir_client, hsa_id, FULL_RUN)) == {"final"}
-    report = scan_unit(service, hsa_id)
-    assert len(report.open_tasks) == 22
+    scan_unit(service, hsa_id)
+    assert open_tasks(fhir_client, hsa_id) == 22
     yield found, service
 
 
@@ -144,7 +144,7 @@ def test_a_partial_upload_is_stored_unconfirmed_and_cancels_nothing(
     assert newest_run(fhir_client, found.hsa_id, AS_OF) == FULL_RUN
     report = scan_unit(service, found.hsa_id)
     assert report.cancelled == [] and report.held == [] and report.changes == 0
-    assert open_tasks(fhir_client, found.people) == 22
+    assert open_tasks(fhir_client, found.hsa_id) == 22
     # A re-import of the same upload changes nothing.
     again = import_partial(monkeypatch, found, service)
     assert again.exit_code == 4, again.output
@@ -232,3 +232,23 @@ def test_the_worklist_banner_confirms_with_the_csrf_token(
     assert "är bekräftad (3 rader)" in after  # the flash message
     assert "Obekräftad Prea60-körning" not in after  # the banner is gone
     assert statuses(fhir_client, found.hsa_id, PARTIAL_RUN) == ["final"] * 3
+
+
+def test_the_ingest_api_says_the_run_is_unconfirmed_and_why(
+    unit: tuple[Unit, Service], fhir_client: FhirClient
+) -> None:
+    found, service = unit
+    body = found.csv(PARTIAL_RUN, found.people[:3], "prea60-api.csv").read_bytes()
+    with service.client() as client:
+        answer = client.post(
+            "/ingest/prea60",
+            files={"file": ("prea60-api.csv", body, "text/csv")},
+            headers={"X-API-Key": service.keys.integration},
+        )
+        assert answer.status_code == 200, answer.text
+        (said,) = answer.json()["unconfirmed_runs"]
+        assert "lagrad som obekräftad" in said and "19 av 22 patienter" in said
+        # The integration key that sent it cannot confirm it.
+        url = f"/units/{found.hsa_id}/prea60/{PARTIAL_RUN}/confirm"
+        assert client.post(url, headers={"X-API-Key": service.keys.integration}).status_code == 403
+    assert statuses(fhir_client, found.hsa_id, PARTIAL_RUN) == ["preliminary"] * 3
