@@ -433,12 +433,12 @@ def run_followups(
     started = time.perf_counter()
     writer = TaskWriter(client, rules, as_of, mappings, report, batch_size)
     over_cap = sum(w.rule_cancellations() for w in works) > rules.params.scan.max_cancellations
-    if over_cap and cancellations is CancelPolicy.ASK:
+    if over_cap and cancellations is CancelPolicy.ASK and not dry_run:  # a dry run shows them
         report.stopped = True
         report.held = [c for w in works for c in w.cancelled if c.reason != DUPLICATE_REASON]
         _log.warning("followups stopped: too many cancellations", held=len(report.held))
         return report
-    if over_cap and cancellations is CancelPolicy.HOLD:
+    if over_cap and cancellations is CancelPolicy.HOLD and not dry_run:
         works = plan_all(loaded, rules, hold_cancellations=True)
         writer.hold_cancellations = True
         _log.warning("followups: cancellations held", held=sum(len(w.held) for w in works))

@@ -67,6 +67,11 @@ def test_the_cli_stops_before_writing_and_lists_what_it_would_cancel(
     assert dropped[0].masked in result.output and dropped[0].digits not in result.output
     assert set(_statuses(fhir_client, dropped)) == {"requested"}  # nothing cancelled
 
+    dry: Any = run_cli(monkeypatch, hapi_base_url, *args, "--dry-run")  # shows, writes nothing
+    assert dry.exit_code == 0, dry.output
+    assert "Makulerade: 19" in dry.output and "Makulerade uppgifter" in dry.output
+    assert set(_statuses(fhir_client, dropped)) == {"requested"}
+
     confirmed: Any = run_cli(monkeypatch, hapi_base_url, *args, "--confirm-cancellations")
     assert confirmed.exit_code == 0, confirmed.output
     assert "Makulerade: 19" in confirmed.output
