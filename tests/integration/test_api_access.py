@@ -268,6 +268,7 @@ def test_no_route_or_page_shows_the_other_units_plan(
         "task_id": [task],
         "resource_type": ["CarePlan", "Task"],
         "resource_id": ["1"],
+        "run": ["2024-12-09"],  # a Prea60 run (confirm / reject)
     }
     routes = sorted(every_route(service.app), key=lambda r: r[1].endswith("/logout"))
     answered = {}

@@ -268,6 +268,7 @@ def parameters(task: str) -> dict[str, list[str]]:
         "task_id": [task],
         "resource_type": ["CarePlan", "Task"],  # the FHIR server's notifications (hook secret)
         "resource_id": ["1"],
+        "run": ["2024-12-09"],  # a Prea60 run (confirm / reject)
     }
 
 
