@@ -24,6 +24,7 @@ class AuditKind(StrEnum):
     PATIENT_READ = "patient_read"
     INGEST = "ingest"
     AUDIT_SEARCH = "audit_search"
+    PREA60_RUN = "prea60_run"  # a Prea60 run confirmed or rejected (adapter/prea60/)
 
 
 class Purpose(StrEnum):

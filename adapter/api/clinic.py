@@ -39,6 +39,8 @@ from adapter.indicators.trend import UnitTrend, snapshot_period, unit_trends
 from adapter.logs import get_logger
 from adapter.mapping import Mappings, load_mappings
 from adapter.mapping.fhir import Json
+from adapter.prea60.guard import RunCheck
+from adapter.prea60.runs import pending_runs
 from adapter.settings import Settings
 from adapter.worklist import (
     PatientView,
@@ -138,6 +140,11 @@ class Clinic:
             )
             names = self._names(client, (p.reference for p in loaded.patients.values()))
         return worklist_rows(loaded, unit_hsa_id, as_of, self.rules, names)
+
+    def unconfirmed_runs(self, unit_hsa_id: str) -> list[RunCheck]:
+        """The unit's Prea60 runs held back for a person to confirm (adapter/prea60/)."""
+        with self.client() as client:
+            return pending_runs(client, unit_hsa_id, self.rules.params)
 
     def _names(self, client: FhirClient, refs: Iterable[str]) -> dict[str, str]:
         ids = sorted({ref.rsplit("/", 1)[-1] for ref in refs})

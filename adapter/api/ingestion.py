@@ -74,6 +74,7 @@ class IngestReport:
     pending: int = 0  # resources still waiting in the outbox
     stopped: str | None = None  # why writing stopped early (masked)
     encoding: str | None = None  # how the body was decoded (utf-8, utf-8-sig, cp1252)
+    unconfirmed_runs: list[str] = field(default_factory=list)  # Prea60 runs held back (Swedish)
 
     @property
     def accepted(self) -> int:
@@ -104,6 +105,9 @@ class IngestReport:
         self.dead = tally.dead
         self.pending = result.open_left
         self.stopped = result.stop.message if result.stop else None
+        self.unconfirmed_runs = [check.describe() for check in result.unconfirmed_runs]
+        if result.runs_unchecked:
+            self.unconfirmed_runs.append(result.runs_unchecked)
 
 
 class Ingestion:

@@ -370,6 +370,11 @@ class IngestOut(BaseModel):
     refused: int = Field(description="Resurser som FHIR-servern avvisade (sip-fhir sync --failed)")
     pending: int
     message: str | None
+    unconfirmed_runs: list[str] = Field(
+        default_factory=list,
+        description="Prea60-körningar som lagrades som obekräftade och varför; de används inte "
+        "förrän en vårdsamordnare för enheten eller en administratör bekräftat dem",
+    )
 
     @classmethod
     def of(cls, report: IngestReport) -> IngestOut:
@@ -397,6 +402,7 @@ class IngestOut(BaseModel):
             refused=report.dead,
             pending=report.pending,
             message=report.stopped,
+            unconfirmed_runs=report.unconfirmed_runs,
         )
 
 

@@ -68,6 +68,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "adapter.cli.followups",
         "Schemaläggaren: full genomgång varje måndag, förfallokontroll varje dag.",
     ),
+    "prea60": (
+        "adapter.cli.prea60",
+        "Prea60-körningar som lagrats som obekräftade: visa, bekräfta eller avvisa.",
+    ),
     "profiles": ("adapter.cli.profiles", "FHIR-profiler, kodverk och värdemängder (profiles/)."),
     "server": ("adapter.cli.server", "FHIR-servern som adaptern skriver till."),
 }

@@ -1,7 +1,8 @@
 """`sip-fhir import FILE...` and `sip-fhir sync`: source files → outbox → FHIR server.
 
 Exit codes: 0 all went well; 2 some rows (or resources) were rejected, the rest landed; 1 the
-run failed (server unreachable, bad settings): what was read waits in the outbox for `sync`.
+run failed (server unreachable, bad settings): what was read waits in the outbox for `sync`;
+4 all landed, but a Prea60 run was stored unconfirmed (see `sip-fhir prea60 list`).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from adapter.sync import (
     open_outbox,
 )
 
-EXIT_OK, EXIT_FAILED, EXIT_REJECTED = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_REJECTED, EXIT_UNCONFIRMED = 0, 1, 2, 4
 
 
 def _line_count(path: Path) -> int:
@@ -204,7 +205,12 @@ def import_command(
         encoding = encoding_name(reading.summary.encoding)
         out.print(f"{reading.file}: läst som {encoding}", soft_wrap=True, markup=False)
     _summary(tally, result.open_left, result.stop, out)
-    raise typer.Exit(_exit_code(tally, result.open_left, result.stop))
+    for check in result.unconfirmed_runs:
+        err.print(f"[bold yellow]Obekräftad körning:[/] {check.describe()}", highlight=False)
+    if result.runs_unchecked:
+        err.print(f"[yellow]{result.runs_unchecked}[/]", highlight=False)
+    code = _exit_code(tally, result.open_left, result.stop)
+    raise typer.Exit(EXIT_UNCONFIRMED if code == EXIT_OK and result.unconfirmed_runs else code)
 
 
 @app.command("sync")

@@ -67,6 +67,14 @@ print(json.dumps(found))
     assert registered == {name: module for name, (module, _) in COMMANDS.items()}
 
 
+def test_every_command_module_is_in_the_table() -> None:
+    modules = {module for module, _ in COMMANDS.values()}
+    for path in sorted((REPO_ROOT / "adapter" / "cli").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if "@app.command(" in text or "app.add_typer(" in text:
+            assert f"adapter.cli.{path.stem}" in modules, f"add {path.name}'s commands to COMMANDS"
+
+
 def test_each_summary_is_the_commands_own_first_paragraph() -> None:
     for name, (_, summary) in COMMANDS.items():
         real = load_command(name)

@@ -280,8 +280,17 @@ def worklist_page(
         access.ensure_unit(hsa_id)
         as_of = clinic.today()
         rows = clinic.worklist(hsa_id, as_of)
+        unconfirmed = clinic.unconfirmed_runs(hsa_id)
     access.record([row.person for row in rows], resource="worklist", unit=hsa_id)
-    return render(request, "worklist.html", session, unit=hsa_id, rows=rows, as_of=as_of)
+    return render(
+        request,
+        "worklist.html",
+        session,
+        unit=hsa_id,
+        rows=rows,
+        as_of=as_of,
+        unconfirmed=unconfirmed,
+    )
 
 
 @router.get("/patients/{patient_id}")
