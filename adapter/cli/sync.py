@@ -31,7 +31,7 @@ from adapter.fhirclient import FhirClient, FhirError
 from adapter.mapping import MappingsError
 from adapter.personnummer import mask
 from adapter.settings import Settings, get_settings
-from adapter.sources import ColumnMapError, SourceKind, read_file
+from adapter.sources import ColumnMapError, SourceKind
 from adapter.sources.textfile import encoding_name
 from adapter.sync import (
     DEFAULT_WORKERS,
@@ -192,15 +192,14 @@ def import_command(
                     force=force,
                     care_provider_hsa_id=settings.care_provider_hsa_id,
                 )
-                readings = [read_file(path, kind, settings.mappings_dir) for path in files]
-                result = importer.run_readings(readings)
+                result = importer.run(files, kind)
         except (ColumnMapError, MappingsError, OSError, ValueError) as error:
             err.print(f"[bold red]Importen kunde inte starta:[/] {mask(str(error))}")
             raise typer.Exit(EXIT_FAILED) from None
         finally:
             errors.close()
     errors.print(err)
-    for reading in readings:
+    for reading in result.readings:
         encoding = encoding_name(reading.summary.encoding)
         out.print(f"{reading.file}: läst som {encoding}", soft_wrap=True, markup=False)
     _summary(tally, result.open_left, result.stop, out)

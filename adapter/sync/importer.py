@@ -56,6 +56,7 @@ class ImportResult:
     open_left: int  # resources still pending in the outbox
     runs: list[RunCheck] = field(default_factory=list)  # the Prea60 runs checked
     runs_unchecked: str | None = None  # why they could not be (Swedish)
+    readings: list[Reading] = field(default_factory=list)  # the files read (encoding, counts)
 
     @property
     def unconfirmed_runs(self) -> list[RunCheck]:
@@ -102,8 +103,10 @@ class Importer:
         first (adapter/prea60/importing.py): a run the guard does not trust is written
         unconfirmed."""
         self.gate = run_gate(self.client, paths, kind, self.mappings_dir)
-        result = self.run_readings(read_file(path, kind, self.mappings_dir) for path in paths)
+        readings = [read_file(path, kind, self.mappings_dir) for path in paths]  # read lazily
+        result = self.run_readings(readings)
         result.runs, result.runs_unchecked = self.gate.checks, self.gate.unchecked
+        result.readings = readings
         return result
 
     def run_readings(self, readings: Iterable[Reading]) -> ImportResult:
