@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -127,3 +129,26 @@ def test_a_newer_version_written_between_read_and_write_wins(
     assert plan["title"] == "Version 3"
     goals = stored(fhir_client, plan_files[3], "Goal")
     assert all("v3" in g["description"]["text"] for g in goals)
+
+
+def test_the_cli_says_which_plan_it_left_and_why(
+    hapi_base_url: str, fhir_client: FhirClient, tmp_path: Path, plan_files: dict[int, Path]
+) -> None:
+    run_import(tmp_path / "installation-a", plan_files[2], fhir_client)
+    env = {
+        **os.environ,
+        "SIP_FHIR_BASE_URL": hapi_base_url,
+        "SIP_FHIR_DATA_DIR": str(tmp_path / "installation-b"),
+        "COLUMNS": "200",
+    }
+    result = subprocess.run(  # noqa: S603 - our own console script
+        [str(Path(sys.executable).with_name("sip-fhir")), "import", str(plan_files[1])],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Äldre planversioner (hoppades över)" in result.stdout
+    assert "version 1 skrevs inte: servern har redan version 2" in result.stdout
