@@ -35,7 +35,9 @@ class PersonId:
 
     @property
     def masked(self) -> str:
-        return f"{self.digits[:8]}-****"
+        from adapter.personnummer import mask  # imported here: personnummer imports this module
+
+        return mask(self.digits)
 
     def __str__(self) -> str:  # never the full number in logs or f-strings
         return self.masked
@@ -273,6 +275,7 @@ class ReadSummary:
     rows: int = 0
     accepted: int = 0
     errors: list[RowError] = field(default_factory=list)
+    encoding: str | None = None  # utf-8, utf-8-sig or cp1252; None: not a text file read
 
     @property
     def duplicates(self) -> int:

@@ -99,7 +99,15 @@ def _log_report(job: str, report: FollowupReport) -> None:
         open_tasks=len(report.open_tasks),
         errors=len(report.errors),
         seconds=round(report.load_seconds + report.write_seconds, 1),
+        cancelled=[c.describe() for c in report.cancelled],
     )
+    if report.held:  # over the cap: a person confirms with `sip-fhir followups --confirm-...`
+        _log.warning(
+            "scheduled followups held cancellations",
+            job=job,
+            held=len(report.held),
+            max_cancellations=report.max_cancellations,
+        )
 
 
 def full_scan() -> None:

@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     audit_db: Path | None = None  # default: data_dir / "audit.sqlite"
     max_body_bytes: int = 10 * 1024 * 1024
     metrics_public: bool = True  # /metrics holds no personal data; set false to require a login
+    ui_origins: list[str] = []  # public origins of the pages when a proxy rewrites Host
 
     # --- Follow-up engine: the scheduler (adapter/scheduler.py) and the subscription hook ---
     scheduler: bool = True  # on|off: run the scheduled scans in this process (exactly one!)

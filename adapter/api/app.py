@@ -23,6 +23,7 @@ from adapter.api.readiness import ReadinessCheck, default_checks
 from adapter.api.routes import audit, health, indicators, ingest, pages, patients, tasks, worklist
 from adapter.api.routes import hook as hook_routes
 from adapter.api.routes import metrics as metrics_routes
+from adapter.api.routes import prea60 as prea60_routes
 from adapter.api.security import Authenticator, build_authenticator
 from adapter.audit import AuditLog
 from adapter.settings import Settings, get_settings
@@ -84,5 +85,7 @@ def create_app(
     app.include_router(hook_routes.router)  # the FHIR server's subscription notifications
     for area in (ingest, worklist, patients, tasks, indicators):
         app.include_router(area.router)
+    app.include_router(prea60_routes.router)  # unconfirmed Prea60 runs: list, confirm, reject
+    app.include_router(prea60_routes.pages)  # ... and the worklist banner's buttons
     pages.install(app)  # the vårdsamordnare's pages (/ui) and their static files
     return app

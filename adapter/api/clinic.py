@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from functools import cached_property
 
+from adapter import personnummer
 from adapter.api.ingestion import Ingestion, IngestReport
 from adapter.canonical import TaskType
 from adapter.domain import Event, EventCode, PlanKind, SourceRef
@@ -38,6 +39,8 @@ from adapter.indicators.trend import UnitTrend, snapshot_period, unit_trends
 from adapter.logs import get_logger
 from adapter.mapping import Mappings, load_mappings
 from adapter.mapping.fhir import Json
+from adapter.prea60.guard import RunCheck
+from adapter.prea60.runs import pending_runs
 from adapter.settings import Settings
 from adapter.worklist import (
     PatientView,
@@ -138,6 +141,11 @@ class Clinic:
             names = self._names(client, (p.reference for p in loaded.patients.values()))
         return worklist_rows(loaded, unit_hsa_id, as_of, self.rules, names)
 
+    def unconfirmed_runs(self, unit_hsa_id: str) -> list[RunCheck]:
+        """The unit's Prea60 runs held back for a person to confirm (adapter/prea60/)."""
+        with self.client() as client:
+            return pending_runs(client, unit_hsa_id, self.rules.params)
+
     def _names(self, client: FhirClient, refs: Iterable[str]) -> dict[str, str]:
         ids = sorted({ref.rsplit("/", 1)[-1] for ref in refs})
         names: dict[str, str] = {}
@@ -151,6 +159,8 @@ class Clinic:
 
     def load_patient(self, client: FhirClient, patient_id: str) -> LoadedPatient | None:
         """The patient with Patient logical id `patient_id`, if it exists and has a personnummer."""
+        if personnummer.shaped(patient_id):
+            return None
         loaded = load_states(
             client,
             as_of=self.today(),
@@ -162,6 +172,8 @@ class Clinic:
 
     def patient(self, patient_id: str, as_of: date) -> tuple[PatientView, LoadedPatient] | None:
         """The patient's view, or None when there is no such patient (with a personnummer)."""
+        if personnummer.shaped(patient_id):  # never a logical id: not sent to the server
+            return None
         with self.client() as client:
             loaded = load_states(
                 client,
@@ -216,7 +228,12 @@ class Clinic:
     # --- marking a Task done ---
 
     def open_task(self, task_id: str) -> TaskContext | None:
-        """The adapter's Task `task_id` with its patient; None if there is no such Task."""
+        """The adapter's Task `task_id` with its patient; None if there is no such Task.
+
+        An id shaped like a personnummer is no Task's: refused before any request, so the number
+        a user typed into the URL never reaches the FHIR server's access log."""
+        if personnummer.shaped(task_id):
+            return None
         with self.client() as client:
             try:
                 task = read_task(client.read("Task", task_id))

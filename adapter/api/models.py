@@ -20,6 +20,7 @@ from adapter.domain import PersonId, RowError
 from adapter.indicators.compute import Scoring
 from adapter.indicators.measures import title
 from adapter.indicators.trend import COUNTS, SHARES, UnitTrend
+from adapter.personnummer import mask
 from adapter.sources.events import CONTACT_TYPES
 from adapter.worklist import PatientView, TaskItem, WorklistRow
 from adapter.worklist.patient import HistoryItem, PlanElsewhere, PlanView
@@ -334,21 +335,28 @@ class RowErrorOut(BaseModel):
 
     @classmethod
     def of(cls, error: RowError) -> RowErrorOut:
-        return cls(
+        return cls(  # masked by the readers, and again here whatever put it there
             line=error.line,
-            column=error.column,
-            reason=error.reason,
-            value=error.value,
+            column=None if error.column is None else mask(error.column),
+            reason=mask(error.reason),
+            value=None if error.value is None else mask(error.value),
             duplicate_of=error.duplicate_of,
         )
+
+
+IngestState = Literal["klar", "väntar", "oläsbar", "avvisad"]
 
 
 class IngestOut(BaseModel):
     source: str
     kind: str
-    status: Literal["klar", "väntar", "oläsbar"] = Field(
+    status: IngestState = Field(
         description="klar: allt skrivet; väntar: sparat i utkorgen, skickas när FHIR-servern "
-        "svarar (sip-fhir sync); oläsbar: inget kunde läsas"
+        "svarar (sip-fhir sync); oläsbar: inget kunde läsas; avvisad: varje rad avvisades "
+        "(inget skrevs)"
+    )
+    encoding: str | None = Field(
+        default=None, description="Teckenkodningen filen lästes med: utf-8, utf-8-sig, cp1252"
     )
     rows: int
     accepted: int
@@ -362,18 +370,26 @@ class IngestOut(BaseModel):
     refused: int = Field(description="Resurser som FHIR-servern avvisade (sip-fhir sync --failed)")
     pending: int
     message: str | None
+    unconfirmed_runs: list[str] = Field(
+        default_factory=list,
+        description="Prea60-körningar som lagrades som obekräftade och varför; de används inte "
+        "förrän en vårdsamordnare för enheten eller en administratör bekräftat dem",
+    )
 
     @classmethod
     def of(cls, report: IngestReport) -> IngestOut:
-        state: Literal["klar", "väntar", "oläsbar"] = "klar"
+        state: IngestState = "klar"
         if report.unreadable:
             state = "oläsbar"
+        elif report.all_rejected:
+            state = "avvisad"
         elif report.pending or report.stopped:
             state = "väntar"
         return cls(
             source=report.source,
             kind=report.kind.value,
             status=state,
+            encoding=report.encoding,
             rows=report.rows,
             accepted=report.accepted,
             rejected=report.rejected,
@@ -386,6 +402,7 @@ class IngestOut(BaseModel):
             refused=report.dead,
             pending=report.pending,
             message=report.stopped,
+            unconfirmed_runs=report.unconfirmed_runs,
         )
 
 

@@ -4,6 +4,7 @@ from adapter.cli import (
     followups,  # noqa: F401  (registers `sip-fhir followups`, `subscriptions`, `scheduler`)
     indicators,  # noqa: F401  (registers `sip-fhir indicators`)
     map,  # noqa: F401, A004  (registers `sip-fhir map`)
+    prea60,  # noqa: F401  (registers `sip-fhir prea60 list|confirm|reject`)
     profiles,  # noqa: F401  (registers `sip-fhir profiles install`)
     report,  # noqa: F401  (registers `sip-fhir report`)
     serve,  # noqa: F401  (registers `sip-fhir serve`, `sip-fhir api-key`)

@@ -2,7 +2,9 @@
 server's notifications to the adapter; `sip-fhir scheduler ...`: the scans on a clock.
 
 Exit codes of `followups`: 0 done; 2 some patients' Tasks could not be written (the rest were);
-1 the run failed (server unreachable, the `unit` search parameter missing, bad settings).
+1 the run failed (server unreachable, the `unit` search parameter missing, bad settings);
+3 stopped before writing: it would cancel more Tasks than `scan.max_cancellations` (rules.json)
+at once; check the list, then run again with `--confirm-cancellations`.
 
 Exit codes of `subscriptions register`: 0 registered and active; 2 registered, but the server did
 not activate them within `--wait` seconds (it most likely does not deliver rest-hooks: the
@@ -29,14 +31,20 @@ from adapter.fhirclient import FhirError
 from adapter.followup import subscriptions
 from adapter.followup.load import ScopeError
 from adapter.followup.params import RuleParamsError
-from adapter.followup.reconcile import FollowupReport, RequestCounter, TaskRow
+from adapter.followup.reconcile import (
+    CancelledTask,
+    CancelPolicy,
+    FollowupReport,
+    RequestCounter,
+    TaskRow,
+)
 from adapter.followup.rules import ActionKind, OwnerKind
 from adapter.followup.service import FollowupService
 from adapter.mapping import MappingsError
 from adapter.scheduler import JOBS, run_blocking, time_zone
 from adapter.settings import get_settings
 
-EXIT_OK, EXIT_FAILED, EXIT_PARTLY = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_PARTLY, EXIT_ASK = 0, 1, 2, 3
 _ACTION_TEXT = {
     ActionKind.CREATE: "Skapade",
     ActionKind.UPDATE: "Uppdaterade",
@@ -120,6 +128,32 @@ def _summary(console: Console, report: FollowupReport, counter: RequestCounter) 
         )
 
 
+def _cancel_table(console: Console, title: str, cancelled: list[CancelledTask]) -> None:
+    if not cancelled:
+        return
+    table = Table(title=title, title_justify="left")
+    for column in ("Uppgift", "Personnummer", "Typ", "Skäl"):
+        table.add_column(column, no_wrap=column != "Skäl")
+    for item in cancelled:
+        table.add_row(
+            f"Task/{item.task_id}",
+            item.person.masked,
+            _label(CS_TASK_TYPE, item.task_type.value),
+            item.reason,
+        )
+    console.print(table)
+
+
+def _stopped(console: Console, report: FollowupReport) -> None:
+    console.print(
+        f"[bold red]Uppföljningen stoppades innan något skrevs:[/] den skulle makulera "
+        f"{_n(len(report.held))} uppgifter på en gång (gränsen är {report.max_cancellations}, "
+        "scan.max_cancellations i rules.json). Det kan bero på en ofullständig Prea60-körning. "
+        "Kontrollera listan och kör igen med --confirm-cancellations om makuleringarna stämmer."
+    )
+    _cancel_table(console, "Uppgifter som skulle makuleras", report.held)
+
+
 def _task_table(console: Console, rows: list[TaskRow], limit: int) -> None:
     if limit <= 0 or not rows:
         return
@@ -172,6 +206,14 @@ def followups(
     rows: Annotated[
         int, typer.Option("--rows", help="Visa så många öppna uppgifter i tabellen (0: ingen).")
     ] = 20,
+    confirm_cancellations: Annotated[
+        bool,
+        typer.Option(
+            "--confirm-cancellations",
+            help="Makulera även när fler uppgifter än scan.max_cancellations (rules.json) "
+            "skulle makuleras på en gång.",
+        ),
+    ] = False,
 ) -> None:
     """Skapa, uppdatera, klarmarkera och makulera uppföljningsuppgifter (Task) utifrån vad
     FHIR-servern vet. Kan köras om: utan ändringar skrivs inget."""
@@ -181,12 +223,21 @@ def followups(
     service = FollowupService(settings)
     try:
         report = service.run(
-            as_of=_date(as_of), units=unit or None, quick=quick, dry_run=dry_run, counter=counter
+            as_of=_date(as_of),
+            units=unit or None,
+            quick=quick,
+            dry_run=dry_run,
+            counter=counter,
+            cancellations=CancelPolicy.ALLOW if confirm_cancellations else CancelPolicy.ASK,
         )
     except (FhirError, ScopeError, RuleParamsError, MappingsError, OSError) as error:
         err.print(f"[bold red]Uppföljningen kunde inte köras:[/] {error}")
         raise typer.Exit(EXIT_FAILED) from None
+    if report.stopped:
+        _stopped(err, report)
+        raise typer.Exit(EXIT_ASK)
     _summary(out, report, counter)
+    _cancel_table(out, "Makulerade uppgifter", report.cancelled)
     _task_table(out, report.open_tasks, rows)
     for problem in report.errors:
         err.print(f"[red]Fel:[/] {problem}")

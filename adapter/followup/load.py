@@ -16,12 +16,16 @@ their input from it, not from local files. The API:
 
 Who is read, unless patients are named (the scope of a scan):
 - per unit (each of `units`, or every unit with Prea60 runs when `units` is None): the risk
-  group of the unit's newest run on or before `as_of`, the patients with an open Task of the unit
-  (Task.requester) and those with an active plan of the unit (CarePlan.author);
-- for the region also the patients with a discharge notice written in the last
-  NOTICE_LOOKBACK_DAYS days (a notice has no unit: a unit scan leaves them to the region scan,
-  the daily check and the subscription);
-- `quick` (the daily due-status check): only the open Tasks, and for the region the notices.
+  group of the unit's newest confirmed run on or before `as_of` (runs stored unconfirmed are
+  skipped by every search here: `CONFIRMED_RUN`, adapter/mapping/prea60.py), the patients
+  with an open Task of the unit (Task.requester) and those with an active plan of the unit
+  (CarePlan.author);
+- the patients with a discharge notice written in the last NOTICE_LOOKBACK_DAYS days: for the
+  region all of them; for a unit those whose home unit is the unit (`PatientState.home_unit`, the
+  rule of the lus-sip-call indicator: the listing unit of the newest Prea60 row at any risk, else
+  the active plan's unit). A notice names no unit, so the unit scan reads the notice patients
+  with a Prea60 row or an active plan at the unit and keeps those whose home unit it is;
+- `quick` (the daily due-status check): only the open Tasks and the notice patients.
 Searching by unit needs the `unit` SearchParameter of profiles/ (SearchParameter-unit.json),
 installed before the data (HAPI indexes what is written after it; else `$reindex`).
 
@@ -46,7 +50,7 @@ from decimal import Decimal
 from itertools import pairwise
 from urllib.parse import urlencode
 
-from adapter.canonical import HSA_ID, ID_DISCHARGE, ID_PLAN, ID_TASK, SP_UNIT
+from adapter.canonical import HSA_ID, ID_DISCHARGE, ID_PLAN, ID_TASK, SP_RISK_STATUS, SP_UNIT
 from adapter.domain import PersonId
 from adapter.fhirclient import FhirClient, entry_error
 from adapter.followup.facts import (
@@ -65,6 +69,7 @@ from adapter.followup.tasks import OPEN_STATUSES, ServerTask
 from adapter.logs import get_logger
 from adapter.mapping import Mappings, load_mappings
 from adapter.mapping.fhir import Json
+from adapter.mapping.prea60 import CONFIRMED_RUN
 from adapter.mapping.readback import listing_unit
 from adapter.settings import get_settings
 
@@ -77,7 +82,7 @@ UNIT_PARAM = "unit"  # profiles/SearchParameter-unit.json
 PER_PATIENT_TYPES = ("RiskAssessment", "CarePlan", "CareTeam", "Procedure", "Encounter", "Task")
 
 _OPEN = ",".join(sorted(OPEN_STATUSES))
-_PREA60 = ("method", "|".join(PREA60))
+PREA60_METHOD = ("method", "|".join(PREA60))
 _log = get_logger("adapter.followup.load")
 
 Params = list[tuple[str, str]]
@@ -106,12 +111,16 @@ def _run_dates(bundle: Json) -> set[date]:
 # --- the scope: which patients a scan reads ---
 
 
-def newest_run(client: FhirClient, unit_hsa_id: str, as_of: date) -> date | None:
-    """The date of the unit's newest Prea60 run on or before `as_of`."""
+def newest_run(
+    client: FhirClient, unit_hsa_id: str, as_of: date, *, before: bool = False
+) -> date | None:
+    """The date of the unit's newest confirmed Prea60 run on or before `as_of` (`before`: the
+    newest before it)."""
     params = [
         (UNIT_PARAM, unit_token(unit_hsa_id)),
-        _PREA60,
-        ("date", f"le{as_of.isoformat()}"),
+        PREA60_METHOD,
+        *CONFIRMED_RUN,
+        ("date", f"{'lt' if before else 'le'}{as_of.isoformat()}"),
         ("_sort", "-date"),
         ("_elements", "occurrence"),
     ]
@@ -120,11 +129,12 @@ def newest_run(client: FhirClient, unit_hsa_id: str, as_of: date) -> date | None
 
 
 def discover_units(client: FhirClient, as_of: date) -> list[str]:
-    """Every unit with a Prea60 run on or before `as_of`: one search per unit (newest first)."""
+    """Every unit with a confirmed Prea60 run on or before `as_of`: one search per unit."""
     units: list[str] = []
     while True:
         params = [
-            _PREA60,
+            PREA60_METHOD,
+            *CONFIRMED_RUN,
             ("date", f"le{as_of.isoformat()}"),
             ("_sort", "-date"),
             ("_elements", "extension,occurrence"),
@@ -144,7 +154,8 @@ def risk_group_refs(
 ) -> set[str]:
     params = [
         (UNIT_PARAM, unit_token(unit_hsa_id)),
-        _PREA60,
+        PREA60_METHOD,
+        *CONFIRMED_RUN,
         ("date", run.isoformat()),
         ("probability", f"ge{threshold}"),
         ("_elements", "subject"),
@@ -174,17 +185,42 @@ def recent_notice_refs(client: FhirClient, since: datetime) -> set[str]:
     return _subjects(_search(client, "Encounter", params))
 
 
+def listed_among(client: FhirClient, unit_hsa_id: str, refs: Collection[str]) -> set[str]:
+    """Those of `refs` with a Prea60 row (any risk) or an active plan at the unit."""
+    ordered = sorted(refs)
+    found: set[str] = set()
+    for start in range(0, len(ordered), CHUNK_SIZE):
+        subjects = ",".join(ordered[start : start + CHUNK_SIZE])
+        where = [(UNIT_PARAM, unit_token(unit_hsa_id)), ("subject", subjects)]
+        found |= _subjects(
+            _search(client, "RiskAssessment", [*where, PREA60_METHOD, ("_elements", "subject")])
+        )
+        found |= _subjects(
+            _search(client, "CarePlan", [*where, ("status", "active"), ("_elements", "subject")])
+        )
+    return found
+
+
 class ScopeError(RuntimeError):
     """The server cannot answer the scope's searches (message in Swedish)."""
 
 
+def missing_search_params(client: FhirClient) -> list[str]:
+    """The SearchParameters of profiles/ the loader needs that the server does not have."""
+    wanted = (SP_UNIT, SP_RISK_STATUS)
+    params = [("url", ",".join(wanted)), ("_elements", "url")]
+    found = {str(sp.get("url")) for sp in client.search("SearchParameter", params)}
+    return [url for url in wanted if url not in found]
+
+
 def require_unit_search(client: FhirClient) -> None:
-    """ScopeError unless the server knows the `unit` SearchParameter (profiles/)."""
-    found = next(client.search("SearchParameter", [("url", SP_UNIT), ("_elements", "id")]), None)
-    if found is None:
+    """ScopeError unless the server knows the `unit` and RiskAssessment `status`
+    SearchParameters (profiles/)."""
+    missing = missing_search_params(client)
+    if missing:
         raise ScopeError(
-            f"Sökparametern {SP_UNIT} saknas på FHIR-servern: kör `sip-fhir profiles install` "
-            "(och $reindex om servern redan har data)"
+            f"Sökparametern {', '.join(missing)} saknas på FHIR-servern: kör "
+            "`sip-fhir profiles install` (och $reindex om servern redan har data)"
         )
 
 
@@ -192,6 +228,8 @@ def require_unit_search(client: FhirClient) -> None:
 class Scope:
     refs: set[str] = field(default_factory=set)
     newest_runs: dict[str, date] = field(default_factory=dict)  # the units' newest runs
+    # Read, but kept only if their home unit is a scanned unit (a unit scan's notice patients).
+    home_candidates: set[str] = field(default_factory=set)
 
 
 def find_patients(
@@ -218,13 +256,17 @@ def find_patients(
         if run is not None:
             scope.newest_runs[unit] = run
             scope.refs |= risk_group_refs(client, unit, run, threshold)
+    # The one place the loader reads the clock: "written lately", whatever `as_of` is.
+    since = datetime.now(UTC) - timedelta(days=NOTICE_LOOKBACK_DAYS)
     if region:
         scope.refs |= open_task_refs(client, None)
         if not quick:
             scope.refs |= active_plan_refs(client, None)
-        # The one place the loader reads the clock: "written lately", whatever `as_of` is.
-        since = datetime.now(UTC) - timedelta(days=NOTICE_LOOKBACK_DAYS)
         scope.refs |= recent_notice_refs(client, since)
+    elif scan_units:
+        noticed = recent_notice_refs(client, since) - scope.refs
+        for unit in scan_units:
+            scope.home_candidates |= listed_among(client, unit, noticed)
     return scope
 
 
@@ -305,7 +347,8 @@ def _absent_runs(
         for low, high in bounds:
             params = [
                 (UNIT_PARAM, unit_token(unit)),
-                _PREA60,
+                PREA60_METHOD,
+                *CONFIRMED_RUN,
                 ("date", low),
                 ("date", high),
                 ("_sort", "-date"),
@@ -424,9 +467,11 @@ def load_states(
             units=units,
             quick=quick,
         )
-        refs, loaded.newest_runs = scope.refs, scope.newest_runs
+        refs, loaded.newest_runs = scope.refs | scope.home_candidates, scope.newest_runs
+        candidates = scope.home_candidates - scope.refs
     else:
         refs = set(patient_refs or ()) | patient_refs_of(client, patients or ())
+        candidates = set()
     ordered = sorted(refs, key=lambda ref: (len(ref), ref))  # oldest Patient first
     chunks = [ordered[i : i + CHUNK_SIZE] for i in range(0, len(ordered), CHUNK_SIZE)]
     facts: dict[PersonId, tuple[str, PatientFacts]] = {}
@@ -455,8 +500,11 @@ def load_states(
     for unit, extra in _absent_runs(client, known, as_of).items():
         known[unit] |= extra
     loaded.unit_runs = {unit: tuple(sorted(days)) for unit, days in sorted(known.items())}
+    homes = set(units or ())
     for person, (ref, patient) in sorted(facts.items(), key=lambda item: item[0].digits):
         patient.state = with_unit_runs(patient.state, loaded.unit_runs)
+        if ref in candidates and patient.state.home_unit(as_of) not in homes:
+            continue  # a notice patient of another unit: theirs to scan
         loaded.patients[person] = LoadedPatient(ref, patient)
     return loaded
 

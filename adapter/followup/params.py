@@ -52,6 +52,20 @@ class RenewPlanParams(_Params):
     due_days: int = Field(ge=0)  # due this many days after valid_until
 
 
+class ScanParams(_Params):
+    # A scan that would cancel more Tasks than this at once stops and asks (see reconcile.py).
+    max_cancellations: int = Field(ge=0)
+
+
+class Prea60GuardParams(_Params):
+    """When a new Prea60 run is stored unconfirmed (see adapter/prea60/guard.py)."""
+
+    # Share (0..1) of the previous confirmed run's risk group that the new run would drop.
+    max_dropped_share: Decimal = Field(ge=0, le=1)
+    # The new run has fewer rows than this share (0..1) of the previous confirmed run's rows.
+    min_size_ratio: Decimal = Field(ge=0, le=1)
+
+
 class OwnerParams(_Params):
     # Plan participant roles that own a Task, in order; without one the unit owns it.
     participant_roles: tuple[str, ...] = Field(min_length=1)
@@ -102,6 +116,8 @@ class RuleParams(_Params):
     follow_up: FollowUpParams
     sip_call: SipCallParams
     renew_plan: RenewPlanParams
+    scan: ScanParams
+    prea60_guard: Prea60GuardParams
     owner: OwnerParams
     calendar: CalendarParams
     indicators: IndicatorParams

@@ -6,6 +6,14 @@ One function for every caller — `sip-fhir followups`, the scheduler's jobs, th
 hook (`patient_refs=[...]`): read the state from the server (`load.load_states`), ask the rules
 what to do per patient (`rules.reconcile_plan`), write the Tasks as transaction Bundles.
 
+Mass cancellation: a scan that would cancel more Tasks than `scan.max_cancellations` of
+rules.json (a partial Prea60 run, a unit's data gone missing) does not cancel them unasked. With
+`CancelPolicy.ASK` (the CLI) it writes nothing and reports what it would cancel
+(`FollowupReport.stopped`); with `HOLD` (scheduler, API, subscription hook) it writes the rest
+and keeps those Tasks open (`FollowupReport.held`); `ALLOW` is a person's confirmation.
+Duplicates closed as such do not count. Every cancellation written is listed in
+`FollowupReport.cancelled`.
+
 Writes: a new Task is `PUT Task?identifier=<ID_TASK>|<key>` (a conditional update: two runs, or
 a run and a hook, never make two Tasks of one occasion); a revised, completed or cancelled Task
 is `PUT Task/<id>` with `If-Match` on the version read, so a change someone made meanwhile is
@@ -24,6 +32,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 
 from adapter.canonical import ID_DISCHARGE, ID_PLAN, ID_TASK, TaskBusinessStatus, TaskType
 from adapter.domain import PersonId
@@ -85,6 +94,28 @@ class TaskRow:
     unit_hsa_id: str | None
 
 
+class CancelPolicy(StrEnum):
+    """What a scan does when it would cancel more Tasks than the rules' `scan.max_cancellations`."""
+
+    ASK = "ask"  # write nothing; the caller asks a person (the CLI)
+    HOLD = "hold"  # write the rest; keep those Tasks open and flag it (scheduler, API, hook)
+    ALLOW = "allow"  # a person confirmed: cancel them
+
+
+@dataclass(frozen=True, slots=True)
+class CancelledTask:
+    """A Task the run cancelled (or would cancel): for the summary; mask `person` to show it."""
+
+    task_id: str
+    person: PersonId
+    task_type: TaskType
+    reason: str
+
+    def describe(self) -> str:
+        """Swedish, personnummer masked."""
+        return f"Task/{self.task_id} {self.person.masked} {self.task_type.value}: {self.reason}"
+
+
 @dataclass(slots=True)
 class FollowupReport:
     """What a run did (or, with `dry_run`, would do)."""
@@ -99,6 +130,10 @@ class FollowupReport:
     load_seconds: float = 0.0
     write_seconds: float = 0.0
     bundles: int = 0  # transactions posted (the write round-trips)
+    cancelled: list[CancelledTask] = field(default_factory=list)  # written (dry run: would be)
+    held: list[CancelledTask] = field(default_factory=list)  # over the cap: not cancelled
+    stopped: bool = False  # CancelPolicy.ASK and over the cap: nothing was written
+    max_cancellations: int | None = None  # the cap that applied
 
     def count(self, kind: ActionKind) -> int:
         return sum(n for (k, _), n in self.actions.items() if k is kind)
@@ -129,6 +164,12 @@ class PatientWork:
     before: list[TaskRow]  # ... and as they are now
     without_owner: int = 0
     errors: list[str] = field(default_factory=list)
+    cancelled: list[CancelledTask] = field(default_factory=list)  # in `entries`
+    held: list[CancelledTask] = field(default_factory=list)  # left out: over the cap
+
+    def rule_cancellations(self) -> int:
+        """Cancellations the rules decided (closing a duplicate is not one)."""
+        return sum(1 for c in self.cancelled if c.reason != DUPLICATE_REASON)
 
 
 def focus_reference(patient: LoadedPatient, focus: Focus) -> str | None:
@@ -169,8 +210,13 @@ def _owner_name(patient: LoadedPatient, owner: Owner | None) -> str | None:
     return None
 
 
-def plan_patient(patient: LoadedPatient, as_of: date, rules: RuleSet) -> PatientWork:
-    """Pure: what to write for one patient, and the open Tasks they will have after it."""
+def plan_patient(
+    patient: LoadedPatient, as_of: date, rules: RuleSet, *, hold_cancellations: bool = False
+) -> PatientWork:
+    """Pure: what to write for one patient, and the open Tasks they will have after it.
+
+    `hold_cancellations` leaves the rules' cancellations out (listed in `held`).
+    """
     open_tasks = {t.key: t for t in patient.open_by_key().values()}
     planned = reconcile_plan(
         patient.open_tasks(), patient.state, as_of, rules, patient.closed_keys()
@@ -194,6 +240,14 @@ def plan_patient(patient: LoadedPatient, as_of: date, rules: RuleSet) -> Patient
         if decision is not None and decision.owner is None:
             work.without_owner += 1  # the profile requires an owner; nobody to give it to
             continue
+        if action.kind is ActionKind.CANCEL:
+            cancel = CancelledTask(
+                open_tasks[action.key].id, patient.person, action.task_type, action.reason or ""
+            )
+            if hold_cancellations:
+                work.held.append(cancel)
+                continue
+            work.cancelled.append(cancel)
         entry = _entry(patient, action, as_of, open_tasks)
         if isinstance(entry, str):
             work.errors.append(entry)
@@ -211,6 +265,9 @@ def plan_patient(patient: LoadedPatient, as_of: date, rules: RuleSet) -> Patient
         )
         resource = closed_task(duplicate.resource, Outcome.CANCELLED, DUPLICATE_REASON)
         work.entries.append(_update_entry(resource, duplicate.version))
+        work.cancelled.append(
+            CancelledTask(duplicate.id, patient.person, duplicate.task_type, DUPLICATE_REASON)
+        )
     work.rows = _by_due(after.values())
     return work
 
@@ -274,6 +331,7 @@ class TaskWriter:
     mappings: Mappings | None
     report: FollowupReport
     batch_size: int
+    hold_cancellations: bool = False
 
     def write(self, works: Sequence[PatientWork]) -> None:
         group: list[PatientWork] = []
@@ -293,6 +351,8 @@ class TaskWriter:
         if written:
             for action in work.actions:
                 self.report.actions[(action.kind, action.task_type)] += 1
+            self.report.cancelled.extend(work.cancelled)
+        self.report.held.extend(work.held)
         self.report.open_tasks.extend(work.rows if written else work.before)
         self.report.without_owner += work.without_owner
         self.report.errors.extend(work.errors)
@@ -326,7 +386,9 @@ class TaskWriter:
             mappings=self.mappings,
         )
         for patient in fresh.patients.values():
-            again = plan_patient(patient, self.as_of, self.rules)
+            again = plan_patient(
+                patient, self.as_of, self.rules, hold_cancellations=self.hold_cancellations
+            )
             if again.entries:
                 self._send([again], replanned=True)
             else:
@@ -345,13 +407,15 @@ def run_followups(
     dry_run: bool = False,
     mappings: Mappings | None = None,
     batch_size: int = 200,
+    cancellations: CancelPolicy = CancelPolicy.HOLD,
 ) -> FollowupReport:
     """Reconcile the Tasks of the patients in scope (see `load.load_states`) on `as_of`.
 
     A FhirError while reading ends the run (raised); while writing, it is recorded in the
-    report and the patients already written stay written.
+    report and the patients already written stay written. Above the cancellation cap,
+    `cancellations` decides (see the module docstring).
     """
-    report = FollowupReport(as_of, dry_run)
+    report = FollowupReport(as_of, dry_run, max_cancellations=rules.params.scan.max_cancellations)
     started = time.perf_counter()
     loaded = load_states(
         client,
@@ -368,6 +432,16 @@ def run_followups(
     report.load_seconds = time.perf_counter() - started
     started = time.perf_counter()
     writer = TaskWriter(client, rules, as_of, mappings, report, batch_size)
+    over_cap = sum(w.rule_cancellations() for w in works) > rules.params.scan.max_cancellations
+    if over_cap and cancellations is CancelPolicy.ASK and not dry_run:  # a dry run shows them
+        report.stopped = True
+        report.held = [c for w in works for c in w.cancelled if c.reason != DUPLICATE_REASON]
+        _log.warning("followups stopped: too many cancellations", held=len(report.held))
+        return report
+    if over_cap and cancellations is CancelPolicy.HOLD and not dry_run:
+        works = plan_all(loaded, rules, hold_cancellations=True)
+        writer.hold_cancellations = True
+        _log.warning("followups: cancellations held", held=sum(len(w.held) for w in works))
     if dry_run:
         for work in works:
             writer.record(work)
@@ -391,8 +465,13 @@ def run_followups(
     return report
 
 
-def plan_all(loaded: LoadedStates, rules: RuleSet) -> list[PatientWork]:
-    return [plan_patient(patient, loaded.as_of, rules) for patient in loaded.patients.values()]
+def plan_all(
+    loaded: LoadedStates, rules: RuleSet, *, hold_cancellations: bool = False
+) -> list[PatientWork]:
+    return [
+        plan_patient(patient, loaded.as_of, rules, hold_cancellations=hold_cancellations)
+        for patient in loaded.patients.values()
+    ]
 
 
 def _publish_metrics(report: FollowupReport) -> None:

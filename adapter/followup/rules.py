@@ -22,6 +22,17 @@ and a later need gets a new occasion, hence a new Task. Occasions and due dates:
 
 The owner is the first plan participant with a role of owner.participant_roles (the fast
 vårdkontakt), else the unit. Business status: due until the due day has passed, then overdue.
+
+Safeguards around the rules (rules.json, enforced by the I/O around them):
+- the risk group is that of the unit's newest *confirmed* Prea60 run. A new run that would drop
+  more than prea60_guard.max_dropped_share of the previous confirmed run's risk group, or has
+  fewer rows than prea60_guard.min_size_ratio of its rows, is stored unconfirmed
+  (RiskAssessment.status preliminary) and read by no rule until a person confirms it
+  (adapter/prea60/guard.py; `sip-fhir prea60 confirm`, the API, the worklist banner);
+- a scan that would cancel more than scan.max_cancellations Tasks at once stops and asks (CLI)
+  or keeps them open and flags it (scheduler, API); see reconcile.py;
+- a unit scan covers every patient whose home unit (`PatientState.home_unit`, the rule of the
+  lus-sip-call indicator) is the unit, also one known only through a recent discharge notice.
 """
 
 from __future__ import annotations

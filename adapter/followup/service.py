@@ -19,7 +19,13 @@ from functools import cached_property
 
 from adapter.fhirclient import FhirClient, FhirError
 from adapter.followup.facts import subject_of
-from adapter.followup.reconcile import FollowupReport, RequestCounter, local_today, run_followups
+from adapter.followup.reconcile import (
+    CancelPolicy,
+    FollowupReport,
+    RequestCounter,
+    local_today,
+    run_followups,
+)
 from adapter.followup.rules import RuleSet
 from adapter.logs import get_logger
 from adapter.mapping import Mappings, load_mappings
@@ -58,8 +64,11 @@ class FollowupService:
         quick: bool = False,
         dry_run: bool = False,
         counter: RequestCounter | None = None,
+        cancellations: CancelPolicy = CancelPolicy.HOLD,
     ) -> FollowupReport:
-        """One reconciliation (see reconcile.run_followups); `as_of` defaults to today."""
+        """One reconciliation (see reconcile.run_followups); `as_of` defaults to today.
+
+        Above the cancellation cap the default keeps the Tasks open and flags it (`held`)."""
         with self._run_lock, self.client(counter) as client:
             return run_followups(
                 client,
@@ -71,6 +80,7 @@ class FollowupService:
                 dry_run=dry_run,
                 mappings=self.mappings,
                 batch_size=self.settings.batch_size,
+                cancellations=cancellations,
             )
 
     # --- notifications (the subscription hook) ---

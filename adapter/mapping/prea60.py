@@ -1,8 +1,17 @@
-"""Prea60 row → RiskAssessment (and the full Patient)."""
+"""Prea60 row → RiskAssessment (and the full Patient).
+
+A run's RiskAssessments carry its confirmation in `status` (R4 ObservationStatus): `final` a
+confirmed run, `preliminary` a run the import did not trust (adapter/prea60/guard.py), not used
+until a person confirms it, `entered-in-error` a rejected run. The rules read only runs without
+an unconfirmed status; the server is searched for them with `CONFIRMED_RUN`
+(profiles/SearchParameter-riskassessment-status.json).
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
+from enum import StrEnum
 
 from adapter.canonical import (
     CODE_PREA60,
@@ -29,6 +38,23 @@ from adapter.mapping.patient import patient_from_prea60
 from adapter.mapping.resource import MappedResource
 
 PREDICTION_DAYS = 60
+STATUS_PARAM = "status"  # profiles/SearchParameter-riskassessment-status.json
+
+
+class RunStatus(StrEnum):
+    """RiskAssessment.status of a Prea60 run's rows."""
+
+    CONFIRMED = "final"
+    UNCONFIRMED = "preliminary"
+    REJECTED = "entered-in-error"
+
+
+# `status:not` for every ObservationStatus no used run has: rows written before the search
+# parameter existed have no index entry and still match, so older data needs no $reindex.
+CONFIRMED_RUN: tuple[tuple[str, str], ...] = tuple(
+    (f"{STATUS_PARAM}:not", status)
+    for status in ("registered", "preliminary", "cancelled", "entered-in-error", "unknown")
+)
 PREA60_DISPLAY = "Prea60 – risk för inskrivning i slutenvård inom 60 dagar"
 
 
@@ -50,7 +76,7 @@ def map_prea60(row: Prea60Row) -> list[MappedResource]:
             )
         ],
         "identifier": [identifier(ID_RISK_ASSESSMENT, key)],
-        "status": "final",
+        "status": RunStatus.CONFIRMED.value,
         "method": concept(coding(CS_RISK_MODEL, CODE_PREA60, PREA60_DISPLAY)),
         "subject": patient_reference(row.patient),
         "occurrenceDateTime": row.run_date.isoformat(),
@@ -66,4 +92,14 @@ def map_prea60(row: Prea60Row) -> list[MappedResource]:
     return [
         patient_from_prea60(row),
         MappedResource("RiskAssessment", ID_RISK_ASSESSMENT, key, resource),
+    ]
+
+
+def as_unconfirmed(resources: list[MappedResource]) -> list[MappedResource]:
+    """The resources of a row of an unconfirmed run: its RiskAssessment `preliminary`."""
+    return [
+        replace(r, resource={**r.resource, "status": RunStatus.UNCONFIRMED.value})
+        if r.resource_type == "RiskAssessment"
+        else r
+        for r in resources
     ]

@@ -9,7 +9,7 @@ hash equals the one the server confirmed is not written again: an unchanged re-i
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapter.canonical import EXT_PLAN_VERSION
@@ -17,6 +17,8 @@ from adapter.domain import Record, RowError
 from adapter.fhirclient import FhirClient
 from adapter.mapping import MappedResource, MappingError, Mappings, load_mappings, map_record
 from adapter.mapping.stale import dropped_goals
+from adapter.prea60.guard import RunCheck
+from adapter.prea60.importing import RunGate, run_gate
 from adapter.sources import Reading, SourceKind, read_file
 from adapter.sync.engine import SyncEngine, SyncSettings, SyncStop
 from adapter.sync.fingerprint import mapping_fingerprint, record_digest
@@ -52,6 +54,12 @@ class ImportResult:
     tally: Tally
     stop: SyncStop | None  # why writing stopped early (the rest waits in the outbox)
     open_left: int  # resources still pending in the outbox
+    runs: list[RunCheck] = field(default_factory=list)  # the Prea60 runs checked
+    runs_unchecked: str | None = None  # why they could not be (Swedish)
+
+    @property
+    def unconfirmed_runs(self) -> list[RunCheck]:
+        return [check for check in self.runs if not check.trusted]
 
     @property
     def complete(self) -> bool:
@@ -85,11 +93,18 @@ class Importer:
         )
         self.tally = tally
         self.force = force
+        self.client = client
         self.engine = SyncEngine(outbox, client, tally, sync_settings)
+        self.gate = RunGate()
 
     def run(self, paths: Sequence[Path], kind: SourceKind | str | None = None) -> ImportResult:
-        """Import files (each read when its turn comes)."""
-        return self.run_readings(read_file(path, kind, self.mappings_dir) for path in paths)
+        """Import files (each read when its turn comes). The Prea60 runs in them are checked
+        first (adapter/prea60/importing.py): a run the guard does not trust is written
+        unconfirmed."""
+        self.gate = run_gate(self.client, paths, kind, self.mappings_dir)
+        result = self.run_readings(read_file(path, kind, self.mappings_dir) for path in paths)
+        result.runs, result.runs_unchecked = self.gate.checks, self.gate.unchecked
+        return result
 
     def run_readings(self, readings: Iterable[Reading]) -> ImportResult:
         """Import any readings, e.g. of an API request body (`read_plan_lines`)."""
@@ -140,7 +155,7 @@ class Importer:
     def _enqueue(self, records: Sequence[Record], kind: str) -> None:
         if not records:
             return
-        digests = [record_digest(record) for record in records]
+        digests = [self.gate.digest(record, record_digest(record)) for record in records]
         seen = {} if self.force else self.outbox.seen(digests)
         mapped = [
             (resources, digest)
@@ -154,7 +169,7 @@ class Importer:
 
     def _map(self, record: Record, kind: str) -> list[MappedResource] | None:
         try:
-            return map_record(record, self.mappings)
+            return self.gate.resources(record, map_record(record, self.mappings))
         except MappingError as error:  # well-formed, but not valid FHIR: a rejected row
             source = record.source
             self._reject(kind, RowError(source.file, source.line, error.field, error.reason))

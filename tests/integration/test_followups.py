@@ -49,7 +49,7 @@ LEFT_GROUP = "Patienten ingår inte längre i riskgruppen (senaste Prea60-körni
 @pytest.fixture
 def unit() -> str:
     """A unit of this test alone."""
-    return f"SE2321000057-E{uuid.uuid4().hex[:12]}"
+    return f"SE2321000057-E{uuid.uuid4().hex[:12].upper()}"  # HSA-ids are upper case
 
 
 def new_person() -> PersonId:

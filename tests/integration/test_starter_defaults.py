@@ -55,7 +55,7 @@ def fictional_person() -> PersonId:
 
 @pytest.fixture
 def unit() -> str:
-    return f"SE2321000057-E{uuid.uuid4().hex[:12]}"
+    return f"SE2321000057-E{uuid.uuid4().hex[:12].upper()}"  # HSA-ids are upper case
 
 
 def goal(system: str, value: str) -> Json:

@@ -104,7 +104,7 @@ def test_a_sipkall_posted_to_the_server_completes_the_sip_call_task(
     fhir_client: FhirClient, adapter_url: str
 ) -> None:
     today = local_today(RULES)
-    unit = f"SE2321000057-E{uuid.uuid4().hex[:12]}"
+    unit = f"SE2321000057-E{uuid.uuid4().hex[:12].upper()}"
     patient = PersonId(personnummer(random.Random()).replace("-", ""))  # noqa: S311
     ready = datetime.combine(today - timedelta(days=1), datetime.min.time(), STOCKHOLM)
     records = [

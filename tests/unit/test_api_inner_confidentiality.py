@@ -201,7 +201,14 @@ def service(tmp_path: Path, shared: LoadedPatient) -> Iterator[Service]:
     ):
         keys[who] = new_key()
         add_entry(keys_file, keys[who], ApiKeyEntry(name=f"key-{who}", role=role, units=units))
-    settings = Settings(data_dir=tmp_path / "data", api_keys_file=keys_file, scheduler=False)
+    # Routes that go to the FHIR server themselves (Prea60 decisions) find none, at once.
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        api_keys_file=keys_file,
+        scheduler=False,
+        base_url="http://127.0.0.1:9/fhir",
+        max_retry_seconds=0,
+    )
     audit = AuditLog(tmp_path / "audit.sqlite")
     app = create_app(settings, audit_log=audit, readiness_checks={})
     clinic = SharedClinic(settings, shared)
@@ -268,6 +275,7 @@ def parameters(task: str) -> dict[str, list[str]]:
         "task_id": [task],
         "resource_type": ["CarePlan", "Task"],  # the FHIR server's notifications (hook secret)
         "resource_id": ["1"],
+        "run": ["2024-12-09"],  # a Prea60 run (confirm / reject)
     }
 
 

@@ -23,6 +23,7 @@ from adapter.audit import AuditKind, AuditLog, Purpose
 from adapter.followup.facts import Translations
 from adapter.followup.load import LoadedPatient
 from adapter.followup.service import FollowupService
+from adapter.prea60.guard import RunCheck
 from adapter.settings import Settings
 from adapter.worklist import PatientView, WorklistRow, patient_view, worklist_rows
 from adapter.worklist.rows import logical_id
@@ -53,12 +54,16 @@ class FakeClinic(Clinic):
         super().__init__(settings, FollowupService(settings))
         self.patients = patients
         self.done: list[tuple[str, date, str | None, str]] = []
+        self.pending: dict[str, list[RunCheck]] = {}  # unconfirmed Prea60 runs per unit
 
     def today(self) -> date:
         return AS_OF
 
     def worklist(self, unit_hsa_id: str, as_of: date) -> list[WorklistRow]:
         return worklist_rows(self.patients, unit_hsa_id, as_of, RULES, NAMES)
+
+    def unconfirmed_runs(self, unit_hsa_id: str) -> list[RunCheck]:
+        return self.pending.get(unit_hsa_id, [])
 
     def patient(self, patient_id: str, as_of: date) -> tuple[PatientView, LoadedPatient] | None:
         found = next((p for p in self.patients if logical_id(p.reference) == patient_id), None)
