@@ -123,7 +123,7 @@ def _summary(tally: Tally, open_left: int, stop: SyncStop | None, console: Conso
     table.add_row("Tid", f"{seconds:.1f} s{rate}")
     console.print(table)
     for message in tally.older_messages[:_OLDER_SHOWN]:  # the server had a newer version
-        console.print(f"[yellow]{mask_personnummer(message)}[/]")
+        console.print(f"[yellow]{mask(message)}[/]")
     if len(tally.older_messages) > _OLDER_SHOWN:
         console.print(f"… och {len(tally.older_messages) - _OLDER_SHOWN} planer till.")
     if stop is not None:
