@@ -28,5 +28,12 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
     || echo "Varning: Chromium kunde inte installeras; webbläsartestet fallerar" >&2
 fi
 
+# PostgreSQL (Debian's package) for HAPI on PostgreSQL: when asked for (HAPI_DB=postgres) and in CI,
+# whose third run uses it (.ci/run). Not needed for the default H2 server.
+if [ "${HAPI_DB:-}" = postgres ] || [ "${CI:-}" = true ]; then
+  echo "==> PostgreSQL (apt) för HAPI på PostgreSQL"
+  bash deploy/postgres/pg.sh install
+fi
+
 echo "==> Bygger lokal HAPI FHIR-server om det behövs (deploy/hapi)"
 bash deploy/hapi/hapi.sh build-if-stale

@@ -95,6 +95,9 @@ def _settings(batch_size: int | None, workers: int) -> tuple[Settings, SyncSetti
     return settings, SyncSettings(batch_size=batch_size or settings.batch_size, workers=workers)
 
 
+_OLDER_SHOWN = 10  # plans named one by one in the summary
+
+
 def _summary(tally: Tally, open_left: int, stop: SyncStop | None, console: Console) -> None:
     table = Table(title="Sammanfattning", show_header=False)
     table.add_column(style="bold")
@@ -104,8 +107,8 @@ def _summary(tally: Tally, open_left: int, stop: SyncStop | None, console: Conso
         table.add_row("Avvisade rader", thousands(tally.rows_rejected))
         if tally.rows_duplicate:
             table.add_row("Upprepade rader (hoppades över)", thousands(tally.rows_duplicate))
-        if tally.older_skipped:
-            table.add_row("Äldre planversioner (hoppades över)", thousands(tally.older_skipped))
+    if tally.older_skipped:
+        table.add_row("Äldre planversioner (hoppades över)", thousands(tally.older_skipped))
     table.add_row("Resurser skapade", thousands(tally.created))
     table.add_row("Resurser uppdaterade", thousands(tally.updated))
     if tally.noop:
@@ -119,6 +122,10 @@ def _summary(tally: Tally, open_left: int, stop: SyncStop | None, console: Conso
     rate = f" ({tally.written / seconds:.0f} resurser/s)" if tally.written and seconds else ""
     table.add_row("Tid", f"{seconds:.1f} s{rate}")
     console.print(table)
+    for message in tally.older_messages[:_OLDER_SHOWN]:  # the server had a newer version
+        console.print(f"[yellow]{mask(message)}[/]")
+    if len(tally.older_messages) > _OLDER_SHOWN:
+        console.print(f"… och {len(tally.older_messages) - _OLDER_SHOWN} planer till.")
     if stop is not None:
         what = "FHIR-servern svarar inte" if stop.temporary else "Skrivningen avbröts"
         console.print(f"[bold red]{what}:[/] {mask(stop.message)}")

@@ -284,6 +284,10 @@ class Outbox:
             path.touch(mode=0o600)
         self._init_schema()
 
+    def version_of(self, resource: Writable) -> int | None:
+        """The source version of `resource` by this outbox's rule (plans: CarePlan), or None."""
+        return self._version_of(resource)
+
     @classmethod
     def in_dir(cls, data_dir: Path, **kwargs: Any) -> Outbox:
         return cls(data_dir / OUTBOX_FILE, **kwargs)
@@ -602,6 +606,19 @@ class Outbox:
                 " state = CASE WHEN hash = ? THEN 'dead' ELSE 'pending' END"
                 " WHERE match_url = ? AND claim = ?",
                 (error, _now_text(), entry.hash, entry.match_url, token),
+            )
+
+    def skip_older(self, token: str, entries: Sequence[OutboxEntry], reason: str) -> None:
+        """The server holds a newer version of their plan: settled unwritten, `reason` kept.
+
+        Done, not dead: nothing to retry; a changed (newer) import makes them pending again.
+        """
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE resource SET last_error = ?, claim = NULL, claimed_at = NULL,"
+                " updated_at = ?, state = CASE WHEN hash = ? THEN 'done' ELSE 'pending' END"
+                " WHERE match_url = ? AND claim = ?",
+                ((reason, _now_text(), e.hash, e.match_url, token) for e in entries),
             )
 
     def release(self, token: str, error: str | None = None) -> int:
