@@ -14,13 +14,14 @@ from pathlib import Path
 
 from adapter.canonical import EXT_PLAN_VERSION
 from adapter.domain import Record, RowError
-from adapter.fhirclient import FhirClient
+from adapter.fhirclient import FhirClient, FhirError
 from adapter.mapping import MappedResource, MappingError, Mappings, load_mappings, map_record
 from adapter.sources import Reading, SourceKind, read_file
 from adapter.sync.engine import SyncEngine, SyncSettings, SyncStop
 from adapter.sync.fingerprint import mapping_fingerprint, record_digest
 from adapter.sync.outbox import Outbox, Writable
 from adapter.sync.progress import Tally
+from adapter.sync.servercheck import CheckResult, advance, check_server
 
 # Records per outbox transaction: large enough that commits cost little, small enough that the
 # workers get their first Bundle early.
@@ -48,10 +49,28 @@ class ImportResult:
     tally: Tally
     stop: SyncStop | None  # why writing stopped early (the rest waits in the outbox)
     open_left: int  # resources still pending in the outbox
+    check: CheckResult | None = None  # what the server check found (None: it could not run)
 
     @property
     def complete(self) -> bool:
         return self.stop is None and self.open_left == 0
+
+
+def checked_server(outbox: Outbox, client: FhirClient) -> CheckResult | None:
+    """`check_server`, unless the server cannot answer: then the writes will say so."""
+    try:
+        return check_server(outbox, client)
+    except FhirError:
+        return None
+
+
+def counted_run(outbox: Outbox, client: FhirClient, tally: Tally, stop: SyncStop | None) -> None:
+    """Count a run that wrote on the server's marker (see servercheck.advance)."""
+    if stop is None and (tally.created or tally.updated):
+        try:
+            advance(outbox, client)
+        except FhirError:
+            pass  # the next run's check compares with the older count: at worst a re-send
 
 
 class Importer:
@@ -75,6 +94,7 @@ class Importer:
         self.mappings: Mappings = load_mappings(mappings_dir)
         self.tally = tally
         self.force = force
+        self.client = client
         self.engine = SyncEngine(outbox, client, tally, sync_settings)
 
     def run(self, paths: Sequence[Path], kind: SourceKind | str | None = None) -> ImportResult:
@@ -84,6 +104,7 @@ class Importer:
     def run_readings(self, readings: Iterable[Reading]) -> ImportResult:
         """Import any readings, e.g. of an API request body (`read_plan_lines`)."""
         self.outbox.use_fingerprint(mapping_fingerprint(self.mappings_dir))
+        check = checked_server(self.outbox, self.client)
         run = self.engine.start(producing=True)
         try:
             for reading in readings:
@@ -93,7 +114,8 @@ class Importer:
             raise
         finally:
             stop = run.finish()
-        return ImportResult(self.tally, stop, self.outbox.open_count())
+        counted_run(self.outbox, self.client, self.tally, stop)
+        return ImportResult(self.tally, stop, self.outbox.open_count(), check)
 
     def _read(self, reading: Reading, notify: Callable[[], None]) -> None:
         kind = str(reading.kind or "okänd")
