@@ -148,6 +148,7 @@ class IndicatorCode(StrEnum):
     KVA_AW010 = "kva-AW010"
     LUS_SIP_CALL = "lus-sip-call"
 
+
 # --- The adapter's own bookkeeping on a server (sync/servercheck.py, sandbox.py) ---
 ID_OUTBOX_EPOCH = _ident("outbox-epoch")  # value: random uuid per outbox and server (its marker)
 EXT_OUTBOX_GENERATION = _sd("ext-outbox-generation")  # marker: writing runs counted (integer)

@@ -250,7 +250,8 @@ def sync_command(
     tally = Tally(metrics_hooks())
     try:
         with _client(settings, tally) as client:
-            check = checked_server(outbox, client)
+            # With --verify the bulk comparison replaces the spot check.
+            check = checked_server(outbox, client, spot_check=not verify_all)
             if verify_all:
                 _print_verify(verify(outbox, client), out)
             stop = SyncEngine(outbox, client, tally, sync_settings).drain()

@@ -21,7 +21,7 @@ from adapter.sync.engine import SyncEngine, SyncSettings, SyncStop
 from adapter.sync.fingerprint import mapping_fingerprint, record_digest
 from adapter.sync.outbox import Outbox, Writable
 from adapter.sync.progress import Tally
-from adapter.sync.servercheck import CheckResult, advance, check_server
+from adapter.sync.servercheck import SPOT_CHECK_SIZE, CheckResult, advance, check_server
 
 # Records per outbox transaction: large enough that commits cost little, small enough that the
 # workers get their first Bundle early.
@@ -56,10 +56,12 @@ class ImportResult:
         return self.stop is None and self.open_left == 0
 
 
-def checked_server(outbox: Outbox, client: FhirClient) -> CheckResult | None:
+def checked_server(
+    outbox: Outbox, client: FhirClient, *, spot_check: bool = True
+) -> CheckResult | None:
     """`check_server`, unless the server cannot answer: then the writes will say so."""
     try:
-        return check_server(outbox, client)
+        return check_server(outbox, client, spot_check_size=SPOT_CHECK_SIZE if spot_check else 0)
     except FhirError:
         return None
 
