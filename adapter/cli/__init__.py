@@ -5,6 +5,7 @@ from adapter.cli import (
     indicators,  # noqa: F401  (registers `sip-fhir indicators`)
     map,  # noqa: F401, A004  (registers `sip-fhir map`)
     profiles,  # noqa: F401  (registers `sip-fhir profiles install`)
+    purge,  # noqa: F401  (registers `sip-fhir purge`)
     report,  # noqa: F401  (registers `sip-fhir report`)
     serve,  # noqa: F401  (registers `sip-fhir serve`, `sip-fhir api-key`)
     server,  # noqa: F401  (registers `sip-fhir server`)
