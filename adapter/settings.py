@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from enum import StrEnum
@@ -70,7 +71,7 @@ class Settings(BaseSettings):
     # resource with a run tag made per run (or SIP_FHIR_RUN_TAG) and versions our profiles.
     sandbox: bool = False
     run_tag: str | None = None
-    profile_version: str | None = None  # canonical version of profiles/; sandbox: package.json's
+    profile_version: str | None = None  # canonical version of profiles/ (sandbox: one of its own)
 
     data_dir: Path = REPO_ROOT / ".data"
     mappings_dir: Path = REPO_ROOT / "mappings"
@@ -122,7 +123,9 @@ class Settings(BaseSettings):
     def _sandbox_defaults(self) -> Settings:
         if self.sandbox:
             self.run_tag = self.run_tag or new_run_tag(suffix=secrets.token_hex(2))
-            self.profile_version = self.profile_version or package_version(self.profiles_dir)
+            self.profile_version = self.profile_version or sandbox_profile_version(
+                self.profiles_dir
+            )
         return self
 
     @property
@@ -148,13 +151,22 @@ class Settings(BaseSettings):
         return EndpointSettings.model_validate(shared | own)
 
 
-def package_version(profiles_dir: Path) -> str | None:
-    """The version in profiles/package.json, if there is one."""
+def sandbox_profile_version(profiles_dir: Path) -> str:
+    """`0.1.0-sbx.1a2b3c4d`: package.json's version and a digest of the profiles' content.
+
+    Not the plain version: profiles/ already declares it, and a server refuses a second
+    CodeSystem with the same URL and version under another id. The digest makes the same
+    content share one version (and ids: installing again changes nothing) and different content,
+    anyone's, never meet under it.
+    """
     try:
-        version = json.loads((profiles_dir / "package.json").read_text("utf-8")).get("version")
+        package = json.loads((profiles_dir / "package.json").read_text("utf-8"))
     except (OSError, ValueError):
-        return None
-    return str(version) if version else None
+        package = {}
+    digest = hashlib.sha256()
+    for path in sorted(profiles_dir.glob("*.json")):
+        digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes())
+    return f"{package.get('version') or '0'}-sbx.{digest.hexdigest()[:8]}"
 
 
 @lru_cache(maxsize=1)

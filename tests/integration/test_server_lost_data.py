@@ -8,20 +8,28 @@ delete a few resources on the server and `sync --verify` restores exactly those.
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from adapter.canonical import TAG_RUN
 from adapter.fhirclient import FhirClient
-from adapter.settings import REPO_ROOT, EndpointSettings
+from adapter.settings import REPO_ROOT, EndpointSettings, sandbox_profile_version
 from tests.conftest import HAPI_START_TIMEOUT, _free_port, _hapi
-from tests.integration.sync_support import assert_exactly_once, expected_resources, version_ids
+from tests.integration.sync_support import (
+    assert_exactly_once,
+    expected_resources,
+    version_ids,
+    write_events,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SIP_FHIR = str(Path(sys.executable).with_name("sip-fhir"))
@@ -66,16 +74,19 @@ def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnServer]:
         _hapi("stop", env, 120)
 
 
-def sip_fhir(server: OwnServer, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
+def sip_fhir(
+    server: OwnServer, data_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {
         **os.environ,
         "SIP_FHIR_BASE_URL": server.base_url,
         "SIP_FHIR_DATA_DIR": str(data_dir),
         "SIP_FHIR_MAX_RETRY_SECONDS": "30",
         "COLUMNS": "200",
+        **(env or {}),
     }
     return subprocess.run(
-        [SIP_FHIR, *args], env=env, capture_output=True, text=True, timeout=300, check=False
+        [SIP_FHIR, *args], env=full_env, capture_output=True, text=True, timeout=300, check=False
     )
 
 
@@ -134,3 +145,46 @@ def test_a_wiped_server_gets_everything_back_and_verify_restores_deleted(
         after = version_ids(client, expected)
         untouched = set(expected) - {v.match_url for v in victims}
         assert {u: after[u] for u in untouched} == {u: before[u] for u in untouched}
+
+
+def test_sandbox_profiles_live_beside_others_and_validate(
+    own_server: OwnServer, tmp_path: Path
+) -> None:
+    """Issue 12.4 on this server of our own (versioned copies of our profiles on the shared test
+    server would change what other sessions' unversioned lookups resolve to)."""
+    plain = sip_fhir(own_server, tmp_path / "plain", "profiles", "install")
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    tag = f"test-{uuid.uuid4().hex[:8]}"
+    sandbox = {"SIP_FHIR_SANDBOX": "1", "SIP_FHIR_RUN_TAG": tag}
+    versioned = sip_fhir(own_server, tmp_path / "run", "profiles", "install", env=sandbox)
+    assert versioned.returncode == 0, versioned.stdout + versioned.stderr
+    events = write_events(tmp_path / "events-sandbox.csv", 12, 4, random.Random()).path  # noqa: S311
+    imported = sip_fhir(own_server, tmp_path / "run", "import", str(events), env=sandbox)
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+
+    with FhirClient(EndpointSettings(base_url=own_server.base_url)) as client:
+        theirs = client.read("StructureDefinition", "sip-patient")
+        assert theirs["meta"]["versionId"] == "1"  # untouched
+        version = sandbox_profile_version(REPO_ROOT / "profiles")
+        ours = client.read("StructureDefinition", f"sip-patient-{version}")
+        assert ours["version"] == version != theirs["version"] and ours["url"] == theirs["url"]
+
+        written = [
+            r
+            for t in ("Patient", "Procedure")
+            for r in client.search(t, {"_tag": f"{TAG_RUN}|{tag}", "_count": "100"})
+        ]
+        assert len(written) == 16
+        for resource in written:
+            profiles = resource["meta"]["profile"]
+            assert all(p.endswith(f"|{version}") for p in profiles), profiles
+            outcome = client.validate(resource)
+            bad = [i for i in outcome.get("issue", []) if i.get("severity") in ("error", "fatal")]
+            assert not bad, (resource["resourceType"], bad)
+
+        purged = sip_fhir(own_server, tmp_path / "run", "purge", "--tag", tag)
+        assert purged.returncode == 0, purged.stdout + purged.stderr
+        assert not list(client.search("Procedure", {"_tag": f"{TAG_RUN}|{tag}"}))
+        urls = list(client.search("StructureDefinition", {"url": theirs["url"]}))
+        assert [r["id"] for r in urls] == ["sip-patient"]  # ours gone, theirs kept
+        assert theirs["version"] == "0.1.0"
