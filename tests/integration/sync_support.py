@@ -16,7 +16,7 @@ import requests
 
 from adapter.fhirclient import FhirClient
 from adapter.mapping import MappedResource, load_mappings, map_record
-from adapter.personnummer import luhn_digit
+from adapter.personnummer import fictional_number
 from adapter.settings import REPO_ROOT
 from adapter.sources import read_file
 from adapter.sync import plan_version
@@ -28,10 +28,11 @@ CONTACTS = ("besök", "telefon", "video", "hembesök")
 
 
 def personnummer(rng: random.Random) -> str:
-    """A valid 12-digit personnummer born 1925–1964 (random: tests do not share patients)."""
-    born = date(1925, 1, 1) + timedelta(days=rng.randrange(40 * 365))
-    nine = f"{born:%y%m%d}{rng.randrange(1000):03d}"
-    return f"{born:%Y%m%d}-{nine[6:]}{luhn_digit(nine)}"
+    """A valid, fictional (födelsenummer 980–999) personnummer born 1920–1999, `YYYYMMDD-NNNN`
+    (random: tests do not share patients)."""
+    born = date(1920, 1, 1) + timedelta(days=rng.randrange(80 * 365))
+    digits = fictional_number(born, female=rng.random() < 0.5, pick=rng.randrange(10))
+    return f"{digits[:8]}-{digits[8:]}"
 
 
 def unit_hsa_id(rng: random.Random) -> str:
@@ -48,7 +49,10 @@ class Generated:
 
 def write_events(path: Path, rows: int, patients: int, rng: random.Random) -> Generated:
     """An events CSV of `rows` distinct rows over `patients` patients."""
-    people = [personnummer(rng) for _ in range(patients)]
+    people: list[str] = []
+    while len(people) < patients:  # distinct: the rows must be
+        if (person := personnummer(rng)) not in people:
+            people.append(person)
     unit = unit_hsa_id(rng)
     start = date(2024, 1, 1)
     lines = [EVENT_HEADER]

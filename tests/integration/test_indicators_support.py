@@ -25,7 +25,7 @@ import random
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import islice
 
@@ -45,7 +45,7 @@ from adapter.domain import (
 from adapter.fhirclient import FhirClient
 from adapter.indicators.compute import Period
 from adapter.mapping import load_mappings, map_record, transaction_bundle
-from adapter.personnummer import luhn_digit
+from adapter.personnummer import fictional_number
 from adapter.settings import REPO_ROOT, get_settings
 from tests.unit.test_mapping import STOCKHOLM, patientkontrakt
 
@@ -71,9 +71,8 @@ def unique_unit() -> str:
 
 
 def new_person(rng: random.Random) -> PersonId:
-    born = date(1930, 1, 1).toordinal() + rng.randrange(30 * 365)
-    nine = f"{date.fromordinal(born):%y%m%d}{rng.randrange(1000):03d}"
-    return PersonId(f"{date.fromordinal(born):%Y%m%d}{nine[6:]}{luhn_digit(nine)}")
+    born = date(1920, 1, 1) + timedelta(days=rng.randrange(80 * 365))
+    return PersonId(fictional_number(born, female=rng.random() < 0.5, pick=rng.randrange(10)))
 
 
 @dataclass
