@@ -9,6 +9,7 @@ of its own: test_server_lost_data.py.)
 from __future__ import annotations
 
 import random
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,13 @@ from adapter.mapping import MappedResource
 from adapter.settings import EndpointSettings
 from adapter.sync import Importer, SyncEngine, SyncSettings, Tally, open_outbox
 from adapter.sync.outbox import ServerEpoch
-from adapter.sync.servercheck import CheckResult, ServerState, check_server, marker_resource
+from adapter.sync.servercheck import (
+    CheckResult,
+    ServerState,
+    check_server,
+    marker_resource,
+    verify,
+)
 from tests.integration.sync_support import (
     MAPPINGS_DIR,
     assert_exactly_once,
@@ -120,4 +127,28 @@ def test_an_outbox_meeting_a_server_it_has_no_marker_on_checks_before_trusting(
     tally = Tally()
     assert SyncEngine(outbox, fhir_client, tally).drain() is None
     assert tally.created == 1
+    assert_exactly_once(fhir_client, expected)
+
+
+def test_verify_resends_what_the_server_holds_in_an_older_version(
+    hapi_base_url: str, fhir_client: FhirClient, tmp_path: Path, events: Path
+) -> None:
+    """A backup from before the last update: the server's version is below the confirmed one."""
+    expected = expected_resources([events])
+    run_import(hapi_base_url, tmp_path, [events])
+    outbox = open_outbox(tmp_path)
+    older = [item for chunk in outbox.iter_done() for item in chunk][:2]
+    with sqlite3.connect(outbox.path) as db:  # as if the server had confirmed version 7
+        db.executemany(
+            "UPDATE resource SET server_version = '7' WHERE match_url = ?",
+            [(item.match_url,) for item in older],
+        )
+    result = verify(outbox, fhir_client)
+    assert (result.checked, result.missing, result.stale) == (len(expected), 0, 2)
+    assert result.requeued == 2 and outbox.open_count() == 2
+    tally = Tally()
+    assert SyncEngine(outbox, fhir_client, tally).drain() is None
+    assert tally.written == 2
+    again = verify(outbox, fhir_client)
+    assert (again.missing, again.stale, again.requeued) == (0, 0, 0)
     assert_exactly_once(fhir_client, expected)
