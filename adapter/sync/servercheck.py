@@ -189,8 +189,8 @@ def _absent(client: FhirClient, believed: Sequence[Believed]) -> list[tuple[Beli
         why = _judge(item, found.get((item.resource_type, item.server_id or "")))
         if why:
             gone.append((item, why))
-    for item, resource in _lookup_by_identifier(client, by_identifier):
-        why = _judge(item, resource)
+    for item, match in _lookup_by_identifier(client, by_identifier):
+        why = _judge(item, match)
         if why:
             gone.append((item, why))
     return gone

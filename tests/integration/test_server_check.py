@@ -152,3 +152,22 @@ def test_verify_resends_what_the_server_holds_in_an_older_version(
     again = verify(outbox, fhir_client)
     assert (again.missing, again.stale, again.requeued) == (0, 0, 0)
     assert_exactly_once(fhir_client, expected)
+
+
+def test_rows_without_a_server_id_are_looked_up_by_identifier_in_a_batch(
+    hapi_base_url: str, fhir_client: FhirClient, tmp_path: Path, events: Path
+) -> None:
+    """Personnummer included: they travel in the batch body, never in a URL."""
+    expected = expected_resources([events])
+    run_import(hapi_base_url, tmp_path, [events])
+    outbox = open_outbox(tmp_path)
+    with sqlite3.connect(outbox.path) as db:
+        db.execute("UPDATE resource SET server_id = NULL, server_version = NULL")
+    gone = delete_some(fhir_client, expected, 1)
+    result = verify(outbox, fhir_client)
+    assert (result.checked, result.missing, result.requeued) == (len(expected), 1, 1)
+    assert result.by_type == {"Procedure": 1}
+    tally = Tally()
+    assert SyncEngine(outbox, fhir_client, tally).drain() is None
+    assert tally.created == len(gone) == 1
+    assert_exactly_once(fhir_client, expected)
