@@ -3,6 +3,7 @@ the server holds for them (counted per business identifier, so duplicates show).
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections import Counter
@@ -27,11 +28,21 @@ CODES = ("AU124", "AU125", "AW010", "UPPF", "SIPKALL")
 CONTACTS = ("besök", "telefon", "video", "hembesök")
 
 
-def personnummer(rng: random.Random) -> str:
-    """A valid, fictional (födelsenummer 980–999) personnummer born 1920–1999, `YYYYMMDD-NNNN`
-    (random: tests do not share patients)."""
-    born = date(1920, 1, 1) + timedelta(days=rng.randrange(80 * 365))
-    digits = fictional_number(born, female=rng.random() < 0.5, pick=rng.randrange(10))
+# Fictional numbers (födelsenummer 980–999) are 20 per birth date: drawn at random, tests on a
+# server that keeps earlier runs' patients would meet them often. So numbers are handed out in
+# sequence from a random start: never twice in one test session, rarely met across sessions.
+_FIRST_BIRTH = date(1920, 1, 1)
+_SPACE = 80 * 365 * 20  # birth dates x fictional serials
+_NEXT = itertools.count(random.SystemRandom().randrange(_SPACE))
+
+
+def personnummer(rng: random.Random | None = None) -> str:
+    """A valid, fictional personnummer born 1920–1999, `YYYYMMDD-NNNN`, distinct from every
+    other this session hands out (`rng` is not needed, kept for callers)."""
+    day, pick = divmod(next(_NEXT) % _SPACE, 20)
+    digits = fictional_number(
+        _FIRST_BIRTH + timedelta(days=day), female=pick % 2 == 0, pick=pick // 2
+    )
     return f"{digits[:8]}-{digits[8:]}"
 
 

@@ -25,7 +25,7 @@ import random
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from itertools import islice
 
@@ -45,8 +45,8 @@ from adapter.domain import (
 from adapter.fhirclient import FhirClient
 from adapter.indicators.compute import Period
 from adapter.mapping import load_mappings, map_record, transaction_bundle
-from adapter.personnummer import fictional_number
 from adapter.settings import REPO_ROOT, get_settings
+from tests.integration.sync_support import personnummer
 from tests.unit.test_mapping import STOCKHOLM, patientkontrakt
 
 PERIOD = Period(date(2024, 10, 1), date(2024, 12, 11))
@@ -71,8 +71,7 @@ def unique_unit() -> str:
 
 
 def new_person(rng: random.Random) -> PersonId:
-    born = date(1920, 1, 1) + timedelta(days=rng.randrange(80 * 365))
-    return PersonId(fictional_number(born, female=rng.random() < 0.5, pick=rng.randrange(10)))
+    return PersonId(personnummer(rng).replace("-", ""))
 
 
 @dataclass
