@@ -183,3 +183,9 @@ class IndicatorCode(StrEnum):
     KVA_AU125 = "kva-AU125"
     KVA_AW010 = "kva-AW010"
     LUS_SIP_CALL = "lus-sip-call"
+
+
+# --- The adapter's own bookkeeping on a server (sync/servercheck.py, sandbox.py) ---
+ID_OUTBOX_EPOCH = _ident("outbox-epoch")  # value: random uuid per outbox and server (its marker)
+EXT_OUTBOX_GENERATION = _sd("ext-outbox-generation")  # marker: writing runs counted (integer)
+TAG_RUN = _cs("run-tag")  # meta.tag system of sandbox runs: code = the run tag

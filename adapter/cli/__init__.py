@@ -6,6 +6,7 @@ from adapter.cli import (
     map,  # noqa: F401, A004  (registers `sip-fhir map`)
     prea60,  # noqa: F401  (registers `sip-fhir prea60 list|confirm|reject`)
     profiles,  # noqa: F401  (registers `sip-fhir profiles install`)
+    purge,  # noqa: F401  (registers `sip-fhir purge`)
     report,  # noqa: F401  (registers `sip-fhir report`)
     serve,  # noqa: F401  (registers `sip-fhir serve`, `sip-fhir api-key`)
     server,  # noqa: F401  (registers `sip-fhir server`)

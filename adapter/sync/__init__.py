@@ -9,12 +9,25 @@ business identifiers and grouped into transaction Bundles, one source record nev
 """
 
 from adapter.sync.engine import DEFAULT_WORKERS, SyncEngine, SyncSettings, SyncStop
-from adapter.sync.importer import Importer, ImportResult, open_outbox, plan_version
+from adapter.sync.importer import (
+    Importer,
+    ImportResult,
+    checked_server,
+    counted_run,
+    open_outbox,
+    plan_version,
+)
 from adapter.sync.outbox import DeadLetter, Outbox, OutboxStats, State
 from adapter.sync.progress import SyncHooks, Tally, WriteOutcome, combine, metrics_hooks
+from adapter.sync.servercheck import CheckResult, VerifyResult, verify
 
 __all__ = [
     "DEFAULT_WORKERS",
+    "CheckResult",
+    "VerifyResult",
+    "checked_server",
+    "counted_run",
+    "verify",
     "DeadLetter",
     "ImportResult",
     "Importer",

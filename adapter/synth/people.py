@@ -1,7 +1,8 @@
 """Fictional people: patients with valid personnummer, and the staff of each unit and kommun.
 
-The numbers are random but well-formed (date, birth number, Luhn check digit); they are not
-taken from any register.
+The numbers are well-formed (date, birth number, Luhn check digit) and fictional: födelsenummer
+980–999 only, the series of Skatteverket's test personnummer (see adapter/personnummer.py), so
+none can belong to a real person, even on a public test server.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from adapter import personnummer
 from adapter.synth import catalog
 
 SAMORDNING_SHARE = 0.01
@@ -20,11 +22,7 @@ NO_DASH_SHARE = 0.1  # `YYYYMMDDNNNN` instead of `YYYYMMDD-NNNN`
 
 def luhn_digit(nine: str) -> str:
     """Check digit over YYMMDDNNN (weights 2,1,2,...; digit sums of the products)."""
-    total = 0
-    for i, ch in enumerate(nine):
-        product = int(ch) * (2 - i % 2)
-        total += product - 9 if product > 9 else product
-    return str((10 - total % 10) % 10)
+    return str(personnummer.luhn_digit(nine))
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +79,11 @@ class PersonFactory:
         sex = "F" if rng.random() < 0.55 else "M"
         age = self._age()
         samordning = rng.random() < SAMORDNING_SHARE
-        while True:
+        while True:  # ten numbers per birth date and sex: a taken one moves the birth date
             birth = self._as_of - timedelta(days=age * 365 + rng.randrange(365))
-            serial = rng.randrange(1, 100) * 10 + rng.randrange(0 if sex == "F" else 1, 10, 2)
-            day = birth.day + 60 if samordning else birth.day
-            nine = f"{birth.year % 100:02d}{birth.month:02d}{day:02d}{serial:03d}"
-            digits = f"{birth.year // 100}{nine}{luhn_digit(nine)}"
+            digits = personnummer.fictional_number(
+                birth, female=sex == "F", pick=rng.randrange(10), samordning=samordning
+            )
             if int(digits) not in self._used:
                 self._used.add(int(digits))
                 break

@@ -242,7 +242,7 @@ def test_ingest_reports_rejected_rows_with_masked_personnummer(service: Service)
     csv = (
         "Personnummer;Datum;Åtgärdskod;Utförande enhet HSA-id;Kontakttyp;Plan-id\n"
         "19121212-1213;2024-10-21;AW010;SE2321000057-E00000000001;besök;\n"
-        "19121212-1212;2024-13-40;AW010;SE2321000057-E00000000001;besök;\n"
+        "19121212-9819;2024-13-40;AW010;SE2321000057-E00000000001;besök;\n"
     )
     before = metrics.ROWS_IN.labels(kind="events")._value.get()
     answer = service.client().post(

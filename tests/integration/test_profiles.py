@@ -108,7 +108,7 @@ def task() -> Json:
         "intent": "order",
         "code": {"coding": [{"system": c.CS_TASK_TYPE, "code": c.TaskType.FOLLOW_UP.value}]},
         "focus": {"reference": f"CarePlan?identifier={c.ID_PLAN}|lifecare:SIP-77"},
-        "for": {"reference": f"Patient?identifier={c.PERSONNUMMER}|193106191590"},
+        "for": {"reference": f"Patient?identifier={c.PERSONNUMMER}|193106199817"},
         "owner": {"type": "Practitioner", "identifier": {"system": c.HSA_ID, "value": "P1"}},
         "restriction": {"period": {"end": "2025-01-20"}},
     }
