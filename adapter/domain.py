@@ -171,6 +171,12 @@ class Appointment:
     with_whom: str
 
 
+class Consent(StrEnum):
+    JA = "ja"
+    NEJ = "nej"
+    OKANT = "okant"
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     source_system: str
@@ -193,6 +199,7 @@ class Plan:
     participants: tuple[Participant, ...] = ()
     next_follow_up: date | None = None
     agreed_appointments: tuple[Appointment, ...] = ()
+    consent: Consent | None = None  # the patient's consent to the plan, when the source says
 
     @property
     def key(self) -> str:
@@ -234,12 +241,6 @@ class Event:
 
 
 # --- Discharge notices (utskrivningsklar) ---
-
-
-class Consent(StrEnum):
-    JA = "ja"
-    NEJ = "nej"
-    OKANT = "okant"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 from adapter.domain import EventCode, ParticipantRole, Responsible
 from adapter.mapping.fhir import Json, coding
+from adapter.quality import CRITERIA_FILE, Criteria, CriteriaError, load_criteria
 
 
 class MappingsError(ValueError):
@@ -42,6 +43,7 @@ class Mappings:
     responsible: Translation  # action responsible → CS_RESPONSIBLE
     event_code: Translation  # Åtgärdskod → KVÅ | CS_LOCAL_ACTIVITY
     contact_type: Translation  # Kontakttyp → CS_CONTACT_TYPE
+    plan_quality: Criteria  # plan-quality.json: the criteria every plan is scored against
 
 
 # ConceptMap id (file name) → the source codes it must cover (None: open list).
@@ -79,7 +81,8 @@ def _check_complete(path: Path, translation: Translation, codes: Iterable[str]) 
 
 
 def load_mappings(mappings_dir: Path) -> Mappings:
-    """Load the ConceptMaps under `mappings_dir/conceptmaps`; MappingsError if one is missing."""
+    """Load the ConceptMaps under `mappings_dir/conceptmaps` and the plan quality criteria;
+    MappingsError if one is missing or wrong."""
     translations: dict[str, Translation] = {}
     for name, codes in _REQUIRED.items():
         path = mappings_dir / "conceptmaps" / f"{name}.json"
@@ -100,4 +103,12 @@ def load_mappings(mappings_dir: Path) -> Mappings:
         responsible=translations["responsible"],
         event_code=translations["event-code"],
         contact_type=translations["contact-type"],
+        plan_quality=_criteria(mappings_dir / CRITERIA_FILE),
     )
+
+
+def _criteria(path: Path) -> Criteria:
+    try:
+        return load_criteria(path)
+    except CriteriaError as exc:
+        raise MappingsError(str(exc)) from None

@@ -40,6 +40,7 @@ from pydantic_core import PydanticCustomError
 from adapter import personnummer
 from adapter.domain import (
     Appointment,
+    Consent,
     ExpressedBy,
     Huvudman,
     Participant,
@@ -141,6 +142,7 @@ class PlanIn(_In):
     participants: list[ParticipantIn] = []
     next_follow_up: Day | None = None
     agreed_appointments: list[AppointmentIn] = []
+    consent: Consent | None = None
 
 
 def read_plans(source: Source, *, name: str | None = None) -> Reading:
@@ -292,6 +294,7 @@ def _to_domain(plan: PlanIn, patient: PersonId, source: SourceRef) -> Plan:
         ),
         next_follow_up=plan.next_follow_up,
         agreed_appointments=tuple(Appointment(a.date, a.with_) for a in plan.agreed_appointments),
+        consent=plan.consent,
     )
 
 

@@ -768,6 +768,10 @@ def test_missing_or_incomplete_conceptmap_is_a_clear_error(tmp_path: Path) -> No
     target.mkdir()
     for path in source.glob("*.json"):
         (target / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(MappingsError, match="plan-quality.json: filen saknas"):
+        load_mappings(tmp_path)
+    criteria = REPO_ROOT / "mappings" / "plan-quality.json"
+    (tmp_path / criteria.name).write_text(criteria.read_text(encoding="utf-8"), encoding="utf-8")
     assert load_mappings(tmp_path).event_code.codings("AW010")
     events = json.loads((target / "event-code.json").read_text(encoding="utf-8"))
     events["group"][1]["element"] = [
@@ -788,6 +792,8 @@ def test_a_region_can_remap_a_code_in_its_conceptmap(tmp_path: Path) -> None:
                 {"code": "distans", "target": [{"code": "video", "equivalence": "equivalent"}]}
             )
         (target / path.name).write_text(json.dumps(document), encoding="utf-8")
+    criteria = REPO_ROOT / "mappings" / "plan-quality.json"
+    (tmp_path / criteria.name).write_text(criteria.read_text(encoding="utf-8"), encoding="utf-8")
     procedure = one(map_record(event(contact="Distans"), load_mappings(tmp_path)), "Procedure")
     assert codes(ext(procedure, c.EXT_CONTACT_TYPE)["valueCodeableConcept"]) == {
         (c.CS_CONTACT_TYPE, "video")
