@@ -117,6 +117,7 @@ EXT_READY_FOR_DISCHARGE = _sd("ext-ready-for-discharge")  # Encounter: utskrivni
 EXT_DISCHARGE_SUPPORT = _sd("ext-discharge-support")  # Encounter: needs from kommun/region
 EXT_SIP_CONSENT = _sd("ext-sip-consent")  # Encounter, CarePlan: consent to a SIP / the plan
 EXT_PLAN_QUALITY = _sd("ext-plan-quality")  # CarePlan: quality score + unmet criteria
+EXT_QUALITY_SUMMARY = _sd("ext-quality-summary")  # MeasureReport.group (plan-quality): statistics
 
 
 class TaskType(StrEnum):

@@ -48,6 +48,7 @@ from adapter.mapping.readback import (
     discharge_facts,
     event_plan_key,
     listing_unit,
+    plan_quality,
     plan_revision,
 )
 
@@ -195,6 +196,7 @@ def plan_facts(
         unit_hsa_id=unit,
         valid_until=local_day((care_plan.get("period") or {}).get("end"), calendar),
         participants=participants(team, translations),
+        quality=plan_quality(care_plan),
     )
 
 

@@ -26,6 +26,7 @@ from adapter.domain import (
     Prea60Row,
     Record,
 )
+from adapter.quality import PlanQuality
 
 _ENDED = (PlanStatus.COMPLETED, PlanStatus.REVOKED)
 
@@ -65,9 +66,10 @@ class PlanFacts:
     unit_hsa_id: str
     valid_until: date | None = None
     participants: tuple[Participant, ...] = ()
+    quality: PlanQuality | None = None  # the score stored with the plan (ext-plan-quality)
 
     @classmethod
-    def from_plan(cls, plan: Plan) -> PlanFacts:
+    def from_plan(cls, plan: Plan, quality: PlanQuality | None = None) -> PlanFacts:
         return cls(
             key=plan.key,
             kind=plan.kind,
@@ -78,6 +80,7 @@ class PlanFacts:
             unit_hsa_id=plan.unit_hsa_id,
             valid_until=plan.valid_until,
             participants=plan.participants,
+            quality=quality,
         )
 
     def is_active(self, as_of: date) -> bool:
