@@ -98,11 +98,18 @@ def _risk(value: Decimal | None) -> str:
     return "–" if value is None else f"{value:.1f}".replace(".", ",") + " %"
 
 
+def _score(value: Decimal | None) -> str:
+    """A plan's quality score as Swedish write it: "0,58"."""
+    return "–" if value is None else f"{value:.2f}".replace(".", ",")
+
+
 def _day(value: date | None) -> str:
     return value.isoformat() if value else "–"
 
 
-templates.env.filters.update(masked=_masked, pnr=_full, percent=_percent, risk=_risk, day=_day)
+templates.env.filters.update(
+    masked=_masked, pnr=_full, percent=_percent, risk=_risk, day=_day, score=_score
+)
 templates.env.globals.update(
     purpose_labels=PURPOSE_LABELS, done_types=DONE_TYPES, task_titles=TASK_TITLES
 )
