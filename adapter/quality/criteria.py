@@ -183,4 +183,7 @@ def parse_criteria(document: Any, origin: str) -> Criteria:
     for kind in PlanKind:
         if not any(kind in c.applies_to for c in items):
             raise CriteriaError(f"{origin}: inget kriterium gäller {kind.value}")
-    return Criteria(_text(document, "version", origin), items)
+    version = document.get("version")
+    if not isinstance(version, str | int) or isinstance(version, bool) or not str(version).strip():
+        raise CriteriaError(f"{origin}: version: ska vara en text som inte är tom")
+    return Criteria(str(version).strip(), items)
