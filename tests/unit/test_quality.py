@@ -38,7 +38,7 @@ from adapter.quality import (
 )
 from adapter.quality.criteria import RULES
 from adapter.settings import REPO_ROOT
-from adapter.sources.plans import read_plans
+from adapter.sources.plans import read_plan_lines, read_plans
 
 MAPPINGS_DIR = REPO_ROOT / "mappings"
 CRITERIA = load_criteria(MAPPINGS_DIR / CRITERIA_FILE)
@@ -338,3 +338,18 @@ def test_a_care_plan_without_a_score_reads_as_none() -> None:
         if e["url"] == c.EXT_PLAN_QUALITY:
             e["extension"][0] = {"url": "score", "valueDecimal": "x"}
     assert plan_quality(broken) is None
+
+
+def test_consent_in_the_plans_format_is_read_and_a_wrong_value_named() -> None:
+    line = json.loads(HELD_OUT.read_text(encoding="utf-8").splitlines()[0])
+    good = [r for r in read_plans_lines([json.dumps(line)]) if isinstance(r, Plan)]
+    assert [p.consent for p in good] == [Consent.JA]
+    line["consent"] = "kanske"
+    (error,) = list(read_plans_lines([json.dumps(line)]))
+    assert not isinstance(error, Plan)
+    assert (error.line, error.column, error.value) == (1, "consent", "kanske")
+    assert "ja" in error.reason and "nej" in error.reason
+
+
+def read_plans_lines(lines: list[str]) -> list[Any]:
+    return list(read_plan_lines(lines, name="plans-consent.jsonl"))
