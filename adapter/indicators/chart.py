@@ -104,7 +104,7 @@ def _score_bands(axis: Axes, trend: UnitTrend) -> None:
     axis.yaxis.set_major_locator(MaxNLocator(integer=True))
     axis.grid(alpha=0.3)
     if days:
-        axis.set_ylim(0, max(bottoms) * 1.35)  # room for the legend above the bars
+        axis.set_ylim(0, max(1.0, *bottoms) * 1.35)  # room for the legend above the bars
         axis.legend(loc="upper left", fontsize="small", title="Poäng", ncols=len(BANDS))
     _dates(axis)
 
