@@ -347,3 +347,8 @@ def test_worklist_and_patient_page_show_plan_quality_and_what_is_missing(
     assert '<span class="score">0,50</span>' in patient_page.text
     for label in ("Överenskommen tid saknas", "Insatserna är inte knutna till mål"):
         assert label in patient_page.text
+    indicators = client.get(f"/ui/units/{clinic.unit}/indicators")
+    assert indicators.status_code == 200, indicators.text
+    assert "Planernas kvalitetspoäng (0–1, god kvalitet från 0,80)" in indicators.text
+    assert "min–median–max 0,50–" in indicators.text  # late's 0.50 is the lowest
+    assert "0,6–0,8: 1" in indicators.text  # the SIP's 0.75
