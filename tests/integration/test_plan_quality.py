@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
@@ -62,15 +63,21 @@ def imported(
 
 
 def _errors(client: FhirClient, resource: Json) -> list[tuple[Any, Any]]:
-    """`$validate` against the resource's profile, right after installing ours: a shared dev
-    server may hold another tree's older profiles (a fresh CI server holds only ours)."""
-    install_conformance(client, REPO_ROOT / "profiles")
-    outcome = client.validate(resource, resource["meta"]["profile"][0])
-    return [
-        (i.get("expression"), i.get("diagnostics"))
-        for i in outcome.get("issue", [])
-        if i.get("severity") in ("error", "fatal")
-    ]
+    """`$validate` against the resource's profile, right after installing ours. A shared dev
+    server may get another tree's profiles installed between the two (a fresh CI server holds
+    only ours): up to three tries, so a real error still fails the test."""
+    errors: list[tuple[Any, Any]] = []
+    for _ in range(3):
+        install_conformance(client, REPO_ROOT / "profiles")
+        outcome = client.validate(resource, resource["meta"]["profile"][0])
+        errors = [
+            (i.get("expression"), i.get("diagnostics"))
+            for i in outcome.get("issue", [])
+            if i.get("severity") in ("error", "fatal")
+        ]
+        if not errors:
+            break
+    return errors
 
 
 def _care_plans(client: FhirClient, unit: str) -> dict[str, Json]:
@@ -153,3 +160,33 @@ def test_stored_plan_quality_report_is_valid_and_reads_back(
     stored = parse_report(report)
     assert stored.scores is not None
     assert (stored.scores.mean, stored.scores.median) == (Decimal("0.69"), Decimal("0.67"))
+
+
+def test_edited_criteria_rescore_on_a_reimport(
+    fhir_client: FhirClient,
+    imported: tuple[str, str, Path, dict[str, Json]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A region weighs consent 7 instead of 1 (version 2): H2, a SIP without consent, meets
+    6 of now 18 → 0.33 (by hand); H1 (consent ja) stays 1.00."""
+    unit, system, path, _ = imported
+    mappings = tmp_path / "mappings"
+    shutil.copytree(REPO_ROOT / "mappings", mappings)
+    criteria_file = mappings / "plan-quality.json"
+    document = json.loads(criteria_file.read_text(encoding="utf-8"))
+    document["version"] = "2"
+    for item in document["criteria"]:
+        if item["id"] == "consent-registered":
+            item["weight"] = 7
+    criteria_file.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setenv("SIP_FHIR_MAPPINGS_DIR", str(mappings))
+    get_settings.cache_clear()
+
+    result = CliRunner().invoke(app, ["import", str(path)])
+    assert result.exit_code == 0, result.output
+    on_server = _care_plans(fhir_client, unit)
+    rescored = {key: plan_quality(plan) for key, plan in on_server.items()}
+    h2, h1 = rescored[f"{system}:H2"], rescored[f"{system}:H1"]
+    assert h2 is not None and (h2.score, h2.version) == (Decimal("0.33"), "2")
+    assert h1 is not None and (h1.score, h1.version) == (Decimal("1.00"), "2")
