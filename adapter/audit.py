@@ -50,6 +50,7 @@ class AuditEvent:
     detail: str | None = None  # e.g. row counts of an ingest; never personal data
 
 
+CHECK_TIMEOUT = 2.0  # seconds the readiness check waits for the write lock
 _AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, so text order is time order
 _COLUMNS = tuple(f.name for f in fields(AuditEvent))
 _SCHEMA = f"""
@@ -126,10 +127,16 @@ class AuditLog:
             ).fetchall()
         return [_event(row) for row in rows]
 
-    def check(self) -> None:
-        """Raise unless the database can be read (readiness)."""
-        with self._connect() as db:
-            db.execute("SELECT 1 FROM audit_event LIMIT 1").fetchall()
+    def check(self, timeout: float = CHECK_TIMEOUT) -> None:
+        """Raise unless an event could be written now (readiness): a read-only file, a full
+        disk or a writer holding the lock for `timeout` seconds make the service not ready, as
+        every patient read must be logged. The test write is rolled back."""
+        with closing(sqlite3.connect(self.path, timeout=timeout, isolation_level=None)) as db:
+            db.execute("BEGIN IMMEDIATE")  # the write lock, as `record` takes it
+            try:
+                db.execute("INSERT INTO audit_event (kind) VALUES ('readiness')")
+            finally:
+                db.execute("ROLLBACK")
 
 
 def _utc_text(moment: datetime) -> str:

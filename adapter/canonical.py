@@ -16,7 +16,12 @@ SAMORDNINGSNUMMER = "http://electronichealth.se/identifier/samordningsnummer"
 HSA_ID = "urn:oid:1.2.752.29.4.19"
 KVA = "urn:oid:1.2.752.116.1.3.2.1.4"
 INERA_CAREPLAN_TYPE = "https://fhir.inera.se/CodeSystem/typeofcareplan-cs"
-INERA_FAST_KONTAKT = "urn:oid:1.2.752.129.5.1.69"  # kv_typ_av_fast_kontakt
+# kv_typ_av_fast_kontakt: Coding.system is the canonical URL (as Inera's CareTeam IG writes it);
+# the OID is only the code system's identifier, but data written before 2026-12 carries it.
+INERA_FAST_KONTAKT = (
+    "https://terminologitjansten.inera.se/inera-kodverksforvaltning/kodverk/kv_typ_av_fast_kontakt"
+)
+INERA_FAST_KONTAKT_OID = "urn:oid:1.2.752.129.5.1.69"
 SNOMED = "http://snomed.info/sct"
 SNOMED_HOSPITAL_ADMISSION = "32485007"
 V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"  # Encounter.class (IMP)
@@ -24,6 +29,27 @@ MEASURE_POPULATION = "http://terminology.hl7.org/CodeSystem/measure-population"
 LIST_EMPTY_REASON = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
 MEASURE_IMPROVEMENT = "http://terminology.hl7.org/CodeSystem/measure-improvement-notation"
 EXT_DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+PROVENANCE_PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+# Inera EHDS-TK PDL-001: a record not approved for the patient gets a security label "not for the
+# patient". Inera writes NOPATIENT, which v3-ActCode lacks (HAPI: unknown code, an error); the code
+# with that meaning is NOPAT ("no disclosure to patient, family or caregivers without attending
+# provider's authorization").
+CODE_NOPAT = "NOPAT"  # V3_ACT_CODE
+
+# --- Inera EHDS-TK (canonical https://fhir.inera.se/ig/ehds-tk; see mappings/README.md) ---
+INERA_IG = "https://fhir.inera.se/ig/ehds-tk"
+INERA_EXT_APPROVED_FOR_PATIENT = f"{INERA_IG}/StructureDefinition/approved-for-patient"
+INERA_PROFILE_CAREPLAN = f"{INERA_IG}/StructureDefinition/inera-ehds-care-plan"
+INERA_PROFILE_PATIENT = f"{INERA_IG}/StructureDefinition/inera-ehds-patient"
+INERA_PROFILE_PROVENANCE = f"{INERA_IG}/StructureDefinition/inera-ehds-provenance"
+
+# Other names of a code system that data (ours of old, or another system's) uses in Coding.system.
+SYSTEM_ALIASES = {INERA_FAST_KONTAKT_OID: INERA_FAST_KONTAKT}
+
+
+def canonical_system(system: str) -> str:
+    """The Coding.system the adapter writes for `system` (an alias such as an OID → its URL)."""
+    return SYSTEM_ALIASES.get(system, system)
 
 
 def _cs(name: str) -> str:
@@ -81,13 +107,19 @@ ID_RISK_ASSESSMENT = _ident("prea60")  # value: opaque digest of unit + run date
 ID_PROCEDURE = _ident("event")  # value: opaque digest of the event row's content
 ID_DISCHARGE = _ident("discharge-notice")  # value: Meddelande-id
 ID_TASK = _ident("task")  # value: opaque digest of patient + rule + occasion
-# value: "<indicator>:<unit>:<start>/<end>", ":subject-list" added for the report with patient lists
+# value: "<indicator>:<unit>:<start>/<end>", ":subject-list" added for the report with patient
+# lists; a patient's individual report: opaque digest of indicator + unit + period + patient
 ID_MEASURE_REPORT = _ident("measure-report")
 ID_SUBJECT_LIST = _ident("subject-list")  # value: "<indicator>:<unit>:<start>/<end>:<population>"
 
 # --- Search parameters (profiles/SearchParameter-*.json) and tags of the adapter's resources ---
 SP_UNIT = f"{CANONICAL_BASE}/SearchParameter/unit"  # code "unit": RiskAssessment, CarePlan, Task
 TAG_ADAPTER = f"{CANONICAL_BASE}/adapter"  # meta.tag system: e.g. the follow-up Subscriptions
+# Provenance has no identifier element: its business key is a meta.tag of this system (the
+# conditional write searches `_tag`, see mapping/identifiers.py). value: the CarePlan's key.
+ID_PROVENANCE = _ident("provenance")
+# meta.source of what the mapping writes: "<SOURCE_BASE>/<source system>" (see mappings/README.md)
+SOURCE_BASE = f"{CANONICAL_BASE}/source"
 
 # --- Profiles (meta.profile of every resource the adapter writes) ---
 PROFILE_PATIENT = _sd("sip-patient")
@@ -100,10 +132,13 @@ PROFILE_PROCEDURE = _sd("kva-procedure")
 PROFILE_DISCHARGE = _sd("discharge-notice")
 PROFILE_TASK = _sd("followup-task")
 PROFILE_MEASURE_REPORT = _sd("indicator-measurereport")
+PROFILE_INDIVIDUAL_REPORT = _sd("indicator-individual-measurereport")
 PROFILE_SUBJECT_LIST = _sd("indicator-subject-list")
+PROFILE_PROVENANCE = _sd("plan-provenance")
 
 # --- Extensions (profiles/StructureDefinition-ext-*.json; see mappings/README.md) ---
 EXT_PLAN_VERSION = _sd("ext-plan-version")  # CarePlan: version in the source system (integer)
+EXT_PLAN_KIND = _sd("ext-plan-kind")  # CarePlan: CS_PLAN_KIND (outside category: Inera's binding)
 EXT_PLAN_UPDATED = _sd("ext-plan-updated")  # CarePlan: date the source last changed the plan
 EXT_WHAT_MATTERS = _sd("ext-what-matters")  # CarePlan: what matters to the patient
 EXT_OVERALL_RESPONSIBILITY = _sd("ext-overall-responsibility")  # CarePlan (SIP): huvudman

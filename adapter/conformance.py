@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from adapter.fhirclient import FhirClient
+from adapter.mapping.narrative import with_narrative
 
 # What a later resource may refer to comes first; extensions before the profiles that use them.
 _ORDER = ("CodeSystem", "ValueSet", "StructureDefinition")
@@ -86,7 +87,9 @@ def install_conformance(
     """PUT each resource by id (idempotent: an unchanged resource gets no new version)."""
     summary = InstallSummary()
     for item in load_conformance(profiles_dir):
-        result = client.update(item.resource)
+        # a generated narrative where the file has none (dom-6), the same on every install
+        resource = item.resource if "text" in item.resource else with_narrative(dict(item.resource))
+        result = client.update(resource)
         (summary.created if result.created else summary.written)[item.resource_type] += 1
         if on_resource is not None:
             on_resource(item)

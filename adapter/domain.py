@@ -35,7 +35,9 @@ class PersonId:
 
     @property
     def masked(self) -> str:
-        return f"{self.digits[:8]}-****"
+        from adapter.personnummer import mask  # imported here: personnummer imports this module
+
+        return mask(self.digits)
 
     def __str__(self) -> str:  # never the full number in logs or f-strings
         return self.masked
@@ -200,6 +202,8 @@ class Plan:
     next_follow_up: date | None = None
     agreed_appointments: tuple[Appointment, ...] = ()
     consent: Consent | None = None  # the patient's consent to the plan, when the source says
+    # May the patient see the plan (e.g. in 1177)? None: the source does not say.
+    approved_for_patient: bool | None = None
 
     @property
     def key(self) -> str:
@@ -272,6 +276,7 @@ class ReadSummary:
     rows: int = 0
     accepted: int = 0
     errors: list[RowError] = field(default_factory=list)
+    encoding: str | None = None  # utf-8, utf-8-sig or cp1252; None: not a text file read
 
     @property
     def duplicates(self) -> int:

@@ -9,7 +9,8 @@ Accepted forms (anything else is rejected):
   least 100 years before the reference year satisfies both conventions.
 
 The reference date is the file's own date (the Prea60 run date, the event date, ...) passed in
-by the caller: this module never reads the clock. The check digit is Luhn over the 10-digit
+by the caller: this module never reads the clock. `mask` is the one masking of personnummer in
+text, used by the logs, error reports and `PersonId`. The check digit is Luhn over the 10-digit
 form. A day of month + 60 marks a samordningsnummer. A birth date after the reference date is
 impossible and rejected.
 """
@@ -77,18 +78,52 @@ def check(raw: str) -> None:
         _birth_date(p.century * 100 + p.yy, p.month, p.day)
 
 
-def mask(raw: str) -> str:
-    """Mask a raw value for error reports: `YYYYMMDD-****` (`YYMMDD-****` for short forms).
+def mask(text: str, *, whole: bool = False) -> str:
+    """The one masking of personnummer (logs, error reports, HTTP errors, `PersonId` repr).
 
-    Works on anything: at most the date part is kept and never the last four digits."""
-    digits = "".join(ch for ch in raw if ch.isdigit())
-    if len(digits) >= 12:
-        kept = digits[:8]
-    elif len(digits) >= 10:
-        kept = digits[:6]
-    else:
-        kept = digits[: min(6, max(0, len(digits) - 4))]
-    return f"{kept}-****" if kept else "****"
+    In any text, every run shaped like a personnummer or samordningsnummer becomes its date
+    part and `-****` (`19400402-****`, `400402-****`): 12 or 10 digits, the last four set off
+    by `-`, `+`, a blank, `_` or nothing, not part of a longer run of digits, even when glued
+    to letters (`SE194004029973`, `pnr194004029973x`). Glued to letters only when the date part
+    is a possible date, so an HSA-id keeps its organisation number (`SE2321000057-E...`: month 21).
+
+    `whole`: `text` is one value meant as a personnummer (a field, perhaps malformed): at most
+    its date part is kept, never the last four digits, whatever its shape."""
+    if whole:
+        digits = "".join(ch for ch in text if ch.isdigit())
+        if len(digits) >= 12:
+            kept = digits[:8]
+        elif len(digits) >= 10:
+            kept = digits[:6]
+        else:
+            kept = digits[: min(6, max(0, len(digits) - 4))]
+        return f"{kept}-****" if kept else "****"
+    return _SHAPED.sub(_masked_match, text)
+
+
+def shaped(text: str) -> bool:
+    """Whether `text` holds something `mask` would hide: e.g. an id typed into a URL that must
+    not be sent on to the FHIR server (its access log would keep the number)."""
+    return mask(text) != text
+
+
+# The date part (8 or 6 digits), one optional separator, the last four; no digit either side.
+_SHAPED = re.compile(r"(?<!\d)(\d{8}|\d{6})[-+_\s]?\d{4}(?!\d)")
+
+
+def _masked_match(match: re.Match[str]) -> str:
+    date_part = match.group(1)
+    text, start, end = match.string, match.start(), match.end()
+    glued = (start > 0 and text[start - 1].isalpha()) or (end < len(text) and text[end].isalpha())
+    if glued and not _possible_date(date_part[-4:]):
+        return match.group()
+    return f"{date_part}-****"
+
+
+def _possible_date(mmdd: str) -> bool:
+    """Month 1-12 and day 1-31, or 61-91 (samordningsnummer)."""
+    month, day = int(mmdd[:2]), int(mmdd[2:])
+    return 1 <= month <= 12 and (1 <= day <= 31 or 61 <= day <= 91)
 
 
 def luhn_digit(nine_digits: str) -> int:
@@ -136,3 +171,17 @@ def _birth_date(year: int, month: int, day: int) -> date:
         return date(year, month, day)
     except ValueError:
         raise ImpossibleDateError("Omöjligt födelsedatum i personnumret") from None
+
+
+def birth_date(person: PersonId) -> date:
+    """The birth date in a normalised number (a samordningsnummer's day less 60)."""
+    year, month, day = int(person.digits[:4]), int(person.digits[4:6]), int(person.digits[6:8])
+    if day > _SAMORDNING_OFFSET:  # the day says so, whatever kind the caller gave
+        day -= _SAMORDNING_OFFSET
+    return _birth_date(year, month, day)
+
+
+def legal_gender(person: PersonId) -> str:
+    """FHIR AdministrativeGender of the legal sex the number carries: the second-last digit is
+    odd for men, even for women (folkbokföringslagen 18 §; the same for samordningsnummer)."""
+    return "male" if int(person.digits[-2]) % 2 else "female"

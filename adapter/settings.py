@@ -62,6 +62,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = REPO_ROOT / ".data"
     mappings_dir: Path = REPO_ROOT / "mappings"
+    # HSA-id of the vårdgivare (care provider) whose plans the adapter writes: the custodian of
+    # each plan's Provenance (Inera EHDS-TK, yttre spärr). Unset: no Provenance is written.
+    care_provider_hsa_id: str | None = None
     profiles_dir: Path = (
         REPO_ROOT / "profiles"
     )  # conformance resources (profiles install, Measures)
@@ -84,6 +87,7 @@ class Settings(BaseSettings):
     audit_db: Path | None = None  # default: data_dir / "audit.sqlite"
     max_body_bytes: int = 10 * 1024 * 1024
     metrics_public: bool = True  # /metrics holds no personal data; set false to require a login
+    ui_origins: list[str] = []  # public origins of the pages when a proxy rewrites Host
 
     # --- Follow-up engine: the scheduler (adapter/scheduler.py) and the subscription hook ---
     scheduler: bool = True  # on|off: run the scheduled scans in this process (exactly one!)

@@ -40,14 +40,11 @@ step "sip-fhir followups --as-of $as_of"
 step "sip-fhir indicators --unit $unit --as-of $as_of"
 "$sip" indicators --unit "$unit" --as-of "$as_of" --format table
 
-# A local key for the worklist page; kept in the data dir so a re-run can show it again (demo only).
-key_file="$SIP_FHIR_DATA_DIR/demo-api-key.txt"
-if [ ! -s "$key_file" ]; then
-  "$sip" api-key --name demo-vardsamordnare --role vardsamordnare --unit "$unit" > "$key_file"
-fi
+# A local key for the worklist page; kept in the data dir (owner-only) so a re-run can show it again.
+key="$(SIP_FHIR_CLI="$sip" bash deploy/demo-key.sh "$SIP_FHIR_DATA_DIR/demo-api-key.txt" "$unit")"
 
 step "Tjänsten startar: arbetslistan finns på http://localhost:${SIP_FHIR_API_PORT}/ui"
-echo "    Logga in med API-nyckeln: $(cat "$key_file")"
+echo "    Logga in med API-nyckeln: $key"
 echo "    API-dokumentation: http://localhost:${SIP_FHIR_API_PORT}/docs   (Ctrl-C stoppar tjänsten;"
 echo "    'bash deploy/hapi/hapi.sh stop' stoppar FHIR-servern)"
 exec "$sip" serve --port "$SIP_FHIR_API_PORT"

@@ -21,6 +21,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 HAPI_SCRIPT = REPO_ROOT / "deploy" / "hapi" / "hapi.sh"
 # Build (first run) and start-up of the JPA server; kept under pytest-timeout's 600 s per test.
 HAPI_START_TIMEOUT = 540
+# Which mode of deploy/hapi the tests run against (its HAPI_PROFILE): "sip-fhir", our settings, or
+# "starter", the official HAPI JPA starter's defaults (60 s search cache, no rest-hook, ...).
+# With SIP_FHIR_TEST_SERVER it says which mode that running server is in.
+HAPI_MODE_ENV = "SIP_FHIR_TEST_HAPI_MODE"
+HAPI_MODES = ("sip-fhir", "starter")
 
 
 def _free_port() -> int:
@@ -50,11 +55,20 @@ def _restore_logging() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def hapi_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def hapi_mode() -> str:
+    """The test server's mode: "sip-fhir" (default) or "starter" (see HAPI_MODE_ENV)."""
+    mode = os.environ.get(HAPI_MODE_ENV, "").strip() or HAPI_MODES[0]
+    if mode not in HAPI_MODES:
+        pytest.fail(f"{HAPI_MODE_ENV}={mode!r}: ange ett av {', '.join(HAPI_MODES)}")
+    return mode
+
+
+@pytest.fixture(scope="session")
+def hapi_base_url(tmp_path_factory: pytest.TempPathFactory, hapi_mode: str) -> Iterator[str]:
     """Base URL of the FHIR server for integration tests.
 
     `SIP_FHIR_TEST_SERVER` names a running server; otherwise `deploy/hapi/hapi.sh start` runs one on
-    a free port with a fresh data directory, stopped when the session ends.
+    a free port with a fresh data directory, in `hapi_mode`, stopped when the session ends.
     """
     external = os.environ.get("SIP_FHIR_TEST_SERVER")
     if external:
@@ -67,6 +81,7 @@ def hapi_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         **os.environ,
         "HAPI_PORT": str(port),
         "HAPI_DATA_DIR": str(tmp_path_factory.mktemp("hapi-data")),
+        "HAPI_PROFILE": hapi_mode,
         "HAPI_START_TIMEOUT": str(
             HAPI_START_TIMEOUT - 60
         ),  # the script gives up first, with its log

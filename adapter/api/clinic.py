@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from functools import cached_property
 
+from adapter import personnummer
 from adapter.api.ingestion import Ingestion, IngestReport
 from adapter.canonical import TaskType
 from adapter.domain import Event, EventCode, PlanKind, SourceRef
@@ -151,6 +152,8 @@ class Clinic:
 
     def load_patient(self, client: FhirClient, patient_id: str) -> LoadedPatient | None:
         """The patient with Patient logical id `patient_id`, if it exists and has a personnummer."""
+        if personnummer.shaped(patient_id):
+            return None
         loaded = load_states(
             client,
             as_of=self.today(),
@@ -162,6 +165,8 @@ class Clinic:
 
     def patient(self, patient_id: str, as_of: date) -> tuple[PatientView, LoadedPatient] | None:
         """The patient's view, or None when there is no such patient (with a personnummer)."""
+        if personnummer.shaped(patient_id):  # never a logical id: not sent to the server
+            return None
         with self.client() as client:
             loaded = load_states(
                 client,
@@ -216,7 +221,12 @@ class Clinic:
     # --- marking a Task done ---
 
     def open_task(self, task_id: str) -> TaskContext | None:
-        """The adapter's Task `task_id` with its patient; None if there is no such Task."""
+        """The adapter's Task `task_id` with its patient; None if there is no such Task.
+
+        An id shaped like a personnummer is no Task's: refused before any request, so the number
+        a user typed into the URL never reaches the FHIR server's access log."""
+        if personnummer.shaped(task_id):
+            return None
         with self.client() as client:
             try:
                 task = read_task(client.read("Task", task_id))

@@ -33,7 +33,7 @@ from adapter.domain import DischargeNotice, Event, Plan, Record, RowError
 from adapter.fhirclient import FhirClient, FhirError
 from adapter.followup.facts import hsa_id_of
 from adapter.settings import Settings
-from adapter.sources import SourceKind
+from adapter.sources import SourceKind, read_file
 from adapter.sources import events as event_format
 from adapter.sources import prea60 as prea60_format
 from adapter.sources.csvfile import load_column_map
@@ -72,6 +72,7 @@ class IngestReport:
     dead: int = 0  # resources the server refused (see `sip-fhir sync --failed`)
     pending: int = 0  # resources still waiting in the outbox
     stopped: str | None = None  # why writing stopped early (masked)
+    encoding: str | None = None  # how the body was decoded (utf-8, utf-8-sig, cp1252)
 
     @property
     def accepted(self) -> int:
@@ -81,6 +82,11 @@ class IngestReport:
     def unreadable(self) -> bool:
         """Nothing could be read: the body as a whole is wrong (empty, no header, not JSON...)."""
         return self.rows == 0 and any(e.duplicate_of is None for e in self.errors)
+
+    @property
+    def all_rejected(self) -> bool:
+        """Rows were read and every one was rejected: nothing of the body was written."""
+        return self.rejected > 0 and self.accepted == 0
 
     def add_error(self, error: RowError) -> None:
         self.errors_total += 1
@@ -156,9 +162,12 @@ class Ingestion:
                 tally,
                 sync_settings,
                 admit=admit,
+                care_provider_hsa_id=self.settings.care_provider_hsa_id,
             )
-            result = importer.run(list(paths), kind)
+            readings = [read_file(path, kind, self.settings.mappings_dir) for path in paths]
+            result = importer.run_readings(readings)
         report.fill(tally, result)
+        report.encoding = next((r.summary.encoding for r in readings if r.summary.encoding), None)
         return report
 
     def record_events(self, events: Sequence[Event], name: str) -> IngestReport:

@@ -16,12 +16,21 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from adapter import personnummer
 from adapter.logs import get_logger
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 _log = get_logger("adapter.api")
+
+
+def safe_request_id(incoming: str) -> str:
+    """A proxy's request id when it is 8-64 of [A-Za-z0-9._-] and holds no personnummer (it is
+    stored in the audit log and echoed in logs and answers); else a new one."""
+    if _SAFE_REQUEST_ID.fullmatch(incoming) and not personnummer.shaped(incoming):
+        return incoming
+    return uuid.uuid4().hex
 
 
 def internal_error_body(request_id: str) -> dict[str, str]:
@@ -44,8 +53,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
-        request_id = incoming if _SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        request_id = safe_request_id(Headers(scope=scope).get(REQUEST_ID_HEADER, ""))
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         started = time.perf_counter()

@@ -21,6 +21,7 @@ from adapter.indicators.compute import Scoring
 from adapter.indicators.measures import title
 from adapter.indicators.present import scores_json
 from adapter.indicators.trend import COUNTS, SHARES, UnitTrend
+from adapter.personnummer import mask
 from adapter.quality import PlanQuality
 from adapter.sources.events import CONTACT_TYPES
 from adapter.worklist import PatientView, TaskItem, WorklistRow
@@ -360,21 +361,28 @@ class RowErrorOut(BaseModel):
 
     @classmethod
     def of(cls, error: RowError) -> RowErrorOut:
-        return cls(
+        return cls(  # masked by the readers, and again here whatever put it there
             line=error.line,
-            column=error.column,
-            reason=error.reason,
-            value=error.value,
+            column=None if error.column is None else mask(error.column),
+            reason=mask(error.reason),
+            value=None if error.value is None else mask(error.value),
             duplicate_of=error.duplicate_of,
         )
+
+
+IngestState = Literal["klar", "väntar", "oläsbar", "avvisad"]
 
 
 class IngestOut(BaseModel):
     source: str
     kind: str
-    status: Literal["klar", "väntar", "oläsbar"] = Field(
+    status: IngestState = Field(
         description="klar: allt skrivet; väntar: sparat i utkorgen, skickas när FHIR-servern "
-        "svarar (sip-fhir sync); oläsbar: inget kunde läsas"
+        "svarar (sip-fhir sync); oläsbar: inget kunde läsas; avvisad: varje rad avvisades "
+        "(inget skrevs)"
+    )
+    encoding: str | None = Field(
+        default=None, description="Teckenkodningen filen lästes med: utf-8, utf-8-sig, cp1252"
     )
     rows: int
     accepted: int
@@ -391,15 +399,18 @@ class IngestOut(BaseModel):
 
     @classmethod
     def of(cls, report: IngestReport) -> IngestOut:
-        state: Literal["klar", "väntar", "oläsbar"] = "klar"
+        state: IngestState = "klar"
         if report.unreadable:
             state = "oläsbar"
+        elif report.all_rejected:
+            state = "avvisad"
         elif report.pending or report.stopped:
             state = "väntar"
         return cls(
             source=report.source,
             kind=report.kind.value,
             status=state,
+            encoding=report.encoding,
             rows=report.rows,
             accepted=report.accepted,
             rejected=report.rejected,

@@ -1,7 +1,8 @@
 """Readiness: can the service do its work? Each check is a function that raises when not.
 
-Defaults: the FHIR server answers its CapabilityStatement (R4), the outbox and the audit log
-can be queried. `create_app(readiness_checks=...)` replaces them (tests, other deployments);
+Defaults: the FHIR server answers its CapabilityStatement (R4), the outbox can be queried, and
+the audit log can be written (a rolled-back write: reading alone passes on a read-only file).
+`create_app(readiness_checks=...)` replaces them (tests, other deployments);
 `app.state.readiness_checks` can be extended before the service starts.
 """
 

@@ -11,7 +11,12 @@ session (principal, purpose, CSRF token) stays in this process's memory. So:
 - with several API processes the pages need sticky sessions (or one process);
 - the cookie is `Secure` when the request came over HTTPS (behind a TLS-terminating proxy set
   `--proxy-headers` so uvicorn sees it);
-- forms carry the session's CSRF token as well as relying on SameSite=Strict.
+- forms carry the session's CSRF token as well as relying on SameSite=Strict;
+- the login form itself (no session yet, so no token) refuses a post whose `Origin` (or, without
+  one, `Referer`) is another site's: login CSRF would otherwise log a user in as the attacker.
+  The service's own origin is the request's (scheme and Host); behind a proxy that rewrites
+  Host, list the public one in `SIP_FHIR_UI_ORIGINS`. A post with neither header is no
+  browser's (browsers send Origin on every form POST, `null` when the page hides it).
 
 OIDC login (authorisation code flow) for the pages is out of scope: the API takes OIDC bearer
 tokens; a region with an identity provider can put the pages behind its proxy later.
@@ -22,8 +27,11 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
 
 from adapter.api.principal import Principal
 from adapter.audit import Purpose
@@ -111,3 +119,18 @@ class SessionStore:
 
 def csrf_ok(session: PageSession, given: str | None) -> bool:
     return bool(given) and secrets.compare_digest(session.csrf.encode(), (given or "").encode())
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url.strip())
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
+
+
+def same_origin(request: Request, trusted: Iterable[str] = ()) -> bool:
+    """Whether a form post came from the service's own pages (see the module's docstring)."""
+    allowed = {_origin(str(request.url)), *(_origin(o) for o in trusted)} - {""}
+    origin = request.headers.get("origin")
+    if origin is not None:
+        return _origin(origin) in allowed  # "null" (a hidden origin) is never allowed
+    referer = request.headers.get("referer")
+    return referer is None or _origin(referer) in allowed

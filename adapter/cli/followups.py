@@ -3,6 +3,11 @@ server's notifications to the adapter; `sip-fhir scheduler ...`: the scans on a 
 
 Exit codes of `followups`: 0 done; 2 some patients' Tasks could not be written (the rest were);
 1 the run failed (server unreachable, the `unit` search parameter missing, bad settings).
+
+Exit codes of `subscriptions register`: 0 registered and active; 2 registered, but the server did
+not activate them within `--wait` seconds (it most likely does not deliver rest-hooks: the
+scheduled scans still do the work, later), so a deployment script notices and may accept it;
+1 not registered.
 """
 
 from __future__ import annotations
@@ -207,8 +212,17 @@ def subscriptions_register(
             f"(notifieringarna går till {subscriptions.HOOK_PATH}).",
         ),
     ],
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            min=0,
+            help="Vänta så många sekunder på att servern aktiverar dem (0: vänta inte).",
+        ),
+    ] = subscriptions.WAIT_SECONDS,
 ) -> None:
-    """Registrera prenumerationerna (en per resurstyp). Kan köras om: oförändrade skrivs inte."""
+    """Registrera prenumerationerna (en per resurstyp) och vänta tills servern aktiverat dem.
+    Kan köras om: oförändrade skrivs inte."""
     settings = get_settings()
     out, err = Console(), Console(stderr=True)
     if settings.hook_secret is None:
@@ -219,15 +233,28 @@ def subscriptions_register(
             results = subscriptions.register(
                 client, endpoint, settings.hook_secret.get_secret_value()
             )
+            now = (
+                subscriptions.wait_for_active(client, [r.id for r in results], wait)
+                if wait > 0
+                else {}
+            )
     except FhirError as error:
         err.print(f"[bold red]Prenumerationerna kunde inte registreras:[/] {error}")
         raise typer.Exit(EXIT_FAILED) from None
+    states = {r.id: (now.get(r.id) or {}).get("status", r.status) for r in results}
     table = Table(title=f"Prenumerationer → {subscriptions.hook_url(endpoint)}")
     for column in ("Resurstyp", "Id", "Utfall", "Status"):
         table.add_column(column)
     for item in results:
-        table.add_row(item.resource_type, item.id, item.outcome.value, item.status or "–")
+        table.add_row(item.resource_type, item.id, item.outcome.value, states[item.id] or "–")
     out.print(table)
+    inactive = sorted({str(s) for s in states.values() if s != subscriptions.ACTIVE})
+    if wait > 0 and inactive:
+        err.print(
+            f"[bold yellow]Varning:[/] FHIR-servern har inte aktiverat prenumerationerna inom "
+            f"{_n(wait)} s (status: {', '.join(inactive)}). {subscriptions.INACTIVE_HINT}"
+        )
+        raise typer.Exit(EXIT_PARTLY)
 
 
 @subscriptions_app.command("list")

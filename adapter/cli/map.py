@@ -20,7 +20,6 @@ from rich.table import Table
 from adapter.cli.app import app
 from adapter.cli.rowerrors import ErrorReport
 from adapter.domain import Plan, Record, RowError
-from adapter.logs import mask_personnummer
 from adapter.mapping import (
     MappedResource,
     MappingError,
@@ -31,8 +30,10 @@ from adapter.mapping import (
     transaction_bundle,
 )
 from adapter.mapping.r4 import check_structure
+from adapter.personnummer import mask
 from adapter.settings import get_settings
 from adapter.sources import ColumnMapError, SourceKind, read_file
+from adapter.sources.textfile import encoding_name
 
 EXIT_OK, EXIT_FAILED, EXIT_REJECTED = 0, 1, 2
 REPORT_NAME = "radfel.csv"
@@ -47,6 +48,7 @@ class FileResult:
     duplicates: int = 0
     older_versions: int = 0
     failed: bool = False  # the file as a whole could not be read
+    encoding: str | None = None  # how the file was decoded (None: not read as text)
     resources: Counter[str] = field(default_factory=Counter)
     bundle_path: Path | None = None
 
@@ -113,6 +115,7 @@ def map_file(
     result.rejected += summary.rows - summary.accepted - summary.duplicates
     result.failed = summary.rows == 0 and len(summary.errors) > summary.duplicates
     result.older_versions = collector.older
+    result.encoding = summary.encoding
     bundle = transaction_bundle(collector.resources())
     result.resources.update(e["resource"]["resourceType"] for e in bundle["entry"])
     return result, bundle
@@ -130,13 +133,14 @@ def _bundle_path(out: Path, source: Path, taken: set[Path]) -> Path:
 
 def _summary(results: list[FileResult], report: ErrorReport, console: Console) -> None:
     table = Table(title="Mappning")
-    for column in ("Fil", "Rader", "Godkända", "Avvisade", "Upprepade", "Resurser"):
-        table.add_column(column, justify="left" if column == "Fil" else "right")
+    for column in ("Fil", "Kodning", "Rader", "Godkända", "Avvisade", "Upprepade", "Resurser"):
+        table.add_column(column, justify="left" if column in ("Fil", "Kodning") else "right")
     total: Counter[str] = Counter()
     for result in results:
         total.update(result.resources)
         table.add_row(
             Path(result.name).name + (" (kunde inte läsas)" if result.failed else ""),
+            encoding_name(result.encoding),
             str(result.rows),
             str(result.accepted),
             str(result.rejected),
@@ -180,7 +184,9 @@ def map_command(
         err.print(f"[bold red]Filen finns inte:[/] {missing[0]}", highlight=False)
         raise typer.Exit(EXIT_FAILED)
     try:
-        mappings = load_mappings(settings.mappings_dir)
+        mappings = load_mappings(
+            settings.mappings_dir, care_provider_hsa_id=settings.care_provider_hsa_id
+        )
         out.mkdir(parents=True, exist_ok=True)
     except (MappingsError, OSError) as error:
         err.print(f"[bold red]Mappningen kunde inte starta:[/] {error}", highlight=False)
@@ -197,7 +203,7 @@ def map_command(
                 result.bundle_path.write_text(text + "\n", encoding="utf-8")
             results.append(result)
     except (ColumnMapError, OSError) as error:
-        err.print(f"[bold red]Mappningen avbröts:[/] {mask_personnummer(str(error))}")
+        err.print(f"[bold red]Mappningen avbröts:[/] {mask(str(error))}")
         raise typer.Exit(EXIT_FAILED) from None
     finally:
         report.close()

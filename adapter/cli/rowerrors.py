@@ -1,4 +1,5 @@
-"""Row errors of `import` and `map`: a CSV report (masked by the readers), the first few shown."""
+"""Row errors of `import` and `map`: a CSV report, the first few shown. Readers mask what they
+report; every text is masked again here (`personnummer.mask`), whatever put it there."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TextIO
 from rich.console import Console
 
 from adapter.domain import RowError
+from adapter.personnummer import mask
 
 _REPORT_COLUMNS = ("Fil", "Rad", "Kolumn", "Orsak", "Värde", "Upprepar rad")
 
@@ -39,14 +41,13 @@ class ErrorReport:
         if len(self.first) < self.keep:
             self.first.append(error)
         row = (
-            error.file,
+            mask(error.file),
             error.line,
-            error.column or "",
-            error.reason,
-            error.value or "",
+            mask(error.column or ""),
+            mask(error.reason),
+            mask(error.value or ""),
             error.duplicate_of or "",
         )
-        # A RowError is masked by its reader (and a blanket mask would also eat HSA-ids).
         self._writer.writerow(dict(zip(_REPORT_COLUMNS, row, strict=True)))
 
     def close(self) -> None:
@@ -60,7 +61,7 @@ class ErrorReport:
         for error in self.first:
             where = f"{error.file}:{error.line}" + (f" [{error.column}]" if error.column else "")
             value = f" ({error.value})" if error.value else ""
-            console.print(f"{where}: {error.reason}{value}", markup=False)
+            console.print(mask(f"{where}: {error.reason}{value}"), markup=False)
         if self.count > len(self.first):
             console.print(f"… och {thousands(self.count - len(self.first))} till.")
         console.print(f"Alla radfel: {self.path}")

@@ -11,6 +11,7 @@ from rich.table import Table
 from adapter import logs
 from adapter.cli.app import app
 from adapter.fhirclient import FhirClient, FhirError
+from adapter.followup import subscriptions
 from adapter.settings import get_settings
 
 server_app = typer.Typer(help="FHIR-servern som adaptern skriver till.", no_args_is_help=True)
@@ -38,8 +39,18 @@ def check(
         str | None,
         typer.Option("--base-url", help="FHIR-serverns bas-URL (standard: SIP_FHIR_BASE_URL)."),
     ] = None,
+    hook_wait: Annotated[
+        float,
+        typer.Option(
+            "--hook-wait",
+            min=0,
+            help="Pröva rest-hook med en tillfällig prenumeration och vänta så många sekunder på "
+            "att servern aktiverar den (0: pröva inte; inget skrivs då till servern).",
+        ),
+    ] = subscriptions.WAIT_SECONDS,
 ) -> None:
-    """Kontrollera att FHIR-servern svarar och talar FHIR R4."""
+    """Kontrollera att FHIR-servern svarar, talar FHIR R4 och kan leverera rest-hook-
+    notifieringar (prenumerationerna som stänger uppgifter inom sekunder)."""
     settings = get_settings()
     logs.configure(settings.log_level, settings.log_json)
     endpoint = settings.endpoint().model_copy(
@@ -52,6 +63,7 @@ def check(
     try:
         with FhirClient(endpoint) as client:
             statement = client.capabilities()
+            hooks = _hook_row(client, hook_wait)
     except (FhirError, ValueError) as exc:
         err.print(f"[bold red]FHIR-servern {endpoint.base_url} fungerar inte:[/] {exc}")
         raise typer.Exit(1) from None
@@ -64,4 +76,27 @@ def check(
     table.add_row("Programvara", f"{name} {software.get('version', '')}".strip())
     table.add_row("FHIR-version", str(statement.get("fhirVersion")))
     table.add_row("Resurstyper", str(len(_resource_types(statement))))
+    if hooks is not None:
+        table.add_row("Rest-hook", hooks[0])
     out.print(table)
+    if hooks is not None and hooks[1]:
+        err.print(f"[bold yellow]Varning:[/] {hooks[1]}")
+
+
+def _hook_row(client: FhirClient, wait: float) -> tuple[str, str | None] | None:
+    """What the rest-hook probe found, and a warning when delivery looks impossible."""
+    if wait <= 0:
+        return None
+    try:
+        probe = subscriptions.probe_rest_hook(client, wait)
+    except FhirError as exc:  # e.g. no right to write Subscriptions: the check itself still holds
+        return "okänt", f"Kunde inte pröva rest-hook med en tillfällig prenumeration: {exc}"
+    seconds = f"{probe.seconds:.0f}"
+    if probe.active:
+        return f"ja (en tillfällig prenumeration blev aktiv på {seconds} s)", None
+    reason = f": {probe.error}" if probe.error else ""
+    return (
+        f"nej (status {probe.status or 'okänd'} efter {seconds} s{reason})",
+        f"En tillfällig rest-hook-prenumeration blev inte aktiv inom {seconds} s. "
+        + subscriptions.INACTIVE_HINT,
+    )

@@ -27,10 +27,11 @@ from rich.table import Table
 from adapter.cli.app import app
 from adapter.cli.rowerrors import ErrorReport, thousands
 from adapter.fhirclient import FhirClient, FhirError
-from adapter.logs import mask_personnummer
 from adapter.mapping import MappingsError
+from adapter.personnummer import mask
 from adapter.settings import Settings, get_settings
-from adapter.sources import ColumnMapError, SourceKind
+from adapter.sources import ColumnMapError, SourceKind, read_file
+from adapter.sources.textfile import encoding_name
 from adapter.sync import (
     DEFAULT_WORKERS,
     Importer,
@@ -119,7 +120,7 @@ def _summary(tally: Tally, open_left: int, stop: SyncStop | None, console: Conso
     console.print(table)
     if stop is not None:
         what = "FHIR-servern svarar inte" if stop.temporary else "Skrivningen avbröts"
-        console.print(f"[bold red]{what}:[/] {mask_personnummer(stop.message)}")
+        console.print(f"[bold red]{what}:[/] {mask(stop.message)}")
     if open_left:
         console.print(
             f"{thousands(open_left)} resurser väntar i utkorgen; kör [bold]sip-fhir sync[/] "
@@ -188,14 +189,19 @@ def import_command(
                     tally,
                     sync_settings,
                     force=force,
+                    care_provider_hsa_id=settings.care_provider_hsa_id,
                 )
-                result = importer.run(files, kind)
+                readings = [read_file(path, kind, settings.mappings_dir) for path in files]
+                result = importer.run_readings(readings)
         except (ColumnMapError, MappingsError, OSError, ValueError) as error:
-            err.print(f"[bold red]Importen kunde inte starta:[/] {mask_personnummer(str(error))}")
+            err.print(f"[bold red]Importen kunde inte starta:[/] {mask(str(error))}")
             raise typer.Exit(EXIT_FAILED) from None
         finally:
             errors.close()
     errors.print(err)
+    for reading in readings:
+        encoding = encoding_name(reading.summary.encoding)
+        out.print(f"{reading.file}: läst som {encoding}", soft_wrap=True, markup=False)
     _summary(tally, result.open_left, result.stop, out)
     raise typer.Exit(_exit_code(tally, result.open_left, result.stop))
 
@@ -244,12 +250,12 @@ def _dead_letters(outbox: Outbox, console: Console) -> None:
         return
     console.print(f"[bold]Avvisade av FHIR-servern: {thousands(len(letters))}[/]")
     for letter in letters:
-        key = mask_personnummer(letter.match_url.partition("?")[2])
+        key = mask(letter.match_url.partition("?")[2])
         # Not a table: the server's messages are long and must stay whole (and greppable).
         console.print(
             f"{letter.resource_type} {key} (försök {letter.attempts}, {letter.updated_at})",
             markup=False,
             soft_wrap=True,
         )
-        console.print(f"  {mask_personnummer(letter.error)}", markup=False, soft_wrap=True)
+        console.print(f"  {mask(letter.error)}", markup=False, soft_wrap=True)
     console.print("Rätta källdata och importera igen, eller försök på nytt: sync --retry-failed")

@@ -107,7 +107,15 @@ class FhirClient:
         pool = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
         session.mount("http://", pool)
         session.mount("https://", pool)
-        session.headers.update({"Accept": FHIR_JSON, "User-Agent": f"sip-fhir/{__version__}"})
+        session.headers.update(
+            {
+                "Accept": FHIR_JSON,
+                "User-Agent": f"sip-fhir/{__version__}",
+                # Every read fresh: HAPI answers an identical search within 60 s (by default) from
+                # its cache, the searches inside a batch Bundle too, and would miss our own writes.
+                "Cache-Control": "no-cache",
+            }
+        )
         apply_tls(session, endpoint)
         self.auth = auth if auth is not None else build_auth(endpoint, clock=clock)
         session.auth = self.auth
@@ -169,21 +177,17 @@ class FhirClient:
         personnummer out of request lines and access logs; a GET with one is refused.
         """
         _check_name(_TYPE, resource_type, "resurstyp")
-        # HAPI answers an identical search from a 60 s cache unless told not to.
-        headers = {"Cache-Control": "no-cache"}
         if post:
-            bundle = self._json(
-                "POST", self._url(resource_type, "_search"), data=params or {}, headers=headers
-            )
+            bundle = self._json("POST", self._url(resource_type, "_search"), data=params or {})
         else:
             self._refuse_personnummer_in_url(_param_values(params))
-            bundle = self._json("GET", self._url(resource_type), params=params, headers=headers)
+            bundle = self._json("GET", self._url(resource_type), params=params)
         while True:
             yield bundle
             link = next_link(bundle)
             if not link:
                 return
-            bundle = self._json("GET", self._same_origin(link), headers=headers)
+            bundle = self._json("GET", self._same_origin(link))
 
     def create(self, resource: Resource, *, if_none_exist: str | None = None) -> WriteResult:
         """POST Type; with `if_none_exist` ("identifier=sys|val") a conditional create."""

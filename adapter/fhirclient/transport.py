@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import http.client
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -52,9 +53,30 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return chain
 
 
+def _protocol_error(chain: list[BaseException]) -> http.client.HTTPException | None:
+    """An answer that breaks HTTP (e.g. "got more than 100 headers"): the same request gets the
+    same answer again, so it is not a network fault. A connection closed before or during the
+    answer (RemoteDisconnected, IncompleteRead) is one, and stays retryable."""
+    for cause in chain:
+        if isinstance(cause, http.client.HTTPException) and not isinstance(
+            cause, ConnectionError | http.client.IncompleteRead
+        ):
+            return cause
+    return None
+
+
 def transport_error(exc: requests.RequestException, request: str) -> FhirError:
     chain = _causes(exc)
     reason = str(chain[-1]) or type(chain[-1]).__name__  # e.g. "[Errno 111] Connection refused"
+    protocol = _protocol_error(chain)
+    if protocol is not None:
+        return FatalError(
+            "Servern svarade, men svaret bryter mot HTTP-protokollet "
+            f"({str(protocol) or type(protocol).__name__}); det är inget nätverksfel och ett nytt "
+            "försök ger samma svar. Kontrollera FHIR-serverns inställningar och version, "
+            "eller en proxy emellan",
+            request=request,
+        )
     if isinstance(exc, requests.exceptions.SSLError):
         return FatalError(f"TLS-fel mot servern: {reason}", request=request)
     if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema):

@@ -21,12 +21,14 @@ from adapter.canonical import (
     CODE_SIP,
     CS_PLAN_KIND,
     CS_RISK_MODEL,
+    EXT_PLAN_KIND,
     HSA_ID,
     ID_CARETEAM,
     ID_PLAN,
     INERA_CAREPLAN_TYPE,
     PERSONNUMMER,
     SAMORDNINGSNUMMER,
+    canonical_system,
 )
 from adapter.domain import EventCode, IdKind, Participant, PersonId, PlanKind
 from adapter.followup.calendar import WorkingCalendar
@@ -90,9 +92,13 @@ class Translations:
 
 
 def _codings(concept: Any) -> list[tuple[str, str]]:
+    """(system, code) pairs; a system named by an alias (an OID of old) as its canonical URL."""
     if not isinstance(concept, dict):
         return []
-    return [(str(c.get("system")), str(c.get("code"))) for c in concept.get("coding", ())]
+    return [
+        (canonical_system(str(c.get("system"))), str(c.get("code")))
+        for c in concept.get("coding", ())
+    ]
 
 
 def local_day(value: Any, calendar: WorkingCalendar) -> date | None:
@@ -178,7 +184,8 @@ def plan_facts(
 ) -> PlanFacts | None:
     """A SIP or patientkontrakt CarePlan (with its CareTeam) → the plan's current version."""
     key = business_identifier(care_plan, ID_PLAN)
-    kinds = [_PLAN_KIND[c] for c in _codings_of(care_plan.get("category")) if c in _PLAN_KIND]
+    codings = [*_codings_of(care_plan.get("category")), *_plan_kind_codings(care_plan)]
+    kinds = [_PLAN_KIND[c] for c in codings if c in _PLAN_KIND]
     status = _PLAN_STATUS.get(str(care_plan.get("status")))
     created = local_day(care_plan.get("created"), calendar)
     unit = hsa_id_of(care_plan.get("author"))
@@ -202,6 +209,13 @@ def plan_facts(
 
 def _codings_of(concepts: Any) -> list[tuple[str, str]]:
     return [c for concept in concepts or () for c in _codings(concept)]
+
+
+def _plan_kind_codings(care_plan: Json) -> list[tuple[str, str]]:
+    """The plan-kind extension (a patientkontrakt); older CarePlans had it inside category."""
+    extensions = care_plan.get("extension") or ()
+    values = [e.get("valueCoding") for e in extensions if e.get("url") == EXT_PLAN_KIND]
+    return _codings({"coding": [v for v in values if isinstance(v, dict)]})
 
 
 def care_event(

@@ -109,6 +109,7 @@ class OpenTask:
 
     `focus` is optional: the key alone is usually enough to tell what a Task was about, but a
     renew-plan Task of an earlier valid_until needs it to be closed as completed.
+    `reason_in_focus`: written before reasons moved to Task.reasonReference; rewritten once.
     """
 
     key: str
@@ -117,6 +118,7 @@ class OpenTask:
     due: date | None = None
     owner: Owner | None = None
     focus: Focus | None = None
+    reason_in_focus: bool = False
 
     @classmethod
     def of(cls, decision: TaskDecision) -> OpenTask:
@@ -132,7 +134,7 @@ class OpenTask:
 
 class ActionKind(StrEnum):
     CREATE = "create"
-    UPDATE = "update"  # business status, due date, owner or focus changed
+    UPDATE = "update"  # business status, due date, owner, focus or where the reason sits changed
     COMPLETE = "complete"
     CANCEL = "cancel"
 
@@ -549,6 +551,8 @@ def _changes(task: OpenTask, decision: TaskDecision) -> tuple[str, ...]:
         changed.append("owner")
     if task.focus is not None and task.focus != decision.focus:
         changed.append("focus")
+    if task.reason_in_focus:
+        changed.append("reason")
     return tuple(changed)
 
 

@@ -13,16 +13,25 @@ The secret is stored in the Subscription on the FHIR server: anyone who may read
 there can read it. Give the adapter a secret of its own (SIP_FHIR_HOOK_SECRET) and rotate it by
 registering again. Where a server has subscriptions off, the scheduled scans still do the work,
 only later (see adapter/scheduler.py).
+
+A server that does not deliver rest-hooks still stores the Subscriptions, as `requested`, and
+says nothing (HAPI JPA starter: `hapi.fhir.subscription.resthook_enabled` is off by default, and
+the CapabilityStatement does not tell). So `wait_for_active` watches them become `active`, and
+`probe_rest_hook` asks the server with a throwaway Subscription that matches nothing.
 """
 
 from __future__ import annotations
 
+import time
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from adapter.canonical import TAG_ADAPTER
 from adapter.fhirclient import FhirClient
 from adapter.mapping.fhir import Json, coding
+from adapter.mapping.narrative import with_narrative
 
 HOOK_PATH = "/fhir-hook"
 HOOK_HEADER = "X-Sip-Fhir-Hook"
@@ -38,6 +47,23 @@ CRITERIA = {
     "RiskAssessment": "RiskAssessment?",  # Prea60 runs: into or out of the risk group
 }
 _LIVE = frozenset({"requested", "active"})
+ACTIVE = "active"
+# HAPI activates a new Subscription within seconds, or else at its next full sync of
+# Subscriptions (every 60 s; seen when its subscription channels were busy): wait past one sync, so
+# a slow server is not reported as one that does not deliver. It returns as soon as they are active.
+WAIT_SECONDS = 65.0
+_POLL_SECONDS = 0.5
+PROBE_TAG = "server-check"
+# Never called: the probe's criteria match nothing, and .invalid is a reserved domain.
+PROBE_ENDPOINT = "https://sip-fhir-probe.invalid/fhir-hook"
+PROBE_SYSTEM = "urn:sip-fhir:server-check"
+RESTHOOK_SETTING = "hapi.fhir.subscription.resthook_enabled"
+INACTIVE_HINT = (
+    "Servern levererar troligen inte rest-hook-notifieringar. I HAPI FHIR JPA-servern (t.ex. den "
+    f"officiella hapi-fhir-jpaserver-starter) är de avstängda som standard: sätt {RESTHOOK_SETTING}"
+    "=true. Till dess gör de schemalagda genomgångarna jobbet, bara senare (förfallokontrollen "
+    "varje morgon, den fulla genomgången på måndagar)."
+)
 
 
 def subscription_id(resource_type: str) -> str:
@@ -51,7 +77,7 @@ def hook_url(endpoint: str) -> str:
 
 
 def subscription(resource_type: str, endpoint: str, secret: str) -> Json:
-    return {
+    resource: Json = {
         "resourceType": "Subscription",
         "id": subscription_id(resource_type),
         "meta": {"tag": [coding(TAG_ADAPTER, TAG_CODE)]},
@@ -65,6 +91,7 @@ def subscription(resource_type: str, endpoint: str, secret: str) -> Json:
             "header": [f"{HOOK_HEADER}: {secret}"],
         },
     }
+    return with_narrative(resource)  # from the reason only: never the secret
 
 
 class RegisterOutcome(StrEnum):
@@ -121,3 +148,65 @@ def remove(client: FhirClient) -> int:
     for item in found:
         client.delete("Subscription", str(item["id"]))
     return len(found)
+
+
+def statuses(client: FhirClient, ids: Sequence[str]) -> dict[str, Json]:
+    """The Subscriptions `ids` as the server holds them now (missing ones left out)."""
+    return {str(s["id"]): s for s in client.search("Subscription", {"_id": ",".join(ids)})}
+
+
+def wait_for_active(
+    client: FhirClient,
+    ids: Sequence[str],
+    wait: float,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Json]:
+    """Poll until every Subscription in `ids` is active, one is in error, or `wait` seconds pass;
+    their last state (a server activates them asynchronously, or, without rest-hook, never)."""
+    deadline = clock() + wait
+    while True:
+        current = statuses(client, ids)
+        states = [(current.get(i) or {}).get("status") for i in ids]
+        if all(s == ACTIVE for s in states) or "error" in states or clock() >= deadline:
+            return current
+        sleep(min(_POLL_SECONDS, max(0.0, deadline - clock())))
+
+
+@dataclass(frozen=True, slots=True)
+class HookProbe:
+    """Whether the server activated a rest-hook Subscription within the wait."""
+
+    active: bool
+    status: str | None
+    seconds: float
+    error: str | None  # the server's Subscription.error, if it gave one
+
+
+def probe_rest_hook(
+    client: FhirClient,
+    wait: float = WAIT_SECONDS,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> HookProbe:
+    """Create a rest-hook Subscription that matches nothing, see if it becomes active, delete it."""
+    probe = {
+        "resourceType": "Subscription",
+        "meta": {"tag": [coding(TAG_ADAPTER, PROBE_TAG)]},
+        "status": "requested",
+        "reason": "sip-fhir server check: kan servern leverera rest-hook? (tas bort direkt)",
+        "criteria": f"Basic?identifier={PROBE_SYSTEM}|{uuid.uuid4().hex}",
+        "channel": {"type": "rest-hook", "endpoint": PROBE_ENDPOINT, "payload": PAYLOAD},
+    }
+    written = client.create(probe)
+    probe_id = str(written.id)
+    started = clock()
+    try:
+        found = wait_for_active(client, [probe_id], wait, sleep=sleep, clock=clock).get(probe_id)
+    finally:
+        client.delete("Subscription", probe_id)
+    status = (found or {}).get("status")
+    error = (found or {}).get("error")
+    return HookProbe(status == ACTIVE, status, clock() - started, str(error) if error else None)

@@ -6,8 +6,11 @@ A Task says (profile followup-task):
 - `code` the rule (CS_TASK_TYPE), `description` what to do (Swedish), `businessStatus` due or
   overdue, `restriction.period` from the day it opened to the due day (`end`, a date: the whole day
   counts);
-- `for` the Patient and `focus` the CarePlan, RiskAssessment or discharge Encounter it is about, as
-  literal references to what the loader found on the server;
+- `for` the Patient; `focus` the CarePlan acted on (follow-up, renew-plan) or, where there is no
+  plan to act on, `reasonReference` the RiskAssessment (establish-plan) or discharge Encounter
+  (sip-call) that caused it: literal references to what the loader found on the server. Tasks
+  written before held those reasons in `focus`: they are read the same, and moved to
+  `reasonReference` when the adapter next writes them;
 - `owner` the fast vårdkontakt (a Practitioner by HSA-id) or else the unit (an Organization by
   HSA-id); `requester` the unit whose worklist it belongs to (searchable as `unit`, see
   profiles/SearchParameter-unit.json);
@@ -32,8 +35,17 @@ from adapter.canonical import (
     TaskBusinessStatus,
     TaskType,
 )
-from adapter.followup.rules import Focus, OpenTask, Outcome, Owner, OwnerKind, TaskDecision
+from adapter.followup.rules import (
+    Focus,
+    OpenTask,
+    Outcome,
+    Owner,
+    OwnerKind,
+    PlanFocus,
+    TaskDecision,
+)
 from adapter.mapping.fhir import Json, coding, concept, hsa_reference, identifier, meta, period
+from adapter.mapping.narrative import with_narrative
 from adapter.mapping.readback import business_identifier
 
 # Task.status values of a Task still to be done; the others (completed, cancelled, rejected,
@@ -61,18 +73,43 @@ def _business_status(status: TaskBusinessStatus) -> Json:
     return concept(coding(CS_TASK_BUSINESS_STATUS, status.value))
 
 
+def _reference_type(reference: Any) -> str | None:
+    """The resource type of a literal (`[base/]Type/id[/_history/v]`) or conditional reference."""
+    text = reference.get("reference") if isinstance(reference, dict) else None
+    if not isinstance(text, str):
+        return None
+    if "?" in text:
+        return text.split("?", 1)[0].rstrip("/").split("/")[-1]
+    parts = text.split("/_history/")[0].rstrip("/").split("/")
+    return parts[-2] if len(parts) >= 2 else None
+
+
+def _reason_in_focus(task: Json) -> bool:
+    """A Task of old whose `focus` holds its reason (anything but the CarePlan acted on)."""
+    focus = task.get("focus")
+    return focus is not None and _reference_type(focus) != "CarePlan"
+
+
+def _placed(task: Json, reference: str, *, acted_on: bool) -> Json:
+    """`reference` in `focus` (the plan acted on) or in `reasonReference` (what caused it)."""
+    task.pop("focus", None)
+    task.pop("reasonReference", None)
+    task["focus" if acted_on else "reasonReference"] = {"reference": reference}
+    return task
+
+
 def _decided(task: Json, decision: TaskDecision, focus_reference: str) -> Json:
     """`task` with every element the decision sets; owner None leaves the owner as it is."""
     task["businessStatus"] = _business_status(decision.business_status)
     task["code"] = _code(decision.task_type)
     task["description"] = decision.description
-    task["focus"] = {"reference": focus_reference}
+    _placed(task, focus_reference, acted_on=isinstance(decision.focus, PlanFocus))
     if decision.unit_hsa_id:
         task["requester"] = hsa_reference("Organization", decision.unit_hsa_id)
     if decision.owner is not None:
         task["owner"] = owner_reference(decision.owner)
     task["restriction"] = {"period": period(decision.opens_on, decision.due)}
-    return task
+    return with_narrative(task)
 
 
 def new_task(
@@ -101,6 +138,8 @@ def _server_copy(current: Json) -> Json:
     if PROFILE_TASK not in profiles:
         profiles.append(PROFILE_TASK)
     task["meta"] = task_meta
+    if _reason_in_focus(task) and "reasonReference" not in task:
+        _placed(task, task["focus"]["reference"], acted_on=False)
     return task
 
 
@@ -114,7 +153,7 @@ def closed_task(current: Json, outcome: Outcome, reason: str) -> Json:
     task = _server_copy(current)
     task["status"] = outcome.value
     task["statusReason"] = {"text": reason}
-    return task
+    return with_narrative(task)
 
 
 # --- the way back ---
@@ -161,7 +200,7 @@ class ServerTask:
     business_status: TaskBusinessStatus | None
     due: date | None
     owner: Owner | None
-    focus_reference: str | None
+    focus_reference: str | None  # what it is about: `focus`, else `reasonReference`
     patient_reference: str | None
     unit_hsa_id: str | None
     resource: Json = field(compare=False, repr=False)
@@ -176,7 +215,15 @@ class ServerTask:
 
     def open_task(self, focus: Focus | None) -> OpenTask:
         """What the rules compare with their decisions; `focus` resolved by the caller."""
-        return OpenTask(self.key, self.task_type, self.business_status, self.due, self.owner, focus)
+        return OpenTask(
+            self.key,
+            self.task_type,
+            self.business_status,
+            self.due,
+            self.owner,
+            focus,
+            reason_in_focus=_reason_in_focus(self.resource),
+        )
 
 
 def read_task(resource: Json) -> ServerTask | None:
@@ -203,7 +250,9 @@ def read_task(resource: Json) -> ServerTask | None:
         ),
         due=_date_part(restriction_period.get("end")),
         owner=read_owner(resource.get("owner")),
-        focus_reference=(resource.get("focus") or {}).get("reference"),
+        focus_reference=(resource.get("focus") or resource.get("reasonReference") or {}).get(
+            "reference"
+        ),
         patient_reference=(resource.get("for") or {}).get("reference"),
         unit_hsa_id=unit.get("value") if unit.get("system") == HSA_ID else None,
         resource=resource,

@@ -6,16 +6,24 @@ indicator-measurereport), both found again by their business identifier, never b
 - `summary`: counts and score only. Identifier `<indicator>:<unit>:<start>/<end>`. This is the
   report the trend reads and the one a registry gets (it names no patient).
 - `subject-list`: the same counts, and each population's `subjectResults` points to a List
-  (profile indicator-subject-list) of the patients in it. Identifier as above + `:subject-list`.
+  (profile indicator-subject-list) of the subject-level reports of the patients in it, as R4 and
+  DEQM define it. Identifier as above + `:subject-list`.
+- `individual` (profile indicator-individual-measurereport), one per patient in any population:
+  `subject` the Patient, the same measure, unit and period, and the patient's own counts (0/1 for
+  the risk-group shares; for KVÅ and lus-sip-call the patient's events or notices). Identifier an
+  opaque digest of indicator + unit + period + patient (`individual_key`); a share's report
+  has the patient's own score (HAPI's validator requires one for a proportion).
 
 A proportion's initial population is its denominator (no exclusions), so both point to one List.
-Counts count what the indicator counts (events for KVÅ, notices for lus-sip-call); a List names
-each patient once. No `date` element: the content is a function of the data and the period, so
-an unchanged re-run writes identical resources and the server keeps the version.
+Counts count what the indicator counts (events for KVÅ, notices for lus-sip-call): a population's
+count is the sum of its individual reports' counts, and its List names each patient once. No
+`date` element: the content is a function of the data and the period, so an unchanged re-run
+writes identical resources and the server keeps the version.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -33,13 +41,14 @@ from adapter.canonical import (
     LIST_EMPTY_REASON,
     MEASURE_IMPROVEMENT,
     MEASURE_POPULATION,
+    PROFILE_INDIVIDUAL_REPORT,
     PROFILE_MEASURE_REPORT,
     PROFILE_SUBJECT_LIST,
     IndicatorCode,
     measure_url,
 )
 from adapter.domain import PersonId
-from adapter.indicators.compute import IndicatorResult, Period, Scoring
+from adapter.indicators.compute import IndicatorResult, Period, Scoring, percent
 from adapter.indicators.distribution import BANDS, ScoreSummary
 from adapter.mapping.bundle import transaction_bundle
 from adapter.mapping.fhir import (
@@ -53,7 +62,8 @@ from adapter.mapping.fhir import (
     patient_reference,
 )
 from adapter.mapping.fhir import period as fhir_period
-from adapter.mapping.identifiers import match_url
+from adapter.mapping.identifiers import match_url, stable_digest
+from adapter.mapping.narrative import with_narrative
 from adapter.mapping.resource import MappedResource
 
 PatientRef = Callable[[PersonId], Json]
@@ -64,6 +74,7 @@ _PERCENT = Decimal("0.01")
 class ReportType(StrEnum):
     SUMMARY = "summary"
     SUBJECT_LIST = "subject-list"
+    INDIVIDUAL = "individual"
 
 
 class Population(StrEnum):
@@ -139,21 +150,29 @@ def list_key(
     return f"{indicator.value}:{unit_hsa_id}:{period_key(period)}:{population.value}"
 
 
+def individual_key(result: IndicatorResult, person: PersonId) -> str:
+    """A patient's individual report: opaque (never the personnummer), the same on every run."""
+    return stable_digest(
+        result.indicator.value, result.unit_hsa_id, period_key(result.period), person
+    )
+
+
 # --- building ---
 
 
-def _score(result: IndicatorResult) -> Json | None:
+def _score(scoring: Scoring, value: Decimal | None) -> Json | None:
     """A proportion's score: a unitless 0..1 (FHIR's rule); 4 decimals = the percent's 2.
 
-    An empty denominator has no score; the validator still requires the element, so its value is
-    absent with the reason "not-a-number" (0/0). A cohort has no score: the count is the result.
+    `value` in percent. An empty denominator has no score; the validator still requires the
+    element (an individual report too), so its value is absent with the reason "not-a-number"
+    (0/0). A cohort has no score: the count is the result.
     """
-    if result.scoring is not Scoring.PROPORTION:
+    if scoring is not Scoring.PROPORTION:
         return None
-    if result.value is None:
+    if value is None:
         return {"_value": {"extension": [extension(EXT_DATA_ABSENT_REASON, "Code", NOT_A_NUMBER)]}}
     # JSON has no decimal type; four decimals survive float unchanged.
-    return {"value": float(result.value / 100)}
+    return {"value": float(value / 100)}
 
 
 SCORE_BAND = "score-band"  # the stratifier of plan-quality (Measure-plan-quality.json)
@@ -216,12 +235,26 @@ def _read_scores(group: Mapping[str, Any]) -> ScoreSummary | None:
     )
 
 
-def _report(result: IndicatorResult, report_type: ReportType, with_lists: bool) -> Json:
+@dataclass(frozen=True, slots=True)
+class _Subject:
+    """Who an individual report is about: its key, the Patient reference, their counts."""
+
+    key: str
+    reference: Json
+    counts: Mapping[Population, int]
+
+
+def _report(
+    result: IndicatorResult,
+    report_type: ReportType,
+    with_lists: bool,
+    subject: _Subject | None = None,
+) -> Json:
     populations = []
     for group in _groups(result):
         population: Json = {
             "code": concept(coding(MEASURE_POPULATION, group.population.value)),
-            "count": group.count,
+            "count": group.count if subject is None else subject.counts.get(group.population, 0),
         }
         if with_lists:
             key = list_key(
@@ -234,33 +267,48 @@ def _report(result: IndicatorResult, report_type: ReportType, with_lists: bool) 
         "code": concept(coding(CS_INDICATOR, result.indicator.value)),
         "population": populations,
     }
-    score = _score(result)
+    if subject is None:
+        score = _score(result.scoring, result.value)
+    else:  # the patient's own share: 0 or 1, or of their notices
+        own = subject.counts
+        score = _score(
+            result.scoring,
+            percent(own.get(Population.NUMERATOR, 0), own.get(Population.DENOMINATOR, 0)),
+        )
     if score is not None:
         group_json["measureScore"] = score
-    if result.scores is not None:
+    if result.scores is not None and subject is None:  # the unit's scores, not a patient's
         group_json["extension"] = [_summary_extension(result.scores)]
         group_json["stratifier"] = [_bands(result.scores)]
-    return {
+    if subject is None:
+        profile = PROFILE_MEASURE_REPORT
+        key = report_key(result.indicator, result.unit_hsa_id, result.period, report_type)
+    else:
+        profile, key = PROFILE_INDIVIDUAL_REPORT, subject.key
+    report: Json = {
         "resourceType": "MeasureReport",
-        "meta": meta(PROFILE_MEASURE_REPORT),
-        "identifier": [
-            identifier(
-                ID_MEASURE_REPORT,
-                report_key(result.indicator, result.unit_hsa_id, result.period, report_type),
-            )
-        ],
+        "meta": meta(profile),
+        "identifier": [identifier(ID_MEASURE_REPORT, key)],
         "status": "complete",
         "type": report_type.value,
         "measure": measure_url(result.indicator.value),
-        "reporter": hsa_reference("Organization", result.unit_hsa_id),
-        "period": fhir_period(result.period.start, result.period.end),
-        "improvementNotation": concept(coding(MEASURE_IMPROVEMENT, "increase")),
-        "group": [group_json],
     }
+    if subject is not None:
+        report["subject"] = subject.reference
+    report.update(
+        {
+            "reporter": hsa_reference("Organization", result.unit_hsa_id),
+            "period": fhir_period(result.period.start, result.period.end),
+            "improvementNotation": concept(coding(MEASURE_IMPROVEMENT, "increase")),
+            "group": [group_json],
+        }
+    )
+    return report
 
 
 def _mapped_report(result: IndicatorResult, report_type: ReportType) -> MappedResource:
     resource = _report(result, report_type, with_lists=report_type is ReportType.SUBJECT_LIST)
+    with_narrative(resource)
     return MappedResource(
         "MeasureReport", ID_MEASURE_REPORT, resource["identifier"][0]["value"], resource
     )
@@ -271,9 +319,28 @@ def summary_report(result: IndicatorResult) -> MappedResource:
     return _mapped_report(result, ReportType.SUMMARY)
 
 
-def subject_list(
-    result: IndicatorResult, group: _Group, patient_ref: PatientRef = patient_reference
-) -> MappedResource:
+def individual_reports(
+    result: IndicatorResult, patient_ref: PatientRef = patient_reference
+) -> list[MappedResource]:
+    """One report per patient in any population: `subject` the Patient, their own counts."""
+    counts: dict[PersonId, Counter[Population]] = {}
+    for group in _groups(result):
+        for person in group.subjects:  # one entry per counted item
+            counts.setdefault(person, Counter())[group.population] += 1
+    reports = []
+    for person, own in counts.items():
+        subject = _Subject(individual_key(result, person), patient_ref(person), own)
+        resource = with_narrative(_report(result, ReportType.INDIVIDUAL, False, subject))
+        reports.append(MappedResource("MeasureReport", ID_MEASURE_REPORT, subject.key, resource))
+    return reports
+
+
+def _distinct(people: Iterable[PersonId]) -> list[PersonId]:
+    return list(dict.fromkeys(people))
+
+
+def subject_list(result: IndicatorResult, group: _Group) -> MappedResource:
+    """The List of a population: one entry per patient, their individual report."""
     key = list_key(result.indicator, result.unit_hsa_id, result.period, group.list_population)
     resource: Json = {
         "resourceType": "List",
@@ -288,30 +355,36 @@ def subject_list(
         "code": concept(coding(MEASURE_POPULATION, group.list_population.value)),
     }
     if group.subjects:
-        resource["entry"] = [{"item": patient_ref(person)} for person in group.subjects]
+        resource["entry"] = [
+            {"item": {"reference": match_url("MeasureReport", ID_MEASURE_REPORT, individual)}}
+            for individual in (individual_key(result, p) for p in _distinct(group.subjects))
+        ]
     else:
         resource["emptyReason"] = concept(coding(LIST_EMPTY_REASON, "nilknown"))
-    return MappedResource("List", ID_SUBJECT_LIST, key, resource)
+    return MappedResource("List", ID_SUBJECT_LIST, key, with_narrative(resource))
 
 
 def subject_list_report(
     result: IndicatorResult, patient_ref: PatientRef = patient_reference
 ) -> list[MappedResource]:
-    """The Lists (one per distinct population), then the subject-list MeasureReport."""
+    """The individual reports (one per patient), the Lists (one per distinct population), then
+    the subject-list MeasureReport."""
     lists: dict[Population, MappedResource] = {}
     for group in _groups(result):
         if group.list_population not in lists:
-            lists[group.list_population] = subject_list(result, group, patient_ref)
-    return [*lists.values(), _mapped_report(result, ReportType.SUBJECT_LIST)]
+            lists[group.list_population] = subject_list(result, group)
+    individuals = individual_reports(result, patient_ref)
+    return [*individuals, *lists.values(), _mapped_report(result, ReportType.SUBJECT_LIST)]
 
 
 def report_resources(
     results: Iterable[IndicatorResult], patient_ref: PatientRef = patient_reference
 ) -> list[MappedResource]:
-    """Everything the adapter keeps for `results`: per result its Lists and both reports.
+    """Everything the adapter keeps for `results`: per result the individual reports, the Lists
+    and the subject-list and summary reports.
 
-    `patient_ref` makes the List entries: by default a conditional reference (resolved by the
-    server inside the transaction), or `Patient/<id>` when the ids are known.
+    `patient_ref` makes the individual reports' `subject`: by default a conditional reference
+    (resolved by the server inside the transaction), or `Patient/<id>` when the ids are known.
     """
     resources: list[MappedResource] = []
     for result in results:

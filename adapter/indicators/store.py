@@ -204,8 +204,9 @@ def read_reports(
     report_type: ReportType = ReportType.SUMMARY,
 ) -> list[StoredReport]:
     """The stored reports of `units` (None: all), oldest period first; others' are skipped."""
+    # The unit's reports of this profile only: not the many patients' individual reports.
     searches: list[dict[str, str]] = (
-        [{UNIT_SEARCH: unit_token(unit)} for unit in units]
+        [{UNIT_SEARCH: unit_token(unit), "_profile": PROFILE_MEASURE_REPORT} for unit in units]
         if units
         else [{"_profile": PROFILE_MEASURE_REPORT}]
     )

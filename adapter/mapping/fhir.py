@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from adapter.canonical import HSA_ID
 from adapter.domain import PersonId
 from adapter.mapping.identifiers import match_url
+from adapter.sources.values import STOCKHOLM  # the one Swedish time zone
 
 Json = dict[str, Any]
 
@@ -60,6 +61,11 @@ def display_reference(display: str) -> Json:
 def extension(url: str, value_type: str, value: Any) -> Json:
     """`{"url": url, "value<Type>": value}`; value_type as in FHIR (Coding, String, Date...)."""
     return {"url": url, f"value{value_type}": value}
+
+
+def local_instant(day: date) -> str:
+    """An R4 instant: midnight of `day` in Swedish time, with its offset (+01:00 or +02:00)."""
+    return datetime(day.year, day.month, day.day, tzinfo=STOCKHOLM).isoformat()
 
 
 def iso(day: date | None) -> str | None:

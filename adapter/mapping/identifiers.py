@@ -39,7 +39,11 @@ def _escape_token(value: str) -> str:
     return value
 
 
+# Provenance has no `identifier` element: its business key is a meta.tag, found with `_tag`.
+_KEY_PARAMETER = {"Provenance": "_tag"}
+
+
 def match_url(resource_type: str, system: str, value: str) -> str:
     """`Type?identifier=system|value`, encoded so any value survives the round trip."""
     token = f"{quote(system, safe=':/')}|{quote(_escape_token(value), safe=':-._~')}"
-    return f"{resource_type}?identifier={token}"
+    return f"{resource_type}?{_KEY_PARAMETER.get(resource_type, 'identifier')}={token}"

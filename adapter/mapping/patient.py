@@ -1,11 +1,21 @@
-"""Patient: the full resource from a Prea60 row, a create-only stub from every other source."""
+"""Patient: the full resource from a Prea60 row, a create-only stub from every other source.
+
+Every Patient carries what Inera's IPS-based IneraEHDSPatient requires: `birthDate` and the legal
+`gender`, both read from the personnummer or samordningsnummer (`adapter.personnummer`), and a
+`name`. The name comes from the sources that carry one (Prea60 `Namn`, a plan's participant with
+role patient); without one the name says so: `text` (IPS ips-pat-1 needs family, given or text)
+plus the data-absent-reason extension, so no program takes it for a real name.
+"""
 
 from __future__ import annotations
 
-from adapter.canonical import PROFILE_PATIENT
+from adapter import personnummer
+from adapter.canonical import EXT_DATA_ABSENT_REASON, PROFILE_PATIENT
 from adapter.domain import PersonId, Prea60Row
-from adapter.mapping.fhir import Json, hsa_reference, identifier, meta
+from adapter.mapping.fhir import Json, extension, hsa_reference, identifier, meta
 from adapter.mapping.resource import MappedResource
+
+UNKNOWN_NAME = "Namn okänt"
 
 
 def _patient(person: PersonId, resource: Json, create_only: bool) -> MappedResource:
@@ -18,28 +28,39 @@ def _patient(person: PersonId, resource: Json, create_only: bool) -> MappedResou
     )
 
 
-def _base(person: PersonId) -> Json:
+def unknown_name() -> Json:
+    return {
+        "extension": [extension(EXT_DATA_ABSENT_REASON, "Code", "unknown")],
+        "text": UNKNOWN_NAME,
+    }
+
+
+def _base(person: PersonId, name: Json) -> Json:
     return {
         "resourceType": "Patient",
         "meta": meta(PROFILE_PATIENT),
         "identifier": [identifier(person.system, person.digits)],
+        "name": [name],
+        "gender": personnummer.legal_gender(person),
+        "birthDate": personnummer.birth_date(person).isoformat(),
     }
 
 
-def patient_stub(person: PersonId) -> MappedResource:
-    """Identifier only, written If-None-Exist: never erases what a Prea60 import wrote."""
-    return _patient(person, _base(person), create_only=True)
+def patient_stub(person: PersonId, name_text: str | None = None) -> MappedResource:
+    """Written If-None-Exist: never erases what a Prea60 import wrote. `name_text`: the name
+    as the source wrote it (free text), when it has one."""
+    name = {"text": name_text} if name_text else unknown_name()
+    return _patient(person, _base(person, name), create_only=True)
 
 
 def patient_from_prea60(row: Prea60Row) -> MappedResource:
     """Name, and the listing (unit + fast läkarkontakt) as generalPractitioner, by HSA-id."""
-    resource = _base(row.patient)
     name: Json = {"use": "official", "family": row.family_name}
     given = row.given_name.split()
     if given:
         name["given"] = given
     name["text"] = " ".join([*given, row.family_name])
-    resource["name"] = [name]
+    resource = _base(row.patient, name)
     listing = [hsa_reference("Organization", row.unit_hsa_id, row.unit_name or None)]
     if row.gp_hsa_id:
         listing.append(hsa_reference("Practitioner", row.gp_hsa_id))

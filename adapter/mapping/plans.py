@@ -8,7 +8,10 @@ as a follow-up.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from adapter.canonical import (
+    CODE_NOPAT,
     CODE_PATIENTKONTRAKT,
     CODE_SIP,
     CODE_VARDPLAN,
@@ -18,6 +21,7 @@ from adapter.canonical import (
     EXT_HUVUDMAN,
     EXT_OVERALL_RESPONSIBILITY,
     EXT_PERFORMER_ROLE,
+    EXT_PLAN_KIND,
     EXT_PLAN_KVA,
     EXT_PLAN_QUALITY,
     EXT_PLAN_UPDATED,
@@ -28,11 +32,17 @@ from adapter.canonical import (
     ID_CARETEAM,
     ID_GOAL,
     ID_PLAN,
+    ID_PROVENANCE,
     INERA_CAREPLAN_TYPE,
+    INERA_EXT_APPROVED_FOR_PATIENT,
     PROFILE_CARETEAM,
     PROFILE_GOAL,
     PROFILE_PATIENTKONTRAKT_CAREPLAN,
+    PROFILE_PROVENANCE,
     PROFILE_SIP_CAREPLAN,
+    PROVENANCE_PARTICIPANT_TYPE,
+    SOURCE_BASE,
+    V3_ACT_CODE,
 )
 from adapter.domain import (
     EventCode,
@@ -57,11 +67,14 @@ from adapter.mapping.fhir import (
     extension,
     hsa_reference,
     identifier,
+    local_instant,
     meta,
     patient_reference,
     period,
 )
+from adapter.mapping.identifiers import stable_digest
 from adapter.mapping.patient import patient_stub
+from adapter.mapping.plan_note import plan_note
 from adapter.mapping.resource import MappedResource
 from adapter.quality import PlanQuality, score_plan
 
@@ -103,13 +116,21 @@ NARSTAENDE = "Närstående"
 
 
 def _category(kind: PlanKind) -> Json:
+    """Only Inera's codes: IneraEHDSCarePlan binds every category repetition (no slice) to
+    TypeOfCarePlanVS (required), and HAPI checks every coding, so the project's plan-kind code
+    rides in an extension (EXT_PLAN_KIND) instead."""
     if kind is PlanKind.SIP:
         return concept(coding(INERA_CAREPLAN_TYPE, CODE_SIP, "SIP"))
-    # A patientkontrakt is a vårdplan to Inera's code system; the project's code says which kind.
-    return concept(
-        coding(INERA_CAREPLAN_TYPE, CODE_VARDPLAN, "VP"),
-        coding(CS_PLAN_KIND, CODE_PATIENTKONTRAKT, "Patientkontrakt"),
-    )
+    return concept(coding(INERA_CAREPLAN_TYPE, CODE_VARDPLAN, "VP"))  # a patientkontrakt is a VP
+
+
+def _plan_meta(plan: Plan, profile: str) -> Json:
+    """meta.profile, and the label NOPAT (Inera PDL-001, see canonical.CODE_NOPAT) when the
+    source says the patient may not see the plan."""
+    result = meta(profile)
+    if plan.approved_for_patient is False:
+        result["security"] = [coding(V3_ACT_CODE, CODE_NOPAT)]
+    return result
 
 
 def goal_key(plan: Plan, goal: PlanGoal) -> str:
@@ -122,12 +143,23 @@ def _role(role: str, mappings: Mappings) -> Json:
     return concept(*translation.codings(role), text=translation.display(role) or role)
 
 
+def _is_person(participant: Participant) -> bool:
+    """A named staff member (HSA-id or name), not the patient and not just an organisation."""
+    return participant.role != ParticipantRole.PATIENT and bool(
+        participant.hsa_id or participant.name
+    )
+
+
 def _member(plan: Plan, participant: Participant) -> Json:
     if participant.role == ParticipantRole.PATIENT:
         return patient_reference(plan.patient)
     if participant.hsa_id:
         return hsa_reference("Practitioner", participant.hsa_id, participant.name)
-    return display_reference(participant.name or participant.organization or participant.role)
+    if participant.name:
+        return display_reference(participant.name)
+    if participant.organization:  # nobody named: the organisation itself takes part
+        return {"type": "Organization", "display": participant.organization}
+    return display_reference(participant.role)
 
 
 def _participant(plan: Plan, participant: Participant, mappings: Mappings) -> Json:
@@ -138,7 +170,8 @@ def _participant(plan: Plan, participant: Participant, mappings: Mappings) -> Js
         ]
     result["role"] = [_role(participant.role, mappings)]
     result["member"] = _member(plan, participant)
-    if participant.organization:
+    # ctm-1: onBehalfOf is for a Practitioner member (the organisation a person acts for).
+    if participant.organization and _is_person(participant):
         result["onBehalfOf"] = display_reference(participant.organization)
     return result
 
@@ -146,7 +179,7 @@ def _participant(plan: Plan, participant: Participant, mappings: Mappings) -> Js
 def map_care_team(plan: Plan, mappings: Mappings) -> MappedResource:
     resource: Json = {
         "resourceType": "CareTeam",
-        "meta": meta(PROFILE_CARETEAM),
+        "meta": _plan_meta(plan, PROFILE_CARETEAM),
         "identifier": [identifier(ID_CARETEAM, plan.key)],
         "status": CARETEAM_STATUS[plan.status],
         "name": plan.title,
@@ -163,7 +196,7 @@ def map_goal(plan: Plan, goal: PlanGoal) -> MappedResource:
     key = goal_key(plan, goal)
     resource: Json = {
         "resourceType": "Goal",
-        "meta": meta(PROFILE_GOAL),
+        "meta": _plan_meta(plan, PROFILE_GOAL),
         "identifier": [identifier(ID_GOAL, key)],
         "lifecycleStatus": GOAL_STATUS[plan.status],
         "description": {"text": goal.text},
@@ -266,6 +299,13 @@ def _plan_extensions(plan: Plan, mappings: Mappings) -> list[Json]:
         extension(EXT_PLAN_VERSION, "Integer", plan.version),
         extension(EXT_PLAN_UPDATED, "Date", plan.updated.isoformat()),
     ]
+    if plan.kind is PlanKind.PATIENTKONTRAKT:
+        kind = coding(CS_PLAN_KIND, CODE_PATIENTKONTRAKT, "Patientkontrakt")
+        extensions.append(extension(EXT_PLAN_KIND, "Coding", kind))
+    if plan.approved_for_patient is not None:
+        extensions.append(
+            extension(INERA_EXT_APPROVED_FOR_PATIENT, "Boolean", plan.approved_for_patient)
+        )
     if plan.what_matters:
         extensions.append(extension(EXT_WHAT_MATTERS, "String", plan.what_matters))
     if plan.kind is PlanKind.SIP:
@@ -292,9 +332,11 @@ def map_care_plan(
         for goal, mapped in zip(plan.goals, goals, strict=True)
     }
     sip = plan.kind is PlanKind.SIP
+    plan_meta = _plan_meta(plan, PROFILE_SIP_CAREPLAN if sip else PROFILE_PATIENTKONTRAKT_CAREPLAN)
+    plan_meta["source"] = plan_source(plan)
     resource: Json = {
         "resourceType": "CarePlan",
-        "meta": meta(PROFILE_SIP_CAREPLAN if sip else PROFILE_PATIENTKONTRAKT_CAREPLAN),
+        "meta": plan_meta,
         "extension": _plan_extensions(plan, mappings),
         "identifier": [identifier(ID_PLAN, plan.key)],
         "status": CAREPLAN_STATUS[plan.status],
@@ -305,6 +347,7 @@ def map_care_plan(
         "period": period(plan.created, plan.valid_until),
         "created": plan.created.isoformat(),
         "author": hsa_reference("Organization", plan.unit_hsa_id),
+        "contributor": _contributors(plan),
         "careTeam": [{"reference": team.match_url}],
     }
     if goal_refs:
@@ -312,11 +355,64 @@ def map_care_plan(
     activities = _activities(plan, goal_refs, mappings)
     if activities:
         resource["activity"] = activities
+    resource["note"] = [{"text": plan_note(plan, mappings)}]
     return MappedResource("CarePlan", ID_PLAN, plan.key, resource)
 
 
+def plan_source(plan: Plan) -> str:
+    """meta.source: the source system the plan came from (no `#`: HAPI appends its request id)."""
+    return f"{SOURCE_BASE}/{quote(plan.source_system, safe='')}"
+
+
+def _contributors(plan: Plan) -> list[Json]:
+    """The participating units: the plan's own unit by HSA-id, then each other organisation a
+    participant acts for (by name: the source has no HSA-id for them)."""
+    result = [hsa_reference("Organization", plan.unit_hsa_id)]
+    seen: set[str] = set()
+    for participant in plan.participants:
+        name = participant.organization
+        if name and name not in seen:
+            seen.add(name)
+            result.append({"type": "Organization", "display": name})
+    return result
+
+
+def map_provenance(plan: Plan, care_plan: MappedResource, care_provider: str) -> MappedResource:
+    """Who the plan comes from, as Inera's IneraEHDSProvenance says: author = the vårdenhet
+    (inre spärr), custodian = the vårdgivare (yttre spärr). One per plan (all versions), keyed by
+    a meta.tag, recorded = the day the source last changed the plan (midnight, Swedish time)."""
+    key = stable_digest("provenance", plan.key)
+    resource: Json = {
+        "resourceType": "Provenance",
+        "meta": meta(PROFILE_PROVENANCE) | {"tag": [coding(ID_PROVENANCE, key)]},
+        "target": [{"reference": care_plan.match_url}],
+        "recorded": local_instant(plan.updated),
+        "agent": [
+            {
+                "type": concept(coding(PROVENANCE_PARTICIPANT_TYPE, "custodian", "Custodian")),
+                "who": hsa_reference("Organization", care_provider),
+            },
+            {
+                "type": concept(coding(PROVENANCE_PARTICIPANT_TYPE, "author", "Author")),
+                "who": hsa_reference("Organization", plan.unit_hsa_id),
+            },
+        ],
+    }
+    return MappedResource("Provenance", ID_PROVENANCE, key, resource)
+
+
+def _patient_name(plan: Plan) -> str | None:
+    patient = plan.participant(ParticipantRole.PATIENT)
+    return patient.name if patient is not None else None
+
+
 def map_plan(plan: Plan, mappings: Mappings) -> list[MappedResource]:
-    """Patient stub, Goals, CareTeam, then the CarePlan that references them."""
+    """Patient stub, Goals, CareTeam, the CarePlan that references them, and its Provenance
+    (when the care provider's HSA-id is set)."""
     goals = [map_goal(plan, goal) for goal in plan.goals]
     team = map_care_team(plan, mappings)
-    return [patient_stub(plan.patient), *goals, team, map_care_plan(plan, goals, team, mappings)]
+    care_plan = map_care_plan(plan, goals, team, mappings)
+    resources = [patient_stub(plan.patient, _patient_name(plan)), *goals, team, care_plan]
+    if mappings.care_provider_hsa_id:
+        resources.append(map_provenance(plan, care_plan, mappings.care_provider_hsa_id))
+    return resources

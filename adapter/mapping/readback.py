@@ -26,16 +26,17 @@ from adapter.canonical import (
     ID_DISCHARGE,
     ID_PLAN,
     INERA_FAST_KONTAKT,
+    canonical_system,
 )
 from adapter.domain import Consent
 from adapter.quality import PlanQuality, UnmetCriterion
 
 Json = dict[str, Any]
 
-# Inera kv_typ_av_fast_kontakt: the Task owner is the fast vårdkontakt, else the one with the
-# overall coordinating responsibility.
+# Inera kv_typ_av_fast_kontakt code of the fast vårdkontakt. Not code 4 as a fallback: the
+# adapter's data written before used 4 for the SIP's samordningsansvarig (often the kommun's),
+# which is not a fast vårdkontakt; Task.owner falls back to the unit instead.
 FAST_VARDKONTAKT = "1"
-SAMORDNINGSANSVARIG = "4"
 
 
 def extension_value(element: Json, url: str, value_type: str) -> Any:
@@ -112,18 +113,22 @@ def listing_unit(risk_assessment: Json) -> str | None:
 
 
 def fast_vardkontakt(care_team: Json) -> Json | None:
-    """The member Reference of the fast vårdkontakt (Inera code 1, else 4), or None.
+    """The member Reference of the fast vårdkontakt (Inera code 1), or None.
+
+    The role's system may be the canonical URL or, in data written before, the code system's OID.
 
     Usable as Task.owner as it is: a logical Practitioner reference by HSA-id with the name, or
     a display-only reference when the source gave no HSA-id.
     """
-    by_code: dict[str, Json] = {}
     for participant in care_team.get("participant", ()):
         for role in participant.get("role", ()):
             for coding in role.get("coding", ()):
-                if coding.get("system") == INERA_FAST_KONTAKT and "member" in participant:
-                    by_code.setdefault(str(coding.get("code")), participant["member"])
-    return by_code.get(FAST_VARDKONTAKT) or by_code.get(SAMORDNINGSANSVARIG)
+                system = canonical_system(str(coding.get("system")))
+                if (system, str(coding.get("code"))) == (INERA_FAST_KONTAKT, FAST_VARDKONTAKT):
+                    member = participant.get("member")
+                    if member is not None:
+                        return dict(member)
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,11 @@ API (all lazy and streaming: a 50 MB file is read row by row in flat memory)::
   does not tell, a field past the csv module's size limit) is a `RowError` with line 0 (before
   any line) or the header's line and column None; nothing follows it. An unknown `kind`
   string is the caller's error: ValueError. `reading.summary` (`ReadSummary`: rows,
-  accepted, errors) is complete once the iteration ends; `reading.records()` yields the
-  records alone.
+  accepted, errors, the encoding a file was read in) is complete once the iteration ends;
+  `reading.records()` yields the records alone.
+- A line with a byte invalid in the file's encoding, or JSON nested deeper than
+  `adapter.safejson.MAX_DEPTH`, is a row error on its line; the other lines are read
+  (`textfile` tells how the encoding is chosen).
 - A row that repeats an earlier row exactly is skipped and reported as a `RowError` with
   `duplicate_of` = the earlier line: a notice, nothing is lost. The same identity with other
   values (a Meddelande-id, a patient in one Prea60 run and unit, a plan version) is an error.

@@ -3,8 +3,9 @@
 A format (`CsvFormat`) declares its columns and a `build` function that turns one `CsvRow`
 into a record; `CsvFormat.read` does the rest, streaming row by row:
 
-- encoding and binary/empty detection (`textfile`), delimiter `;`, `,` or tab from the header
-  line (the most frequent of them; `;` wins a tie);
+- encoding and binary/empty detection (`textfile`); a row on a line with a byte that is not
+  valid in the file's encoding is rejected alone, naming the byte;
+- delimiter `;`, `,` or tab from the header line (the most frequent of them; `;` wins a tie);
 - header names matched against `mappings/columns/<kind>.json` case-insensitively, with blanks
   trimmed and inner runs of blanks folded; unknown headers are ignored; a required column that
   is missing is a file-level error naming it and the headers found;
@@ -22,7 +23,7 @@ import itertools
 import json
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -32,9 +33,23 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from adapter import personnummer
 from adapter.domain import PersonId, Record, RowError, SourceRef
 from adapter.settings import get_settings
-from adapter.sources.reading import Outcome, Reading, RowResult, SourceKind, repeat, shown
+from adapter.sources.reading import (
+    Decoded,
+    Outcome,
+    Reading,
+    RowResult,
+    SourceKind,
+    repeat,
+    shown,
+)
 from adapter.sources.repeats import RepeatCheck, digest
-from adapter.sources.textfile import FileProblem, Source, open_text, source_name
+from adapter.sources.textfile import (
+    FileProblem,
+    Source,
+    invalid_reason,
+    open_text,
+    source_name,
+)
 from adapter.sources.values import InvalidValue
 
 T = TypeVar("T")
@@ -161,7 +176,7 @@ class CsvRow:
                 return None
             return personnummer.parse(raw, reference)
         except personnummer.PersonnummerError as exc:
-            self.fail(field, exc.reason, personnummer.mask(raw))
+            self.fail(field, exc.reason, personnummer.mask(raw, whole=True))
             return None
 
     def fail(self, field: str, reason: str, value: str | None = None) -> None:
@@ -213,6 +228,7 @@ def _outcomes(
     start = 1  # the line the next row starts on
     try:
         with open_text(source) as text, RepeatCheck() as repeats:
+            yield Decoded(text.encoding)
             # Header: the first non-blank line, which also tells the delimiter.
             header_line = ""
             for header_line in text:
@@ -224,7 +240,11 @@ def _outcomes(
             reader = csv.reader(itertools.chain([header_line], text), delimiter=delimiter)
             header = next(reader)
             fields = _match_header(file, start, header, fmt.columns, column_map)
+            invalid = text.invalid_in(1, skipped + reader.line_num)
             if isinstance(fields, RowError):
+                if invalid is not None:
+                    hint = invalid_reason(invalid[1], text.encoding)
+                    fields = replace(fields, reason=f"{fields.reason} {hint}")
                 yield fields
                 return
             headers = {field: header[i].strip() for i, field in fields.items()}
@@ -233,7 +253,11 @@ def _outcomes(
             for cells in reader:
                 line, start = start, skipped + reader.line_num + 1
                 cells = [c.strip() for c in cells]
-                if any(cells):
+                invalid = text.invalid_in(line, start - 1)
+                if invalid is not None:  # the row alone: its values cannot be trusted
+                    reason = invalid_reason(invalid[1], text.encoding)
+                    yield RowResult(line, None, (RowError(file, invalid[0], None, reason),))
+                elif any(cells):
                     yield _row(layout, (line, start - 1), cells, repeats, fmt)
     except FileProblem as exc:
         yield RowError(file, exc.line, None, exc.reason)

@@ -4,7 +4,8 @@ The input schema is `PlanIn` (pydantic); a valid object becomes a `domain.Plan`.
 is a `RowError` whose column is the JSON path of the field (`actions[1].goal`, 0-based indexes,
 as jq writes them), for example:
 
-- not JSON, or JSON that is not an object; unknown `kind`, `status`, `responsible`, `role`,
+- not JSON, JSON nested deeper than `adapter.safejson.MAX_DEPTH` levels, or JSON that is not an
+  object; unknown `kind`, `status`, `responsible`, `role`,
   `expressed_by`, `huvudman`; a missing or empty required field; dates not `YYYY-MM-DD`;
 - a SIP without `kva`, or `kva` other than AU124/AU125; `kva` or `overall_responsibility` on a
   patientkontrakt; a SIP (other than a draft) without `overall_responsibility`, which the law
@@ -32,12 +33,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     ValidationError,
 )
 from pydantic_core import PydanticCustomError
 
-from adapter import personnummer
+from adapter import personnummer, safejson
 from adapter.domain import (
     Appointment,
     Consent,
@@ -55,9 +57,24 @@ from adapter.domain import (
     RowError,
     SourceRef,
 )
-from adapter.sources.reading import Outcome, Reading, RowResult, SourceKind, repeat, shown
+from adapter.sources.reading import (
+    Decoded,
+    Outcome,
+    Reading,
+    RowResult,
+    SourceKind,
+    repeat,
+    shown,
+)
 from adapter.sources.repeats import RepeatCheck, digest
-from adapter.sources.textfile import FileProblem, Source, open_text, source_name
+from adapter.sources.textfile import (
+    UTF8,
+    FileProblem,
+    Source,
+    invalid_reason,
+    open_text,
+    source_name,
+)
 from adapter.sources.values import InvalidValue, parse_date, parse_hsa_id
 
 T = TypeVar("T")
@@ -143,6 +160,7 @@ class PlanIn(_In):
     next_follow_up: Day | None = None
     agreed_appointments: list[AppointmentIn] = []
     consent: Consent | None = None
+    approved_for_patient: StrictBool | None = None
 
 
 def read_plans(source: Source, *, name: str | None = None) -> Reading:
@@ -164,22 +182,39 @@ def read_plan_objects(objects: Iterable[tuple[int, Any]], *, name: str) -> Readi
 def _file_outcomes(source: Source, file: str) -> Iterator[Outcome]:
     try:
         with open_text(source) as text:
-            yield from _line_outcomes(file, enumerate(text, start=1))
+            yield Decoded(text.encoding)
+            yield from _line_outcomes(file, enumerate(text, start=1), text.invalid_in)
     except FileProblem as exc:
         yield RowError(file, exc.line, None, exc.reason)
 
 
-def _line_outcomes(file: str, lines: Iterable[tuple[int, str]]) -> Iterator[Outcome]:
+def _no_invalid(_first: int, _last: int) -> None:
+    return None
+
+
+def _line_outcomes(
+    file: str,
+    lines: Iterable[tuple[int, str]],
+    invalid_in: Callable[[int, int], tuple[int, int] | None] = _no_invalid,
+) -> Iterator[Outcome]:
     with RepeatCheck() as repeats:
         for line, raw in lines:
             text = raw.strip()
+            invalid = invalid_in(line, line)
+            if invalid is not None:
+                reason = invalid_reason(invalid[1], UTF8)
+                yield RowResult(line, None, (RowError(file, line, None, reason),))
+                continue
             if not text:
                 continue
             try:
-                obj = json.loads(text)
+                obj = safejson.loads(text)
             except json.JSONDecodeError as exc:
                 reason = f"Ogiltig JSON (tecken {exc.colno})"
                 yield RowResult(line, None, (RowError(file, line, None, reason, shown(text)),))
+                continue
+            except safejson.TooDeep as exc:
+                yield RowResult(line, None, (RowError(file, line, None, exc.reason),))
                 continue
             yield _outcome(file, line, obj, repeats)
 
@@ -219,7 +254,7 @@ def _validated(file: str, line: int, obj: dict[str, Any]) -> tuple[Errors, Plan 
             try:  # `updated` may be the broken field: check what needs no reference date
                 personnummer.check(raw_patient)
             except personnummer.PersonnummerError as pnr_exc:
-                masked = personnummer.mask(raw_patient)
+                masked = personnummer.mask(raw_patient, whole=True)
                 errors.append(RowError(file, line, "patient", pnr_exc.reason, masked))
         return tuple(errors), None
     problems = list(_rule_problems(plan_in))
@@ -233,7 +268,7 @@ def _patient(plan: PlanIn, problems: list[tuple[str, str, str | None]]) -> Perso
     try:
         return personnummer.parse(plan.patient, plan.updated)
     except personnummer.PersonnummerError as exc:
-        problems.append(("patient", exc.reason, personnummer.mask(plan.patient)))
+        problems.append(("patient", exc.reason, personnummer.mask(plan.patient, whole=True)))
         return None
 
 
@@ -295,6 +330,7 @@ def _to_domain(plan: PlanIn, patient: PersonId, source: SourceRef) -> Plan:
         next_follow_up=plan.next_follow_up,
         agreed_appointments=tuple(Appointment(a.date, a.with_) for a in plan.agreed_appointments),
         consent=plan.consent,
+        approved_for_patient=plan.approved_for_patient,
     )
 
 
@@ -311,6 +347,7 @@ _REASONS = {
     "model_type": "Ska vara ett objekt",
     "model_attributes_type": "Ska vara ett objekt",
     "dict_type": "Ska vara ett objekt",
+    "bool_type": "Ska vara true eller false",
 }
 
 
@@ -328,7 +365,7 @@ def _row_error(file: str, line: int, err: Any) -> RowError:
     value = err.get("input")
     path = json_path(err["loc"])
     if path == "patient" and isinstance(value, str):
-        shown_value: str | None = personnummer.mask(value)
+        shown_value: str | None = personnummer.mask(value, whole=True)
     elif isinstance(value, str | int | float) and kind != "missing":
         shown_value = shown(str(value))
     else:

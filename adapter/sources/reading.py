@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from adapter.domain import ReadSummary, Record, RowError
-from adapter.logs import mask_personnummer
+from adapter.personnummer import mask
 
 _MAX_SHOWN = 80
 
@@ -30,14 +30,21 @@ class RowResult:
     errors: tuple[RowError, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """The encoding the file is read in (`textfile`: utf-8, utf-8-sig, cp1252); comes first."""
+
+    encoding: str
+
+
 # A bare RowError is a file-level problem: it belongs to no row.
-Outcome = RowResult | RowError
+Outcome = RowResult | RowError | Decoded
 
 
 class Reading(Iterable[Record | RowError]):
     """Iterate once: yields each `RowError` and `Record` in file order, and keeps `summary`
-    (rows read, records accepted, every error) up to date as it goes. Lazy: nothing is read
-    before iteration starts, and nothing is held but the current row."""
+    (rows read, records accepted, every error, the encoding) up to date as it goes. Lazy:
+    nothing is read before iteration starts, and nothing is held but the current row."""
 
     def __init__(self, file: str, kind: SourceKind | None, outcomes: Iterable[Outcome]) -> None:
         self.file = file
@@ -51,6 +58,9 @@ class Reading(Iterable[Record | RowError]):
             raise RuntimeError(f"{self.file} has already been read")
         summary = self.summary
         for outcome in outcomes:
+            if isinstance(outcome, Decoded):
+                summary.encoding = outcome.encoding
+                continue
             if isinstance(outcome, RowError):
                 summary.errors.append(outcome)
                 yield outcome
@@ -77,5 +87,5 @@ def repeat(file: str, line: int, earlier: int) -> RowResult:
 
 def shown(raw: str) -> str:
     """A raw value as it may appear in an error report: personnummer masked, length capped."""
-    text = mask_personnummer(raw)
+    text = mask(raw)
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"

@@ -61,9 +61,12 @@ def _files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
 
 
-def mapping_fingerprint(mappings_dir: Path) -> str:
-    """sha256 over the adapter version, the mapping code and every file in `mappings_dir`."""
+def mapping_fingerprint(mappings_dir: Path, *settings: str) -> str:
+    """sha256 over the adapter version, the mapping code, every file in `mappings_dir` and the
+    settings the mapping reads (`settings`, e.g. the care provider's HSA-id)."""
     digest = hashlib.sha256(adapter.__version__.encode())
+    for value in settings:
+        digest.update(value.encode("utf-8") + b"\0")
     roots = [(_PACKAGE_DIR, _PACKAGE_DIR / name) for name in _MAPPING_CODE]
     roots.append((mappings_dir, mappings_dir))
     for base, root in roots:

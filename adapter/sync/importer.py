@@ -16,6 +16,7 @@ from adapter.canonical import EXT_PLAN_VERSION
 from adapter.domain import Record, RowError
 from adapter.fhirclient import FhirClient
 from adapter.mapping import MappedResource, MappingError, Mappings, load_mappings, map_record
+from adapter.mapping.stale import dropped_goals
 from adapter.sources import Reading, SourceKind, read_file
 from adapter.sync.engine import SyncEngine, SyncSettings, SyncStop
 from adapter.sync.fingerprint import mapping_fingerprint, record_digest
@@ -42,8 +43,8 @@ def plan_version(resource: Writable) -> int | None:
 
 
 def open_outbox(data_dir: Path) -> Outbox:
-    """The outbox in `data_dir`, with the plan-version rule."""
-    return Outbox.in_dir(data_dir, version_of=plan_version)
+    """The outbox in `data_dir`, with the plan-version rule and a plan's dropped Goals."""
+    return Outbox.in_dir(data_dir, version_of=plan_version, stale_of=dropped_goals)
 
 
 @dataclass(slots=True)
@@ -74,11 +75,14 @@ class Importer:
         *,
         force: bool = False,
         admit: Admission | None = None,
+        care_provider_hsa_id: str | None = None,
     ) -> None:
         self.outbox = outbox
         self.admit = admit
         self.mappings_dir = mappings_dir
-        self.mappings: Mappings = load_mappings(mappings_dir)
+        self.mappings: Mappings = load_mappings(
+            mappings_dir, care_provider_hsa_id=care_provider_hsa_id
+        )
         self.tally = tally
         self.force = force
         self.engine = SyncEngine(outbox, client, tally, sync_settings)
@@ -89,7 +93,10 @@ class Importer:
 
     def run_readings(self, readings: Iterable[Reading]) -> ImportResult:
         """Import any readings, e.g. of an API request body (`read_plan_lines`)."""
-        self.outbox.use_fingerprint(mapping_fingerprint(self.mappings_dir))
+        fingerprint = mapping_fingerprint(
+            self.mappings_dir, self.mappings.care_provider_hsa_id or ""
+        )
+        self.outbox.use_fingerprint(fingerprint)
         run = self.engine.start(producing=True)
         try:
             for reading in readings:

@@ -239,10 +239,19 @@ def _now_text() -> str:
 
 
 VersionOf = Callable[[Writable], int | None]
+# A record's resources and the bodies stored so far (by match URL) → the resources it makes stale,
+# rewritten (e.g. the Goals a new plan version dropped, cancelled); written with the record.
+StaleOf = Callable[[Sequence[Writable], Callable[[str], dict[str, Any] | None]], Sequence[Writable]]
 
 
 def _no_version(_resource: Writable) -> int | None:
     return None
+
+
+def _nothing_stale(
+    _resources: Sequence[Writable], _stored: Callable[[str], dict[str, Any] | None]
+) -> Sequence[Writable]:
+    return ()
 
 
 class Outbox:
@@ -250,6 +259,7 @@ class Outbox:
 
     `version_of` tells the source version of a resource (plans: CarePlan), or None; a record
     holding an older version than the one already stored for the same key is skipped whole.
+    `stale_of` adds to a record what it makes stale (see StaleOf), judged against what is stored.
     """
 
     def __init__(
@@ -257,11 +267,13 @@ class Outbox:
         path: Path,
         *,
         version_of: VersionOf = _no_version,
+        stale_of: StaleOf = _nothing_stale,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = path
         self._version_of = version_of
+        self._stale_of = stale_of
         self._lease = lease_seconds
         self._clock = clock
         self._local = threading.local()
@@ -401,7 +413,8 @@ class Outbox:
             return result
         now = _now_text()
         open_members: list[str] = []
-        for resource in unique_by_key(resources):
+        stale = self._stale_of(resources, lambda url: self._stored_body(db, url))
+        for resource in unique_by_key([*resources, *stale]):
             queued, state = self._upsert(db, resource, now, force)
             if queued:
                 result.queued += 1
@@ -420,6 +433,11 @@ class Outbox:
                 ((record_id, url) for url in open_members),
             )
         return result
+
+    @staticmethod
+    def _stored_body(db: sqlite3.Connection, match_url: str) -> dict[str, Any] | None:
+        row = db.execute("SELECT body FROM resource WHERE match_url = ?", (match_url,)).fetchone()
+        return None if row is None else json.loads(row["body"])  # type: ignore[no-any-return]
 
     def _older_than_stored(self, db: sqlite3.Connection, resources: Sequence[Writable]) -> bool:
         for resource in resources:

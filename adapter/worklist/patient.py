@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from adapter.canonical import (
+    EXT_DATA_ABSENT_REASON,
     EXT_HUVUDMAN,
     EXT_OVERALL_RESPONSIBILITY,
     EXT_PERFORMER_ROLE,
@@ -38,8 +39,11 @@ from adapter.worklist.rows import PlanLabel, TaskItem, logical_id, open_task_ite
 
 
 def patient_name(patient: Json) -> str | None:
-    """The Patient's name as text (`name.text`, else given + family), or None."""
+    """The Patient's name as text (`name.text`, else given + family), or None. A name marked
+    data-absent-reason (a stub's "Namn okänt", mapping/patient.py) is no name."""
     for name in patient.get("name", ()):
+        if any(e.get("url") == EXT_DATA_ABSENT_REASON for e in name.get("extension", ())):
+            continue
         if name.get("text"):
             return str(name["text"])
         parts = [*name.get("given", ()), name.get("family")]

@@ -8,7 +8,10 @@
 #
 # Env: HAPI_PORT (8080), HAPI_DATA_DIR (${SIP_FHIR_DATA_DIR:-<repo>/.data}/hapi), HAPI_START_TIMEOUT (300 s),
 #      HAPI_DB_URL / HAPI_DB_USERNAME / HAPI_DB_PASSWORD (PostgreSQL; default: H2 file DB in the data dir),
-#      HAPI_JAVA_OPTS (extra JVM options).
+#      HAPI_JAVA_OPTS (extra JVM options),
+#      HAPI_BIND_ADDRESS (127.0.0.1), HAPI_AUTH (none|jwt) + HAPI_JWT_*, HAPI_TLS_CERT/_KEY/_CLIENT_CA
+#      (read by the server; see README "Security"), HAPI_PROBE_CERT/_KEY (client certificate for the
+#      readiness probe when HAPI_TLS_CLIENT_CA makes one mandatory).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -19,7 +22,25 @@ HAPI_PORT="${HAPI_PORT:-8080}"
 HAPI_DATA_DIR="${HAPI_DATA_DIR:-${SIP_FHIR_DATA_DIR:-$REPO/.data}/hapi}"
 HAPI_START_TIMEOUT="${HAPI_START_TIMEOUT:-300}"
 HAPI_JAVA_OPTS="${HAPI_JAVA_OPTS:-}"
-BASE_URL="http://localhost:${HAPI_PORT}/fhir"
+# Exported so that an empty value reaches the server as the default too, not as "all interfaces".
+export HAPI_BIND_ADDRESS="${HAPI_BIND_ADDRESS:-127.0.0.1}"
+# The probe and the printed URL use the bound address, or localhost when that reaches it.
+case "$HAPI_BIND_ADDRESS" in
+127.0.0.1 | 0.0.0.0 | :: | localhost) HOST=localhost ;;
+*:*) HOST="[$HAPI_BIND_ADDRESS]" ;;
+*) HOST="$HAPI_BIND_ADDRESS" ;;
+esac
+SCHEME=http
+[[ -n "${HAPI_TLS_CERT:-}" ]] && SCHEME=https
+BASE_URL="${SCHEME}://${HOST}:${HAPI_PORT}/fhir"
+PROBE_TLS=()
+if [[ "$SCHEME" == https ]]; then
+	# The probe asks the process this script started, for a capability statement (no patient data, no
+	# token sent), so it does not need to verify the server's certificate.
+	PROBE_TLS=(--insecure)
+	[[ -n "${HAPI_PROBE_CERT:-}" ]] && PROBE_TLS+=(--cert "$HAPI_PROBE_CERT")
+	[[ -n "${HAPI_PROBE_KEY:-}" ]] && PROBE_TLS+=(--key "$HAPI_PROBE_KEY")
+fi
 PID_FILE="$HAPI_DATA_DIR/hapi.pid"
 LOG_FILE="$HAPI_DATA_DIR/hapi.log"
 JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
@@ -43,7 +64,7 @@ running_pid() {
 
 metadata_ok() {
 	local code
-	code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$BASE_URL/metadata" 2>/dev/null || true)"
+	code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "${PROBE_TLS[@]}" "$BASE_URL/metadata" 2>/dev/null || true)"
 	[[ "$code" == "200" ]]
 }
 
@@ -80,6 +101,9 @@ do_build() {
 }
 
 do_start() {
+	if [[ -n "${HAPI_TLS_CLIENT_CA:-}" && -z "${HAPI_PROBE_CERT:-}" ]]; then
+		die "HAPI_TLS_CLIENT_CA requires client certificates: set HAPI_PROBE_CERT (and HAPI_PROBE_KEY) for the readiness probe"
+	fi
 	mkdir -p "$HAPI_DATA_DIR"
 	HAPI_DATA_DIR="$(cd "$HAPI_DATA_DIR" && pwd)"
 	PID_FILE="$HAPI_DATA_DIR/hapi.pid"

@@ -14,8 +14,11 @@ happens in a test, however few requests it makes):
 - STALL: nothing is forwarded and nothing answered for `stall_seconds`, then the connection is
   closed: longer than the client's read timeout, it times out.
 - FORWARD_STALL: forwarded, then the answer is held back for `stall_seconds` and dropped.
+- MANY_HEADERS: forwarded, the answer passed back with 120 `X-Cache` headers more, as HAPI's
+  cached batch searches sent them (issue 12.1): too many for an HTTP client to accept.
 
-One thread per connection (ThreadingHTTPServer); `counts` says how often each fault happened.
+One thread per connection (ThreadingHTTPServer); `counts` says how often each fault happened,
+`requests` which requests came (request lines, as the server's access log would keep them).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class Fault(StrEnum):
     FORWARD_RESET = "forward-reset"
     STALL = "stall"
     FORWARD_STALL = "forward-stall"
+    MANY_HEADERS = "many-headers"
 
 
 def _outcome(text: str) -> bytes:
@@ -78,6 +82,7 @@ class FaultProxy:
         self.stall_seconds = stall_seconds
         self.retry_after = retry_after
         self.counts: Counter[Fault] = Counter()
+        self.requests: list[str] = []  # "METHOD /path?query" of every request, in order
         self._lock = threading.Lock()
         self._served = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -144,6 +149,8 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                with proxy._lock:
+                    proxy.requests.append(f"{self.command} {self.path}")
                 fault = proxy._next_fault()
                 if fault is Fault.TOO_MANY:
                     self._answer(429, _outcome("för många anrop"), [("Retry-After", "1")])
@@ -165,6 +172,8 @@ class FaultProxy:
                         self._reset()
                     else:
                         kept = [(k, v) for k, v in upstream_headers if k.lower() not in _HOP_BY_HOP]
+                        if fault is Fault.MANY_HEADERS:
+                            kept += [("X-Cache", f"HIT {n}") for n in range(120)]
                         self._answer(status, content, kept)
 
             do_GET = do_POST = do_PUT = do_DELETE = _proxy  # noqa: N815

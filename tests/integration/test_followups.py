@@ -142,7 +142,8 @@ def test_a_scan_creates_valid_tasks_and_a_rerun_writes_nothing(
     assert establish["owner"]["type"] == "Organization"
     assert establish["owner"]["identifier"]["value"] == unit
     assert establish["restriction"]["period"]["end"] == "2025-01-01"  # 2024-12-02 + 30
-    assert establish["focus"]["reference"].startswith("RiskAssessment/")
+    assert establish["reasonReference"]["reference"].startswith("RiskAssessment/")
+    assert "focus" not in establish  # no plan to act on: the risk assessment is the reason
     follow_up = one_task(fhir_client, with_plan, TaskType.FOLLOW_UP)
     assert follow_up["owner"] == {
         "type": "Practitioner",
@@ -152,7 +153,8 @@ def test_a_scan_creates_valid_tasks_and_a_rerun_writes_nothing(
     assert follow_up["focus"]["reference"].startswith("CarePlan/")
     sip_call = one_task(fhir_client, discharged, TaskType.SIP_CALL)
     assert sip_call["restriction"]["period"]["end"] == "2024-12-12"  # 3 working days
-    assert sip_call["focus"]["reference"].startswith("Encounter/")
+    assert sip_call["reasonReference"]["reference"].startswith("Encounter/")
+    assert "focus" not in sip_call
     for person in (no_plan, with_plan, discharged):
         for task in tasks_of(fhir_client, person):
             assert task["status"] == "requested"
@@ -327,12 +329,14 @@ def test_a_patient_the_server_refuses_does_not_stop_the_others(
     fhir_client: FhirClient, unit: str
 ) -> None:
     refused, fine = new_person(), new_person()
-    write(fhir_client, [*listed(refused, unit), *listed(fine, unit)])
+    write(fhir_client, [*listed(refused, unit), plan_of(refused, unit), *listed(fine, unit)])
     loaded = load_states(fhir_client, as_of=DEC_10, rules=RULES, units=[unit], mappings=MAPPINGS)
     works = plan_all(loaded, RULES)
-    # What the refused patient's Task is about disappears before the write.
+    # The plan the refused patient's follow-up Task acts on disappears before the write (HAPI
+    # checks the references it indexes: Task.focus, not Task.reasonReference).
     (entry,) = next(w for w in works if w.patient.person == refused).entries
     resource_type, resource_id = entry["resource"]["focus"]["reference"].split("/")
+    assert resource_type == "CarePlan"
     fhir_client.delete(resource_type, resource_id)
     report = FollowupReport(DEC_10, dry_run=False)
     TaskWriter(fhir_client, RULES, DEC_10, MAPPINGS, report, batch_size=200).write(works)

@@ -149,6 +149,12 @@ def _lists_of(client: FhirClient, reports: list[Json]) -> list[Json]:
     return [client.read(*ref.split("/")) for ref in sorted(refs)]
 
 
+def _individuals_of(client: FhirClient, lists: list[Json]) -> list[Json]:
+    """The individual MeasureReports the Lists name (each once)."""
+    refs = {e["item"]["reference"] for lst in lists for e in lst.get("entry", [])}
+    return [client.read(*ref.split("/")) for ref in sorted(refs)]
+
+
 def _errors(outcome: Json) -> list[str]:
     return [
         str(i.get("diagnostics"))
@@ -169,7 +175,11 @@ def test_reports_are_stored_once_valid_and_unchanged_on_a_rerun(
     assert sorted(r["type"] for r in reports) == ["subject-list"] * n + ["summary"] * n
     lists = _lists_of(fhir_client, reports)
     assert len(lists) == 4 * 2 + 3  # per share numerator + denominator; per count one
-    versions = {f"{r['resourceType']}/{r['id']}": r["meta"]["versionId"] for r in reports + lists}
+    individuals = _individuals_of(fhir_client, lists)
+    assert {r["type"] for r in individuals} == {"individual"}
+    assert len(individuals) >= GROUP * 2  # the risk group, in plan-coverage and followup-90d
+    written = reports + lists + individuals
+    versions = {f"{r['resourceType']}/{r['id']}": r["meta"]["versionId"] for r in written}
 
     again, reloaded = indicators_from_server(fhir_client, [scenario.unit], PERIOD, RULES)
     second = store_reports(fhir_client, again, loaded_reference(reloaded))
@@ -178,17 +188,38 @@ def test_reports_are_stored_once_valid_and_unchanged_on_a_rerun(
     lists_after = _lists_of(fhir_client, reports_after)
     after = {f"{r['resourceType']}/{r['id']}": r["meta"]["versionId"] for r in reports_after}
     after |= {f"List/{r['id']}": r["meta"]["versionId"] for r in lists_after}
+    after |= {
+        f"MeasureReport/{r['id']}": r["meta"]["versionId"]
+        for r in _individuals_of(fhir_client, lists_after)
+    }
     assert after == versions  # no duplicates, no new versions of unchanged content
 
-    for resource in reports + lists:
+    for resource in written:
         outcome = fhir_client.validate(resource, resource["meta"]["profile"][0])
         assert _errors(outcome) == [], (resource["identifier"], _errors(outcome))
-    # The List entries are the Patients on this server, by id: no personnummer in them.
+    # R4: each population's List holds subject-level (individual) MeasureReports; each names its
+    # Patient on this server by id, and no personnummer appears anywhere.
     digits = {p.digits for p in scenario.people}
-    for lst in lists:
-        refs = [e["item"]["reference"] for e in lst.get("entry", [])]
-        assert all(ref.startswith("Patient/") for ref in refs)
-        assert not any(d in json.dumps(lst) for d in digits)
+    by_ref = {f"MeasureReport/{r['id']}": r for r in individuals}
+    for report in (r for r in reports if r["type"] == "subject-list"):
+        for population in report["group"][0]["population"]:
+            lst = next(
+                x for x in lists if population["subjectResults"]["reference"] == f"List/{x['id']}"
+            )
+            code = population["code"]["coding"][0]["code"]
+            own = [by_ref[e["item"]["reference"]] for e in lst.get("entry", [])]
+            assert all(
+                r["measure"] == report["measure"] and r["period"] == report["period"] for r in own
+            )
+            assert sum(_count_of(r, code) for r in own) == population["count"], code
+    for resource in lists + individuals:
+        assert not any(d in json.dumps(resource) for d in digits)
+    assert all(r["subject"]["reference"].startswith("Patient/") for r in individuals)
+
+
+def _count_of(report: Json, code: str) -> int:
+    population = report["group"][0]["population"]
+    return int(next(p["count"] for p in population if p["code"]["coding"][0]["code"] == code))
 
 
 def _count(client: FhirClient, resource_type: str, params: list[tuple[str, str]]) -> int:
@@ -399,8 +430,14 @@ def test_cli_fhir_output_names_patients_by_server_id(scenario: Scenario, cli_env
     assert result.exit_code == 0, result.output
     bundle = json.loads(result.stdout)
     assert bundle["type"] == "collection"
-    types = sorted(e["resource"]["resourceType"] for e in bundle["entry"])
-    assert types == ["List"] * (4 * 2 + 3) + ["MeasureReport"] * 2 * len(IndicatorCode)
+    types = sorted(
+        (e["resource"]["resourceType"], e["resource"].get("type", "")) for e in bundle["entry"]
+    )
+    assert types.count(("List", "")) == 4 * 2 + 3
+    assert types.count(("MeasureReport", "summary")) == len(IndicatorCode)
+    assert types.count(("MeasureReport", "subject-list")) == len(IndicatorCode)
+    assert types.count(("MeasureReport", "individual")) >= GROUP * 2
+    assert len(types) == len(set(e["fullUrl"] for e in bundle["entry"]))
     text = result.stdout
     assert '"reference": "Patient/' in text
     assert not any(person.digits in text for person in scenario.people)

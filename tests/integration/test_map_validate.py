@@ -198,7 +198,8 @@ def test_a_new_plan_version_replaces_the_old_one_on_the_server(
 def test_a_patient_stub_never_erases_the_name_from_prea60(
     fhir_client: FhirClient, mappings: Mappings
 ) -> None:
-    digits = f"19{uuid.uuid4().int % 10**10:010d}"
+    n = uuid.uuid4().int  # a real birth date (the Patient carries it), födelsenummer 980-999
+    digits = f"19{n % 100:02d}{1 + n % 12:02d}{1 + n % 28:02d}{980 + n % 20}{n % 10}"
     patient = person(digits)
     (entry, _) = post(fhir_client, map_record(prea60_row(patient), mappings))
     patient_id = entry["response"]["location"].split("/")[1]

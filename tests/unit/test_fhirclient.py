@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -161,6 +162,40 @@ def test_connection_reset_is_retried(fake_time: FakeTime) -> None:
     assert len(fake_time.sleeps) == 1
 
 
+@pytest.mark.parametrize(
+    "cause",
+    [
+        http.client.HTTPException("got more than 100 headers"),
+        http.client.LineTooLong("header line"),
+        http.client.BadStatusLine("SSH-2.0-OpenSSH_9.6"),
+    ],
+)
+@responses.activate
+def test_an_answer_that_breaks_http_is_not_retried_as_a_network_fault(
+    fake_time: FakeTime, cause: http.client.HTTPException
+) -> None:
+    """Issue 12.1: 100+ X-Cache headers from HAPI were retried for 39 s as "Ingen kontakt"."""
+    aborted = requests.ConnectionError(ProtocolError("Connection aborted.", cause))
+    responses.post(BASE, body=aborted)
+
+    with pytest.raises(FatalError) as caught:
+        make_client(fake_time).batch({"resourceType": "Bundle", "type": "batch", "entry": []})
+    assert not isinstance(caught.value, TemporaryError)
+    assert len(responses.calls) == 1 and fake_time.sleeps == []
+    assert "HTTP-protokollet" in caught.value.message and str(cause) in caught.value.message
+    assert "Ingen kontakt" not in caught.value.message
+
+
+@responses.activate
+def test_a_connection_closed_before_the_answer_is_still_retried(fake_time: FakeTime) -> None:
+    closed = http.client.RemoteDisconnected("Remote end closed connection without response")
+    responses.get(f"{BASE}/Patient/1", body=requests.ConnectionError(ProtocolError("x", closed)))
+    responses.get(f"{BASE}/Patient/1", json={"resourceType": "Patient", "id": "1"})
+
+    assert make_client(fake_time).read("Patient", "1")["id"] == "1"
+    assert len(responses.calls) == 2
+
+
 @responses.activate
 def test_plain_create_is_not_resent_after_a_reset(fake_time: FakeTime) -> None:
     """The server may have stored it before the connection died: resending could duplicate."""
@@ -305,6 +340,23 @@ def test_search_follows_next_links_and_sends_no_cache(fake_time: FakeTime) -> No
         "_tag": ["s|t"],
         "_count": ["2"],
     }
+
+
+@responses.activate
+def test_every_request_asks_for_an_uncached_answer(fake_time: FakeTime) -> None:
+    """Batch and transaction Bundles hold searches too: HAPI serves those from its cache as well."""
+    empty = {"resourceType": "Bundle", "type": "batch-response", "entry": []}
+    responses.post(BASE, json=empty)
+    responses.post(BASE, json=empty | {"type": "transaction-response"})
+    responses.get(f"{BASE}/Patient/1", json={"resourceType": "Patient", "id": "1"})
+    responses.post(f"{BASE}/Patient/_search", json=bundle([]))
+    client = make_client(fake_time)
+
+    client.batch({"resourceType": "Bundle", "type": "batch", "entry": []})
+    client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": []})
+    client.read("Patient", "1")
+    list(client.search("Patient", {"_id": "1"}, post=True))
+    assert [c.request.headers.get("Cache-Control") for c in responses.calls] == ["no-cache"] * 4
 
 
 @responses.activate

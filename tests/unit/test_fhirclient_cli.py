@@ -22,11 +22,12 @@ def test_check_prints_software_version_and_resource_types() -> None:
         },
     )
 
-    result = CliRunner().invoke(app, ["server", "check", "--base-url", BASE])
+    result = CliRunner().invoke(app, ["server", "check", "--base-url", BASE, "--hook-wait", "0"])
     assert result.exit_code == 0, result.output
     assert "Testservern 9.9" in result.output
     assert "4.0.1" in result.output
     assert "Resurstyper" in result.output and "2" in result.output
+    assert len(responses.calls) == 1  # --hook-wait 0: no probe, nothing written
 
 
 @responses.activate
@@ -42,7 +43,7 @@ def test_check_fails_with_the_servers_reason() -> None:
         },
     )
 
-    result = CliRunner().invoke(app, ["server", "check", "--base-url", BASE])
+    result = CliRunner().invoke(app, ["server", "check", "--base-url", BASE, "--hook-wait", "0"])
     assert result.exit_code == 1
     assert "Saknar behörighet" in result.output
 
@@ -53,6 +54,6 @@ def test_check_refuses_a_server_that_is_not_r4() -> None:
         f"{BASE}/metadata", json={"resourceType": "CapabilityStatement", "fhirVersion": "5.0.0"}
     )
 
-    result = CliRunner().invoke(app, ["server", "check", "--base-url", BASE])
+    result = CliRunner().invoke(app, ["server", "check", "--base-url", BASE, "--hook-wait", "0"])
     assert result.exit_code == 1
     assert "R4" in result.output

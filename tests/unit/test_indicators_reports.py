@@ -14,6 +14,7 @@ from adapter.canonical import (
     HSA_ID,
     ID_MEASURE_REPORT,
     ID_SUBJECT_LIST,
+    PROFILE_INDIVIDUAL_REPORT,
     PROFILE_MEASURE_REPORT,
     PROFILE_SUBJECT_LIST,
     IndicatorCode,
@@ -26,6 +27,7 @@ from adapter.indicators.reports import (
     ReportFormatError,
     ReportType,
     collection_bundle,
+    individual_key,
     parse_period,
     parse_report,
     period_key,
@@ -90,11 +92,28 @@ def test_summary_report_of_aneby_17_of_19() -> None:
     assert all("subjectResults" not in p for p in group["population"])
 
 
+def _individuals(resources: list) -> dict[str, dict]:
+    """The individual reports by the personnummer in their `subject` (conditional reference)."""
+    return {
+        r["subject"]["reference"].rsplit("|", 1)[1]: r
+        for r in _by_type(resources, "MeasureReport")
+        if r["type"] == "individual"
+    }
+
+
+def _counts(report: dict) -> dict[str, int]:
+    return {p["code"]["coding"][0]["code"]: p["count"] for p in report["group"][0]["population"]}
+
+
+def _list_items(lst: dict) -> list[str]:
+    return [e["item"]["reference"] for e in lst.get("entry", ())]
+
+
 def test_subject_list_report_points_each_population_to_a_list_of_its_patients() -> None:
     result = plan_coverage(_aneby(), UNIT, PERIOD, RULES)
     resources = subject_list_report(result)
     lists = _by_type(resources, "List")
-    (report,) = _by_type(resources, "MeasureReport")
+    (report,) = [r for r in _by_type(resources, "MeasureReport") if r["type"] == "subject-list"]
     assert report["type"] == "subject-list"
     assert report["identifier"][0]["value"].endswith(":subject-list")
     by_key = {lst["identifier"][0]["value"]: lst for lst in lists}
@@ -110,11 +129,26 @@ def test_subject_list_report_points_each_population_to_a_list_of_its_patients() 
     numerator = by_key[f"{key}:numerator"]
     assert numerator["meta"]["profile"] == [PROFILE_SUBJECT_LIST]
     assert (numerator["status"], numerator["mode"]) == ("current", "snapshot")
-    expected = [
-        {"reference": f"Patient?identifier=http://electronichealth.se/identifier/personnummer|{p}"}
-        for p in sorted(person(n).digits for n in range(17))
+    # R4 / DEQM: the List holds the patients' individual MeasureReports, one per patient.
+    people = sorted((person(n) for n in range(17)), key=lambda p: p.digits)
+    assert _list_items(numerator) == [
+        match_url("MeasureReport", ID_MEASURE_REPORT, individual_key(result, p)) for p in people
     ]
-    assert [e["item"] for e in numerator["entry"]] == expected
+    individuals = _individuals(resources)
+    assert len(individuals) == 19  # everyone in the initial population
+    with_plan, without = individuals[person(0).digits], individuals[person(18).digits]
+    assert with_plan["meta"]["profile"] == [PROFILE_INDIVIDUAL_REPORT]
+    assert with_plan["identifier"] == [
+        {"system": ID_MEASURE_REPORT, "value": individual_key(result, person(0))}
+    ]
+    assert person(0).digits not in with_plan["identifier"][0]["value"]
+    assert (with_plan["measure"], with_plan["period"]) == (report["measure"], report["period"])
+    assert with_plan["reporter"] == report["reporter"]
+    assert _counts(with_plan) == {"initial-population": 1, "denominator": 1, "numerator": 1}
+    assert _counts(without) == {"initial-population": 1, "denominator": 1, "numerator": 0}
+    assert with_plan["group"][0]["measureScore"] == {"value": 1.0}  # the patient's own share
+    assert without["group"][0]["measureScore"] == {"value": 0.0}
+    assert all("subjectResults" not in p for p in with_plan["group"][0]["population"])
     for resource in resources:
         check_structure(resource.resource)
 
@@ -126,11 +160,17 @@ def test_the_transaction_links_reports_to_lists_inside_the_bundle_and_hides_pers
     report = next(
         e["resource"] for e in bundle["entry"] if e["resource"].get("type") == "subject-list"
     )
-    numerator_list = full_urls[f"plan-coverage:{UNIT}:2024-12-05/2024-12-11:numerator"]
+    key = f"plan-coverage:{UNIT}:2024-12-05/2024-12-11"
+    numerator_list = full_urls[f"{key}:numerator"]
     assert _population(report, Population.NUMERATOR)["subjectResults"] == {
         "reference": numerator_list
     }
-    assert [e["request"]["method"] for e in bundle["entry"]] == ["PUT"] * 4
+    # 19 individual reports, 2 Lists, the subject-list and the summary report.
+    assert [e["request"]["method"] for e in bundle["entry"]] == ["PUT"] * 23
+    lists = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
+    individual = full_urls[individual_key(result, person(0))]
+    assert individual in _list_items(lists[numerator_list])
+    assert lists[individual]["type"] == "individual"
     digits = [person(n).digits for n in range(20)] + [person(99).digits]
     for entry_ in bundle["entry"]:
         url = entry_["request"]["url"]
@@ -164,7 +204,7 @@ def test_an_empty_denominator_has_no_score_but_says_why() -> None:
     assert parse_report(summary).value is None
 
 
-def test_a_count_lists_a_patient_once_per_event_and_has_no_score() -> None:
+def test_a_count_lists_a_patient_once_and_counts_their_events_in_their_report() -> None:
     states = [
         state(
             patient=person(1),
@@ -176,17 +216,25 @@ def test_a_count_lists_a_patient_once_per_event_and_has_no_score() -> None:
     result = kva_count(states, UNIT, PERIOD, IndicatorCode.KVA_AU124)
     resources = subject_list_report(result)
     (lst,) = _by_type(resources, "List")
-    (report,) = _by_type(resources, "MeasureReport")
+    (report,) = [r for r in _by_type(resources, "MeasureReport") if r["type"] == "subject-list"]
     assert [p["code"]["coding"][0]["code"] for p in report["group"][0]["population"]] == [
         "initial-population"
     ]
     assert _population(report, Population.INITIAL)["count"] == 3
     assert "measureScore" not in report["group"][0]
-    items = [e["item"]["reference"].rsplit("|", 1)[1] for e in lst["entry"]]
-    assert items == [person(1).digits, person(1).digits, person(2).digits]
+    # The List names each patient's report once; the patient's own report counts their events.
+    assert _list_items(lst) == [
+        match_url("MeasureReport", ID_MEASURE_REPORT, individual_key(result, p))
+        for p in (person(1), person(2))
+    ]
+    individuals = _individuals(resources)
+    assert set(individuals) == {person(1).digits, person(2).digits}
+    assert _counts(individuals[person(1).digits]) == {"initial-population": 2}
+    assert _counts(individuals[person(2).digits]) == {"initial-population": 1}
+    assert sum(_counts(r)["initial-population"] for r in individuals.values()) == 3
 
 
-def test_a_notice_counts_once_per_notice_in_the_lists() -> None:
+def test_a_notice_counts_once_per_notice_in_the_patients_report() -> None:
 
     states = [
         state(
@@ -199,8 +247,10 @@ def test_a_notice_counts_once_per_notice_in_the_lists() -> None:
     december = Period(d("2024-12-01"), d("2024-12-31"))
     result = sip_call_in_time(states, UNIT, december, RULES)
     assert (result.numerator, result.denominator) == (2, 2)
-    lists = _by_type(subject_list_report(result), "List")
-    assert [len(lst["entry"]) for lst in lists] == [2, 2]
+    resources = subject_list_report(result)
+    assert [len(lst["entry"]) for lst in _by_type(resources, "List")] == [1, 1]
+    (own,) = _individuals(resources).values()
+    assert _counts(own) == {"initial-population": 2, "denominator": 2, "numerator": 2}
 
 
 @pytest.mark.parametrize("builder", ["plan", "kva", "empty"])

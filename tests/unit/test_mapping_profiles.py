@@ -42,7 +42,9 @@ def test_every_file_is_an_r4_resource_named_by_type_and_id() -> None:
     assert len(items) == len(list(PROFILES_DIR.glob("*-*.json")))
     for item in items:
         assert item.path.name == f"{item.resource_type}-{item.id}.json"
-        assert item.url == f"{c.CANONICAL_BASE}/{item.resource_type}/{item.id}"
+        # one foreign definition restated so the server can validate it: Inera's extension
+        base = c.INERA_IG if item.url == c.INERA_EXT_APPROVED_FOR_PATIENT else c.CANONICAL_BASE
+        assert item.url == f"{base}/{item.resource_type}/{item.id}"
         assert item.resource["version"] == "0.1.0"
         check_structure(item.resource)
         if item.resource_type == "StructureDefinition":
@@ -117,12 +119,22 @@ def test_task_profile_constrains_what_the_follow_up_rules_rely_on(
     elements = {e["id"]: e for e in by_url[c.PROFILE_TASK]["differential"]["element"]}
     for path in (
         "Task.for",
-        "Task.focus",
         "Task.owner",
         "Task.code",
         "Task.restriction.period.end",
     ):
         assert elements[path]["min"] == 1, path
+    # focus: the CarePlan acted on, if any; what caused the Task is its reasonReference.
+    assert "min" not in elements["Task.focus"]
+    (focus_type,) = elements["Task.focus"]["type"]
+    assert focus_type["targetProfile"] == ["http://hl7.org/fhir/StructureDefinition/CarePlan"]
+    (reason_type,) = elements["Task.reasonReference"]["type"]
+    assert {t.rsplit("/", 1)[1] for t in reason_type["targetProfile"]} == {
+        "RiskAssessment",
+        "Encounter",
+    }
+    rules = {k["key"]: k["expression"] for k in elements["Task"]["constraint"]}
+    assert rules["sip-task-1"] == "focus.exists() or reasonReference.exists()"
     assert elements["Task.code"]["binding"] == {"strength": "required", "valueSet": c.VS_TASK_TYPE}
     assert elements["Task.businessStatus"]["binding"]["valueSet"] == c.VS_TASK_BUSINESS_STATUS
     assert elements["Task.identifier:business.system"]["fixedUri"] == c.ID_TASK

@@ -179,8 +179,8 @@ def test_check_without_reference_date() -> None:
         ("", "****"),
     ],
 )
-def test_mask(raw: str, masked: str) -> None:
-    assert mask(raw) == masked
+def test_mask_of_a_field_value(raw: str, masked: str) -> None:
+    assert mask(raw, whole=True) == masked
 
 
 def test_person_id_is_masked_in_str_and_repr() -> None:

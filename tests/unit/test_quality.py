@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
@@ -27,7 +28,7 @@ from adapter.domain import (
     Responsible,
     SourceRef,
 )
-from adapter.mapping import load_mappings, map_record
+from adapter.mapping import MappingsError, load_mappings, map_record
 from adapter.mapping.readback import plan_quality
 from adapter.quality import (
     CRITERIA_FILE,
@@ -353,3 +354,12 @@ def test_consent_in_the_plans_format_is_read_and_a_wrong_value_named() -> None:
 
 def read_plans_lines(lines: list[str]) -> list[Any]:
     return list(read_plan_lines(lines, name="plans-consent.jsonl"))
+
+
+def test_a_mappings_directory_without_criteria_gets_the_projects(tmp_path: Path) -> None:
+    """A region's mappings from before plan quality: the defaults, not a stop."""
+    shutil.copytree(MAPPINGS_DIR / "conceptmaps", tmp_path / "conceptmaps")
+    assert load_mappings(tmp_path).plan_quality == CRITERIA
+    (tmp_path / CRITERIA_FILE).write_text('{"version": "9", "criteria": []}', encoding="utf-8")
+    with pytest.raises(MappingsError, match="plan-quality.json: criteria ska vara en lista"):
+        load_mappings(tmp_path)

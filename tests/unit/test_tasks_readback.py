@@ -154,8 +154,11 @@ def test_what_is_not_a_follow_up_fact_is_left_out() -> None:
             resource["status"] = "entered-in-error"
         if resource["resourceType"] == "Encounter":
             resource["status"] = "cancelled"
-        if resource["resourceType"] == "CarePlan":
+        if resource["resourceType"] == "CarePlan":  # a vårdplan, but not a patientkontrakt
             resource["category"] = [{"coding": [{"system": c.INERA_CAREPLAN_TYPE, "code": "VP"}]}]
+            resource["extension"] = [
+                e for e in resource["extension"] if e["url"] != c.EXT_PLAN_KIND
+            ]
     owned = [r for r in resources if r["resourceType"] != "Patient"]
     state = patient_facts(PATIENT, owned, TRANSLATIONS, RULES.calendar).state
     assert (state.risk_entries, state.plans, state.events, state.notices) == ((), (), (), ())
@@ -164,7 +167,7 @@ def test_what_is_not_a_follow_up_fact_is_left_out() -> None:
 def test_a_careplan_someone_else_wrote_without_our_extensions_is_version_one() -> None:
     resources = server_copy([records()[2]])
     plan = next(r for r in resources if r["resourceType"] == "CarePlan")
-    plan["extension"] = []
+    plan["extension"] = [e for e in plan["extension"] if e["url"] == c.EXT_PLAN_KIND]
     owned = [r for r in resources if r["resourceType"] != "Patient"]
     (facts,) = patient_facts(PATIENT, owned, TRANSLATIONS, RULES.calendar).state.plans
     assert (facts.version, facts.updated) == (1, facts.created)
@@ -260,3 +263,13 @@ def test_focus_index_falls_back_to_a_conditional_reference_for_plans() -> None:
     patient = LoadedPatient("Patient/1", PatientFacts(PatientState(PATIENT), [], FocusIndex()))
     assert focus_reference(patient, PlanFocus("a:b")) == f"CarePlan?identifier={c.ID_PLAN}|a:b"
     assert focus_reference(patient, RiskFocus(UNIT, date(2024, 1, 1))) is None
+
+
+def test_an_older_patientkontrakt_with_its_kind_inside_category_is_still_read() -> None:
+    resources = server_copy([records()[2]])
+    plan = next(r for r in resources if r["resourceType"] == "CarePlan")
+    plan["extension"] = [e for e in plan["extension"] if e["url"] != c.EXT_PLAN_KIND]
+    plan["category"][0]["coding"].append({"system": c.CS_PLAN_KIND, "code": "patientkontrakt"})
+    owned = [r for r in resources if r["resourceType"] != "Patient"]
+    (facts,) = patient_facts(PATIENT, owned, TRANSLATIONS, RULES.calendar).state.plans
+    assert facts.kind.value == "patientkontrakt"

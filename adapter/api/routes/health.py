@@ -22,13 +22,15 @@ class Readiness(BaseModel):
 
 
 @router.get("/healthz", summary="Processen lever")
-def healthz() -> Health:
+async def healthz() -> Health:
+    # async and without I/O: answered on the event loop itself, never queued behind the
+    # worker threads that slow patient reads may all be holding.
     return Health()
 
 
 @router.get(
     "/readyz",
-    summary="Tjänsten är redo: FHIR-servern, utkorgen och granskningsloggen svarar",
+    summary="Tjänsten är redo: FHIR-servern svarar, utkorgen kan läsas, granskningsloggen skrivas",
     responses={status.HTTP_503_SERVICE_UNAVAILABLE: {"model": Readiness}},
 )
 def readyz(request: Request, response: Response) -> Readiness:

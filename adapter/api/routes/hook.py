@@ -10,7 +10,6 @@ header), not with a user's login. The answer comes at once; the patient is evalu
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from typing import Annotated, Any
@@ -18,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 
+from adapter import personnummer, safejson
 from adapter.fhirclient import FhirError
 from adapter.followup.service import FollowupService
 from adapter.followup.subscriptions import CRITERIA, HOOK_HEADER, HOOK_PATH
@@ -99,13 +99,20 @@ async def notification(
     background: BackgroundTasks,
     service: Service,
 ) -> JSONResponse:
-    if resource_type not in CRITERIA or not _ID.fullmatch(resource_id):
+    # A personnummer-shaped id is no resource's: never read from (nor logged by) the server.
+    if (
+        resource_type not in CRITERIA
+        or not _ID.fullmatch(resource_id)
+        or personnummer.shaped(resource_id)
+    ):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Bevakas inte.")
     body = await request.body()
     resource = None
     if body.strip():
         try:
-            resource = json.loads(body)
+            resource = safejson.loads(body)
+        except safejson.TooDeep as error:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=error.reason) from None
         except ValueError:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="Ogiltig JSON.") from None
         if not isinstance(resource, dict) or resource.get("resourceType") != resource_type:

@@ -9,12 +9,14 @@ pipeline and outbox as `sip-fhir import` (adapter/api/ingestion.py). Role integr
   files, and one reader per format keeps one set of rules (and error messages).
 
 The answer counts the rows read, accepted and rejected, with every rejected row's line, column
-and reason (Swedish, personnummer masked), and what was written. A key limited to some units
-(`sip-fhir api-key --unit`) sends only their rows: another unit's row is a row error naming the
-unit, a discharge notice (no unit) is refused; see adapter/api/ingestion.py.
-200: all written; 202: saved in the outbox, the FHIR server did not answer (it is sent by the
-next import or `sip-fhir sync`); 422: nothing could be read (empty, no header, a column
-missing). Rows count in the metric `sip_fhir_rows_in`.
+and reason (Swedish, personnummer masked), the encoding the body was read in, and what was
+written. A key limited to some units (`sip-fhir api-key --unit`) sends only their rows: another
+unit's row is a row error naming the unit, a discharge notice (no unit) is refused; see
+adapter/api/ingestion.py. 200: what was accepted is written (rejected rows listed); 202: saved in
+the outbox, the FHIR server did not answer (it is sent by the next import or `sip-fhir sync`);
+422: nothing could be read (`oläsbar`: empty, no header, a column missing, JSON nested too deep)
+or every row was rejected (`avvisad`), as `sip-fhir import` exits non-zero then. Rows count in
+the metric `sip_fhir_rows_in`.
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from adapter import safejson
 from adapter.api.access import IngestAccessDep
 from adapter.api.deps import ClinicDep
 from adapter.api.models import IngestOut
-from adapter.logs import mask_personnummer
+from adapter.personnummer import mask
 from adapter.sources import PlanIn, SourceKind
 
 router = APIRouter(prefix="/ingest", tags=["inläsning"])
@@ -51,7 +54,8 @@ _ANSWERS: dict[int | str, dict[str, Any]] = {
     status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: {"description": "Innehållstypen stöds inte"},
     status.HTTP_422_UNPROCESSABLE_CONTENT: {
         "model": IngestOut,
-        "description": "Inget kunde läsas (tom fil, rubrikrad saknas, ogiltig JSON ...)",
+        "description": "Inget kunde läsas (tom fil, rubrikrad saknas, ogiltig JSON ...) "
+        "eller varje rad avvisades",
     },
 }
 
@@ -115,8 +119,9 @@ def _unsupported(*accepted: str) -> HTTPException:
 def plans_as_lines(body: bytes) -> bytes:
     """A JSON body (one plan or a list of them) as JSON Lines: the list's positions are lines."""
     try:
-        parsed = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
+        # One level more than a line may have: the list around the plans.
+        parsed = safejson.loads(body, safejson.MAX_DEPTH + 1)
+    except ValueError as error:  # also UnicodeDecodeError and safejson.TooDeep
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"Ogiltig JSON: {error}"
         ) from None
@@ -136,7 +141,7 @@ async def _run(
     report = await run_in_threadpool(clinic.ingestion.run, stream, kind, name, units=units)
     ingest.record(resource=kind.value, accepted=report.accepted, rejected=report.rejected)
     answer = IngestOut.of(report)
-    if answer.status == "oläsbar":
+    if answer.status in ("oläsbar", "avvisad"):
         response.status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
     elif answer.status == "väntar":
         response.status_code = status.HTTP_202_ACCEPTED
@@ -162,7 +167,7 @@ async def ingest_plans(
 
 
 def _upload_name(upload: UploadFile, kind: SourceKind) -> str:
-    name = mask_personnummer((upload.filename or "").strip())[:_MAX_NAME]
+    name = mask((upload.filename or "").strip())[:_MAX_NAME]
     return name or f"{kind.value} (uppladdad)"
 
 

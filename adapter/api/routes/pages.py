@@ -45,7 +45,7 @@ from adapter.api.routes.indicators import trend_svg
 from adapter.api.routes.patients import read_patient
 from adapter.api.routes.tasks import complete_task
 from adapter.api.security import AuthenticationError, ensure_unit_access
-from adapter.api.sessions import COOKIE, PageSession, SessionStore, csrf_ok
+from adapter.api.sessions import COOKIE, PageSession, SessionStore, csrf_ok, same_origin
 from adapter.audit import Purpose
 from adapter.canonical import TaskType
 from adapter.domain import PersonId
@@ -223,6 +223,12 @@ def login(
     def refused(message: str, code: int) -> HTMLResponse:
         return render(request, "login.html", None, code, purposes=READ_PURPOSES, error=message)
 
+    if not same_origin(request, request.app.state.settings.ui_origins):  # login CSRF
+        _log.warning("page login from another origin", origin=request.headers.get("origin"))
+        return refused(
+            "Inloggningen kom från en annan webbplats; öppna inloggningssidan och försök igen.",
+            status.HTTP_403_FORBIDDEN,
+        )
     if purpose not in {p.value for p in READ_PURPOSES}:
         return refused("Välj syftet med din inloggning.", status.HTTP_400_BAD_REQUEST)
     try:

@@ -47,10 +47,16 @@
   });
 
   function applyFilters() {
-    const needle = text.value.trim().toLocaleLowerCase("sv").replace(/-/g, "");
+    let needle = text.value.trim().toLocaleLowerCase("sv");
+    // The page carries each patient's birth date, never the full personnummer: a number typed
+    // in full is matched on its date part (ÅÅÅÅMMDD, or ÅÅMMDD of a 10-digit one).
+    const digits = needle.replace(/[-+ _]/g, "");
+    if (/^\d+$/.test(digits)) {
+      needle = digits.length === 10 ? digits.slice(0, 6) : digits.slice(0, 8);
+    }
     let count = 0;
     rows.forEach(function (row) {
-      const haystack = (row.dataset.name.toLocaleLowerCase("sv") + " " + row.dataset.pnr);
+      const haystack = (row.dataset.name.toLocaleLowerCase("sv") + " " + row.dataset.born);
       const visible =
         (!needle || haystack.includes(needle)) &&
         (!plan.value || row.dataset.plan === plan.value) &&

@@ -48,19 +48,22 @@ public class FhirServerConfig {
 	private final String myDbUrl;
 	private final String myDbUser;
 	private final String myDbPassword;
+	private final StarterDefaults myStarterDefaults;
 
 	public FhirServerConfig(
 			@Value("${sipfhir.data-dir}") String theDataDir,
 			@Value("${sipfhir.db.url:}") String theDbUrl,
 			@Value("${sipfhir.db.username:}") String theDbUser,
-			@Value("${sipfhir.db.password:}") String theDbPassword) {
+			@Value("${sipfhir.db.password:}") String theDbPassword,
+			StarterDefaults theStarterDefaults) {
+		myStarterDefaults = theStarterDefaults;
 		if (theDbUrl.isBlank()) {
 			// Embedded H2 file DB under the data dir.
 			// FILE_LOCK=FS: the OS lock dies with the process, so a restart after SIGKILL does not wait
 			// for H2's lock-file watchdog. WRITE_DELAY=0: write each commit at once (H2 otherwise batches
 			// them for up to a second, and a SIGKILLed server loses its last acknowledged writes).
 			Path db = Path.of(theDataDir, "h2", "hapi").toAbsolutePath();
-			myDbUrl = "jdbc:h2:file:" + db + ";FILE_LOCK=FS;WRITE_DELAY=0";
+			myDbUrl = theStarterDefaults.databaseUrl("jdbc:h2:file:" + db + ";FILE_LOCK=FS;WRITE_DELAY=0");
 			myDbUser = "sa";
 			myDbPassword = "";
 		} else {
@@ -124,6 +127,7 @@ public class FhirServerConfig {
 		// HAPI serves an identical search from its result cache for 60 s by default, so a search right
 		// after a write may miss the write. The adapter writes then reads back: always search afresh.
 		settings.setReuseCachedSearchResultsForMillis(null);
+		myStarterDefaults.applyTo(settings);
 		return settings;
 	}
 
@@ -131,7 +135,9 @@ public class FhirServerConfig {
 	public SubscriptionSettings subscriptionSettings() {
 		SubscriptionSettings settings = new SubscriptionSettings();
 		// No subscription channel type is enabled by default; the adapter uses rest-hook.
-		settings.addSupportedSubscriptionType(SubscriptionChannelType.RESTHOOK);
+		if (myStarterDefaults.isRestHookEnabled()) {
+			settings.addSupportedSubscriptionType(SubscriptionChannelType.RESTHOOK);
+		}
 		return settings;
 	}
 
@@ -149,6 +155,7 @@ public class FhirServerConfig {
 		// links, so on a server with the default cap it still works, only with more requests.
 		DatabaseBackedPagingProvider provider = new DatabaseBackedPagingProvider();
 		provider.setMaximumPageSize(1000);
+		myStarterDefaults.applyTo(provider);
 		return provider;
 	}
 
