@@ -50,8 +50,9 @@ from adapter.audit import Purpose
 from adapter.canonical import TaskType
 from adapter.domain import PersonId
 from adapter.indicators.compute import Scoring
+from adapter.indicators.distribution import BANDS, band_label
 from adapter.indicators.measures import short_title, title
-from adapter.indicators.present import swedish
+from adapter.indicators.present import scores_text, swedish
 from adapter.indicators.trend import COUNTS, SHARES
 from adapter.logs import get_logger
 from adapter.worklist.labels import TASK_TITLES
@@ -98,11 +99,30 @@ def _risk(value: Decimal | None) -> str:
     return "–" if value is None else f"{value:.1f}".replace(".", ",") + " %"
 
 
+def _score(value: Decimal | None) -> str:
+    """A plan's quality score as Swedish write it: "0,58"."""
+    return "–" if value is None else f"{value:.2f}".replace(".", ",")
+
+
 def _day(value: date | None) -> str:
     return value.isoformat() if value else "–"
 
 
-templates.env.filters.update(masked=_masked, pnr=_full, percent=_percent, risk=_risk, day=_day)
+def _bands(counts: tuple[int, ...]) -> list[tuple[str, int]]:
+    """Plans per score band, labelled in Swedish: [("0,0–0,2", 1), ...]."""
+    return [(band_label(band), n) for band, n in zip(BANDS, counts, strict=True)]
+
+
+templates.env.filters.update(
+    masked=_masked,
+    pnr=_full,
+    percent=_percent,
+    risk=_risk,
+    day=_day,
+    score=_score,
+    scores=scores_text,
+    bands=_bands,
+)
 templates.env.globals.update(
     purpose_labels=PURPOSE_LABELS, done_types=DONE_TYPES, task_titles=TASK_TITLES
 )
