@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     audit_db: Path | None = None  # default: data_dir / "audit.sqlite"
     max_body_bytes: int = 10 * 1024 * 1024
     metrics_public: bool = True  # /metrics holds no personal data; set false to require a login
+    # --- The SIP meeting survey (adapter/survey): the answer page's address as printed on
+    # "Min plan" (default: this service's own /enkat), and its rate limit per client address ---
+    survey_url: str | None = None
+    survey_attempts_per_10min: int = 10
 
     # --- Follow-up engine: the scheduler (adapter/scheduler.py) and the subscription hook ---
     scheduler: bool = True  # on|off: run the scheduled scans in this process (exactly one!)

@@ -23,6 +23,8 @@ from adapter.api.readiness import ReadinessCheck, default_checks
 from adapter.api.routes import audit, health, indicators, ingest, pages, patients, tasks, worklist
 from adapter.api.routes import hook as hook_routes
 from adapter.api.routes import metrics as metrics_routes
+from adapter.api.routes import minplan as minplan_routes
+from adapter.api.routes import survey as survey_routes
 from adapter.api.security import Authenticator, build_authenticator
 from adapter.audit import AuditLog
 from adapter.settings import Settings, get_settings
@@ -85,4 +87,6 @@ def create_app(
     for area in (ingest, worklist, patients, tasks, indicators):
         app.include_router(area.router)
     pages.install(app)  # the vårdsamordnare's pages (/ui) and their static files
+    app.include_router(minplan_routes.router)  # "Min plan" page and PDF (/ui/patients/...)
+    survey_routes.install(app)  # the SIP meeting survey's anonymous answer page (/enkat)
     return app

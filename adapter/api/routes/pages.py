@@ -274,7 +274,10 @@ def worklist_page(
         as_of = clinic.today()
         rows = clinic.worklist(hsa_id, as_of)
     access.record([row.person for row in rows], resource="worklist", unit=hsa_id)
-    return render(request, "worklist.html", session, unit=hsa_id, rows=rows, as_of=as_of)
+    surveys = request.app.state.survey.codes.status_by_patient(r.patient_id for r in rows)
+    return render(
+        request, "worklist.html", session, unit=hsa_id, rows=rows, as_of=as_of, surveys=surveys
+    )
 
 
 @router.get("/patients/{patient_id}")
@@ -287,7 +290,8 @@ def patient_page(
 ) -> HTMLResponse:
     with as_page():
         view = read_patient(clinic, access, patient_id, clinic.today(), "Patient")
-    return render(request, "patient.html", session, view=view)
+    surveys = request.app.state.survey.codes.status(p.id for p in view.plans)  # routes/survey.py
+    return render(request, "patient.html", session, view=view, surveys=surveys)
 
 
 @router.post("/tasks/{task_id}/done")

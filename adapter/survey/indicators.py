@@ -1,0 +1,142 @@
+"""The survey's indicators per unit and quarter (pure, plus one read from the server):
+
+- answers against SIPs held: QuestionnaireResponses of the unit whose meeting date (authored)
+  falls in the quarter, against the unit's AU124 + AU125 events in the quarter (counted by the
+  same code as the kva-AU124/kva-AU125 indicators);
+- codes handed out in the quarter (the adapter's own store), to see where answers are lost;
+- per question, the share of positive answers (an option's ordinalValue > 0, see
+  adapter/survey/questionnaire.py) among those who answered it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from adapter.canonical import HSA_ID, IndicatorCode
+from adapter.fhirclient import FhirClient
+from adapter.followup.rules import RuleSet
+from adapter.indicators.compute import Period, percent
+from adapter.indicators.store import indicators_from_server
+from adapter.mapping.fhir import Json
+from adapter.survey.questionnaire import Survey
+
+INDICATOR_ID = "sip-survey"
+SIP_HELD = (IndicatorCode.KVA_AU124, IndicatorCode.KVA_AU125)
+_QUARTER = re.compile(r"(\d{4})-?Q([1-4])", re.IGNORECASE)
+
+
+def quarter(text: str) -> Period:
+    """ "2025Q1" or "2025-Q1" → 2025-01-01..2025-03-31."""
+    match = _QUARTER.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"ogiltigt kvartal '{text}': skriv t.ex. 2025Q1")
+    year, number = int(match[1]), int(match[2])
+    start = date(year, 3 * number - 2, 1)
+    end = date(year + 1, 1, 1) if number == 4 else date(year, 3 * number + 1, 1)
+    return Period(start, date.fromordinal(end.toordinal() - 1))
+
+
+def quarter_of(day: date) -> Period:
+    return quarter(f"{day.year}Q{(day.month - 1) // 3 + 1}")
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionResult:
+    link_id: str
+    text: str
+    answered: int
+    positive: int
+
+    @property
+    def share_positive(self) -> Decimal | None:
+        return percent(self.positive, self.answered)
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyResult:
+    unit_hsa_id: str
+    period: Period
+    sips_held: int
+    codes_issued: int
+    answers: int
+    questions: tuple[QuestionResult, ...]
+
+    @property
+    def answer_rate(self) -> Decimal | None:
+        """Answers per SIP held, in percent."""
+        return percent(self.answers, self.sips_held)
+
+
+def _answer_codes(response: Json) -> dict[str, str]:
+    return {
+        str(item.get("linkId")): str(answer["valueCoding"].get("code"))
+        for item in response.get("item", ())
+        for answer in item.get("answer", ())[:1]
+        if isinstance(answer.get("valueCoding"), dict)
+    }
+
+
+def survey_result(
+    survey: Survey,
+    unit_hsa_id: str,
+    period: Period,
+    responses: Iterable[Json],
+    *,
+    sips_held: int,
+    codes_issued: int,
+) -> SurveyResult:
+    """Count the responses of `unit_hsa_id` to `survey` with a meeting date in `period`."""
+    mine = [
+        r
+        for r in responses
+        if str(r.get("questionnaire", "")).split("|")[0] == survey.url
+        and r.get("status") == "completed"
+        and any(
+            t.get("system") == HSA_ID and t.get("code") == unit_hsa_id
+            for t in (r.get("meta") or {}).get("tag", ())
+        )
+        and _authored(r) in period
+    ]
+    answers = [_answer_codes(r) for r in mine]
+    questions = []
+    for question in survey.questions:
+        chosen = [question.option(a[question.link_id]) for a in answers if question.link_id in a]
+        known = [o for o in chosen if o is not None]
+        questions.append(
+            QuestionResult(
+                question.link_id, question.text, len(known), sum(o.positive for o in known)
+            )
+        )
+    return SurveyResult(unit_hsa_id, period, sips_held, codes_issued, len(mine), tuple(questions))
+
+
+def _authored(response: Json) -> date | None:
+    try:
+        return date.fromisoformat(str(response.get("authored", ""))[:10])
+    except ValueError:
+        return None
+
+
+def read_responses(client: FhirClient, unit_hsa_id: str, period: Period) -> list[Json]:
+    """The unit's QuestionnaireResponses authored in `period` (any questionnaire)."""
+    params = [
+        ("_tag", f"{HSA_ID}|{unit_hsa_id}"),
+        ("authored", f"ge{period.start.isoformat()}"),
+        ("authored", f"le{period.end.isoformat()}"),
+        ("_count", "1000"),
+    ]
+    return list(client.search("QuestionnaireResponse", params))
+
+
+def sips_held(client: FhirClient, unit_hsa_id: str, period: Period, rules: RuleSet) -> int:
+    """AU124 + AU125 performed by the unit in `period`: the kva indicators' own count."""
+    results, _ = indicators_from_server(client, [unit_hsa_id], period, rules)
+    return sum(
+        r.numerator or 0
+        for r in results
+        if r.indicator in SIP_HELD and r.unit_hsa_id == unit_hsa_id
+    )
