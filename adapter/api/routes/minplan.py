@@ -41,8 +41,8 @@ from adapter.minplan.pdf import render_pdf
 from adapter.minplan.read import read_plan
 from adapter.minplan.sections import footer, sections
 from adapter.survey.codes import shown
+from adapter.survey.handout import NotASip, issue_for
 from adapter.worklist import PatientView
-from adapter.worklist.rows import PlanLabel
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 PlanPath = Annotated[str, PathParam(pattern=ID_PATTERN, max_length=64)]
@@ -121,13 +121,10 @@ def issue_survey_code(
 ) -> HTMLResponse:
     _csrf(session, csrf)
     view, plan = _plan(request, access, clinic, patient_id, plan_id)
-    kind = next(p.kind for p in view.plans if p.id == plan_id)
-    if kind is not PlanLabel.SIP or not plan.unit_hsa_id:
-        raise PageError(status.HTTP_400_BAD_REQUEST, "Enkäten gäller SIP-möten.")
-    meeting = plan.updated or clinic.today()
-    code = survey_state(request).codes.issue(
-        plan.unit_hsa_id, meeting, plan.plan_id, view.patient_id
-    )
+    try:
+        code, _ = issue_for(survey_state(request).codes, plan, view.patient_id, clinic.today())
+    except NotASip as error:
+        raise PageError(status.HTTP_400_BAD_REQUEST, str(error)) from None
     return _page(request, session, view, plan, code)
 
 
