@@ -22,7 +22,7 @@ def _latin1(text: str) -> str:
 
 def survey_lines(code: str, url: str) -> tuple[str, ...]:
     return (
-        "Vad tyckte du om mötet? Svara anonymt på fyra korta frågor:",
+        "Vad tyckte du om mötet? Svara anonymt på några korta frågor:",
         f"Gå till {url} och skriv koden {code}",
         "Koden kan bara användas en gång. Vi ser inte vem som har svarat.",
     )

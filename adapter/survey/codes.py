@@ -56,7 +56,8 @@ def normalize(typed: str) -> str:
 
 def shown(code: str) -> str:
     """The code as printed: two groups of five."""
-    return f"{code[:5]}-{code[5:]}"
+    plain = normalize(code)
+    return f"{plain[:5]}-{plain[5:]}"
 
 
 def _hash(code: str) -> str:
