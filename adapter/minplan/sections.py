@@ -52,12 +52,16 @@ def sections(plan: MinPlan) -> tuple[Section, ...]:
     if goals:
         result.append(Section("mal", "Mina mål", goals))
     result += [
-        Section("jag", "Vad jag gör", _doing(plan.i_do, with_who=False)),
+        Section("jag", "Vad jag gör", _doing(plan.i_do, "Patienten")),
         Section("varden", "Vad vården gör", _doing(plan.care_does)),
         Section("kommunen", "Vad kommunen gör", _doing(plan.municipality_does)),
     ]
     if plan.relatives_do:
-        result.append(Section("narstaende", "Vad mina närstående gör", _doing(plan.relatives_do)))
+        result.append(
+            Section(
+                "narstaende", "Vad mina närstående gör", _doing(plan.relatives_do, "Närstående")
+            )
+        )
     result += [
         Section("kontakt", "Min fasta vårdkontakt", contacts),
         Section("tid", "Nästa tid", next_visit),
