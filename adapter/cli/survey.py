@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from adapter.canonical import ID_PLAN
 from adapter.cli.app import app
 from adapter.fhirclient import FhirClient, FhirError
 from adapter.followup.facts import reference_of
@@ -75,24 +76,38 @@ def install_command() -> None:
 
 @survey_app.command("issue")
 def issue_command(
-    plan: Annotated[str, typer.Option("--plan", help="SIP:ens CarePlan-id på servern.")],
+    plan: Annotated[str | None, typer.Option("--plan", help="SIP:ens CarePlan-id.")] = None,
+    plan_key: Annotated[
+        str | None,
+        typer.Option("--plan-key", help="Eller källsystemets plan: källsystem:plan-id."),
+    ] = None,
 ) -> None:
-    """Dela ut en engångskod för SIP:ens senaste möte; koden skrivs ut en gång."""
+    """Dela ut en engångskod för SIP:ens senaste möte; koden skrivs ut en gång, med adressen
+    till Min plan (som sidan skriver ut koden på)."""
     settings = get_settings()
+    if (plan is None) == (plan_key is None):
+        raise _fail("Ange --plan eller --plan-key", EXIT_USAGE)
     try:
         with FhirClient(settings.endpoint()) as client:
-            found = read_plan(client, plan)
+            if plan_key is not None:
+                found_ids = [
+                    str(r["id"])
+                    for r in client.search("CarePlan", [("identifier", f"{ID_PLAN}|{plan_key}")])
+                ]
+                plan = found_ids[0] if len(found_ids) == 1 else None
+            found = read_plan(client, plan) if plan else None
     except FhirError as error:
         raise _fail(f"Planen kunde inte läsas: {error}") from None
     if found is None:
-        raise _fail(f"CarePlan/{plan} finns inte", EXIT_USAGE)
+        raise _fail(f"Planen {plan or plan_key} finns inte", EXIT_USAGE)
     view = min_plan(found.care_plan, found.goals, found.team, date.today())
     patient_id = (reference_of(found.care_plan.get("subject")) or "").rsplit("/", 1)[-1]
     try:
         code, meeting = issue_for(_codes(settings), view, patient_id, date.today())
     except NotASip as error:
         raise _fail(str(error), EXIT_USAGE) from None
-    Console().print(f"{shown(code)}  (möte {meeting.isoformat()}, {view.unit_hsa_id})")
+    typer.echo(f"{shown(code)}  möte {meeting.isoformat()}  {view.unit_hsa_id}")
+    typer.echo(f"Min plan: /ui/patients/{patient_id}/plans/{view.plan_id}/min-plan")
 
 
 @survey_app.command("answer")
