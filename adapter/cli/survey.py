@@ -32,12 +32,10 @@ from adapter.settings import Settings, get_settings
 from adapter.survey.codes import CodeStore, shown
 from adapter.survey.handout import NotASip, issue_for
 from adapter.survey.indicators import (
-    INDICATOR_ID,
     SurveyResult,
     quarter,
-    read_responses,
-    sips_held,
-    survey_result,
+    survey_json,
+    unit_survey,
 )
 from adapter.survey.questionnaire import Survey, install_survey, load_survey, survey_file
 from adapter.survey.response import AnswerError, parse_answers
@@ -153,31 +151,7 @@ def _table(result: SurveyResult) -> Table:
 
 
 def _json(result: SurveyResult) -> str:
-    return json.dumps(
-        {
-            "indicator": INDICATOR_ID,
-            "unit": result.unit_hsa_id,
-            "period": {"start": str(result.period.start), "end": str(result.period.end)},
-            "sips_held": result.sips_held,
-            "codes_issued": result.codes_issued,
-            "answers": result.answers,
-            "answer_rate_percent": None if result.answer_rate is None else str(result.answer_rate),
-            "questions": [
-                {
-                    "link_id": q.link_id,
-                    "text": q.text,
-                    "answered": q.answered,
-                    "positive": q.positive,
-                    "share_positive_percent": (
-                        None if q.share_positive is None else str(q.share_positive)
-                    ),
-                }
-                for q in result.questions
-            ],
-        },
-        ensure_ascii=False,
-        indent=2,
-    )
+    return json.dumps(survey_json(result), ensure_ascii=False, indent=2)
 
 
 @survey_app.command("report")
@@ -192,17 +166,13 @@ def report_command(
         period = quarter(quarter_text)
     except ValueError as error:
         raise _fail(str(error), EXIT_USAGE) from None
-    survey = _survey(settings)
     try:
         with FhirClient(settings.endpoint()) as client:
-            responses = read_responses(client, unit, period)
-            held = sips_held(
-                client, unit, period, RuleSet.load(settings.mappings_dir / "rules.json")
+            result = unit_survey(
+                client, _survey(settings), _codes(settings), unit, period, RuleSet.load()
             )
     except FhirError as error:
         raise _fail(f"Servern kunde inte läsas: {error}") from None
-    issued = _codes(settings).issued_count(unit, period.start, period.end)
-    result = survey_result(survey, unit, period, responses, sips_held=held, codes_issued=issued)
     if output == "json":
         typer.echo(_json(result))
     else:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from adapter.canonical import HSA_ID, IndicatorCode
 from adapter.fhirclient import FhirClient
@@ -22,6 +23,7 @@ from adapter.followup.rules import RuleSet
 from adapter.indicators.compute import Period, percent
 from adapter.indicators.store import indicators_from_server
 from adapter.mapping.fhir import Json
+from adapter.survey.codes import CodeStore
 from adapter.survey.questionnaire import Survey
 
 INDICATOR_ID = "sip-survey"
@@ -140,3 +142,49 @@ def sips_held(client: FhirClient, unit_hsa_id: str, period: Period, rules: RuleS
         for r in results
         if r.indicator in SIP_HELD and r.unit_hsa_id == unit_hsa_id
     )
+
+
+def unit_survey(
+    client: FhirClient,
+    survey: Survey,
+    codes: CodeStore,
+    unit_hsa_id: str,
+    period: Period,
+    rules: RuleSet,
+) -> SurveyResult:
+    """The indicator `sip-survey` of one unit and period, read from the server and the store."""
+    return survey_result(
+        survey,
+        unit_hsa_id,
+        period,
+        read_responses(client, unit_hsa_id, period),
+        sips_held=sips_held(client, unit_hsa_id, period, rules),
+        codes_issued=codes.issued_count(unit_hsa_id, period.start, period.end),
+    )
+
+
+def survey_json(result: SurveyResult) -> dict[str, Any]:
+    """The result as JSON (CLI `--format json` and the API): percentages as strings."""
+
+    def pct(value: Decimal | None) -> str | None:
+        return None if value is None else str(value)
+
+    return {
+        "indicator": INDICATOR_ID,
+        "unit": result.unit_hsa_id,
+        "period": {"start": result.period.start.isoformat(), "end": result.period.end.isoformat()},
+        "sips_held": result.sips_held,
+        "codes_issued": result.codes_issued,
+        "answers": result.answers,
+        "answer_rate_percent": pct(result.answer_rate),
+        "questions": [
+            {
+                "link_id": q.link_id,
+                "text": q.text,
+                "answered": q.answered,
+                "positive": q.positive,
+                "share_positive_percent": pct(q.share_positive),
+            }
+            for q in result.questions
+        ],
+    }

@@ -303,3 +303,40 @@ def test_the_cli_types_in_a_paper_answer_and_reports_the_quarter(
     answered = len(read_responses(FhirClient(service.settings.endpoint()), clinic.unit, period))
     assert data["answers"] == answered and data["codes_issued"] >= 2
     assert HSA_ID  # the unit tag's system
+
+
+def test_the_quarter_through_the_api_and_the_page_for_the_unit_only(
+    world: tuple[Service, Clinic], fhir_client: FhirClient
+) -> None:
+    service, clinic = world
+    client = login(service, service.keys.vardsamordnare)
+    code = issue(client, min_plan_url(client, patient_id_of(client, clinic)))
+    assert post_answer(TestClient(service.app), answer_form(code, "vet-inte")).status_code == 201
+    period = quarter_of(today() - timedelta(days=30))
+    quarter_text = f"{period.start.year}Q{(period.start.month - 1) // 3 + 1}"
+    responses = read_responses(fhir_client, clinic.unit, period)
+    api = service.client()
+    answer = api.get(
+        f"/units/{clinic.unit}/survey",
+        params={"quarter": quarter_text},
+        headers={"X-API-Key": service.keys.vardsamordnare},
+    )
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    assert data["indicator"] == "sip-survey" and data["sips_held"] == 2
+    assert data["answers"] == len(responses) >= 1
+    positives = sum(
+        1 for r in responses if r["item"][0]["answer"][0]["valueCoding"]["code"] == "ja-helt"
+    )
+    assert data["questions"][0]["positive"] == positives  # "Vet inte" is not positive
+    other = api.get(f"/units/{clinic.unit}/survey", headers={"X-API-Key": service.keys.other_unit})
+    assert other.status_code == 403
+    bad = api.get(
+        f"/units/{clinic.unit}/survey",
+        params={"quarter": "2025Q9"},
+        headers={"X-API-Key": service.keys.vardsamordnare},
+    )
+    assert bad.status_code == 422
+    page = client.get(f"/ui/units/{clinic.unit}/survey", params={"quarter": quarter_text})
+    assert page.status_code == 200 and "Hållna SIP (AU124 + AU125)" in page.text
+    assert SURVEY.questions[0].text in page.text
