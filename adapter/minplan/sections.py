@@ -21,10 +21,10 @@ def _day(value: object) -> str:
     return str(value) if value else ""
 
 
-def _doing(items: tuple[Doing, ...], with_who: bool = True) -> tuple[str, ...]:
-    return tuple(f"{d.text}" + (f" ({d.who})" if with_who and d.who else "") for d in items) or (
-        NOTHING,
-    )
+def _doing(items: tuple[Doing, ...], section_who: str | None = None) -> tuple[str, ...]:
+    """Each action, with who does it unless the section's heading already says so."""
+    lines = (d.text + (f" – {d.who}" if d.who and d.who != section_who else "") for d in items)
+    return tuple(lines) or (NOTHING,)
 
 
 def sections(plan: MinPlan) -> tuple[Section, ...]:

@@ -112,6 +112,10 @@ def test_sections_in_plain_swedish_from_the_care_plan() -> None:
     assert [v.day for v in plan.later_visits] == [date(2025, 4, 15)]
     assert plan.overall_responsibility == "Kommunen"
     assert plan.updated == date(2025, 2, 20) and plan.valid_until == date(2025, 8, 20)
+    lines = {s.heading: s.lines for s in sections(plan)}
+    assert lines["Vad jag gör"] == ("Öva balans med gåstolen",)  # no "Patienten" under "jag"
+    assert lines["Vad vården gör"] == ("Läkemedelsgenomgång – Sara Lund",)
+    assert lines["Vad mina närstående gör"] == ("Sonen handlar på fredagar",)
     headings = [s.heading for s in sections(plan)]
     assert headings == [
         "Det här är viktigt för mig",
