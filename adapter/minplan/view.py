@@ -38,8 +38,9 @@ from adapter.worklist.patient import (
     participant_views,
 )
 
-# Inera kv_typ_av_fast_kontakt: 1 fast vårdkontakt first, then the other fasta kontakter
-_CONTACT_ORDER = ("1", "5", "2", "3", "4")
+# Inera kv_typ_av_fast_kontakt: 1 fast vårdkontakt, 4 the one with the overall coordinating
+# responsibility, 2 fast läkarkontakt, 3 fast omsorgskontakt; any other code of it after them
+_CONTACT_ORDER = ("1", "4", "2", "3")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,10 @@ def _contacts(team: Json | None) -> tuple[Contact, ...]:
             for c in r.get("coding", ())
             if c.get("system") == INERA_FAST_KONTAKT
         ]
-        rank = min((_CONTACT_ORDER.index(c) for c in codes if c in _CONTACT_ORDER), default=None)
+        ranks = [
+            _CONTACT_ORDER.index(c) if c in _CONTACT_ORDER else len(_CONTACT_ORDER) for c in codes
+        ]
+        rank = min(ranks, default=None)
         if rank is not None and view.name:
             found.append((rank, Contact(view.name, view.role or "fast kontakt", view.organization)))
     return tuple(c for _, c in sorted(found, key=lambda f: f[0]))

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
+from adapter.canonical import INERA_FAST_KONTAKT
 from adapter.domain import Plan
 from adapter.mapping import load_mappings
 from adapter.mapping.plans import map_plan
@@ -60,6 +61,12 @@ SIP: dict[str, Any] = {
             "huvudman": "region",
         },
         {"role": "hemtjanst", "name": "Hemtjänsten Norr", "huvudman": "kommun"},
+        {
+            "role": "samordningsansvarig",
+            "name": "Petra Ahl",
+            "organization": "Ekeby kommun",
+            "huvudman": "kommun",
+        },
     ],
     "next_follow_up": "2025-04-15",
     "agreed_appointments": [{"date": "2025-03-01", "with": "arbetsterapeut"}],
@@ -102,11 +109,10 @@ def test_sections_in_plain_swedish_from_the_care_plan() -> None:
     assert plan.care_does[0].who == "Sara Lund"
     assert [d.text for d in plan.municipality_does] == ["Hemtjänst morgon och kväll"]
     assert [d.text for d in plan.relatives_do] == ["Sonen handlar på fredagar"]
-    # fast vårdkontakt first although listed second; fast läkarkontakt after
-    assert [(c.name, c.role) for c in plan.contacts] == [
-        ("Maria Holm", "fast vårdkontakt"),
-        ("Sara Lund", "fast läkarkontakt i primärvård"),
-    ]
+    # fast vårdkontakt first although listed second
+    names = [c.name for c in plan.contacts]
+    assert names[0] == "Maria Holm" and plan.contacts[0].role == "fast vårdkontakt"
+    assert "Sara Lund" in names and "Hemtjänsten Norr" not in names  # no fast kontakt
     assert plan.contacts[0].organization == "Ekeby vårdcentral"
     assert plan.next_visit is not None and plan.next_visit.day == date(2025, 3, 1)
     assert [v.day for v in plan.later_visits] == [date(2025, 4, 15)]
@@ -179,3 +185,29 @@ def test_pdf_takes_typographic_characters_outside_latin1(char: str) -> None:
     care_plan, goals, team = as_stored(SIP | {"what_matters": f"Hemma {char} i lugn och ro"})
     text = pdf_text(render_pdf(min_plan(care_plan, goals, team, date(2025, 2, 25))))
     assert "Hemma" in text and "i lugn och ro" in text
+
+
+def test_contacts_in_ineras_order_and_only_fasta_kontakter() -> None:
+    def member(code: str, name: str) -> dict[str, Any]:
+        coding = {"system": INERA_FAST_KONTAKT, "code": code, "display": f"kod {code}"}
+        return {"role": [{"coding": [coding]}], "member": {"display": name}}
+
+    other = {"role": [{"text": "hemtjänst"}], "member": {"display": "Hemtjänsten"}}
+    team = {
+        "resourceType": "CareTeam",
+        "participant": [
+            member("2", "Läkaren"),
+            member("9", "Okänd fast kontakt"),
+            other,
+            member("4", "Samordnaren"),
+            member("1", "Vårdkontakten"),
+        ],
+    }
+    care_plan = {"resourceType": "CarePlan", "id": "1"}
+    plan = min_plan(care_plan, [], team, date(2025, 1, 1))
+    assert [c.name for c in plan.contacts] == [
+        "Vårdkontakten",
+        "Samordnaren",
+        "Läkaren",
+        "Okänd fast kontakt",
+    ]
