@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS survey_code (
     unit TEXT NOT NULL,
     meeting_date TEXT NOT NULL,
     issued_at TEXT NOT NULL,
-    answered_at TEXT
+    answered INTEGER NOT NULL DEFAULT 0  -- a flag, no time: a time could be matched to the
+                                         -- answer's lastUpdated on the FHIR server
 );
 CREATE TABLE IF NOT EXISTS survey_handout (
     code_hash TEXT PRIMARY KEY REFERENCES survey_code (code_hash),
@@ -122,30 +123,27 @@ class CodeStore:
     def lookup(self, code: str) -> CodeInfo | None:
         with self._connect() as db:
             row = db.execute(
-                "SELECT unit, meeting_date, answered_at FROM survey_code WHERE code_hash = ?",
+                "SELECT unit, meeting_date, answered FROM survey_code WHERE code_hash = ?",
                 (_hash(code),),
             ).fetchone()
         if row is None:
             return None
-        return CodeInfo(row[0], date.fromisoformat(row[1]), row[2] is not None)
+        return CodeInfo(row[0], date.fromisoformat(row[1]), bool(row[2]))
 
     def claim(self, code: str) -> CodeInfo | None:
         """Mark the code answered; None if unknown or already used (one answer per code, even
         for two answers sent at the same moment)."""
         with self._lock, self._connect() as db:
             updated = db.execute(
-                "UPDATE survey_code SET answered_at = ? "
-                "WHERE code_hash = ? AND answered_at IS NULL",
-                (_now(), _hash(code)),
+                "UPDATE survey_code SET answered = 1 WHERE code_hash = ? AND answered = 0",
+                (_hash(code),),
             ).rowcount
         return self.lookup(code) if updated == 1 else None
 
     def release(self, code: str) -> None:
         """Undo a claim whose answer could not be stored, so the patient can try again."""
         with self._lock, self._connect() as db:
-            db.execute(
-                "UPDATE survey_code SET answered_at = NULL WHERE code_hash = ?", (_hash(code),)
-            )
+            db.execute("UPDATE survey_code SET answered = 0 WHERE code_hash = ?", (_hash(code),))
 
     def belongs_to(self, code: str, plan_id: str) -> bool:
         with self._connect() as db:
@@ -170,7 +168,7 @@ class CodeStore:
         marks = ", ".join("?" for _ in ids)
         with self._connect() as db:
             rows = db.execute(
-                f"SELECT h.{column}, count(*), count(c.answered_at), max(c.issued_at) "  # noqa: S608
+                f"SELECT h.{column}, count(*), sum(c.answered), max(c.issued_at) "  # noqa: S608
                 "FROM survey_handout h JOIN survey_code c USING (code_hash) "
                 f"WHERE h.{column} IN ({marks}) GROUP BY h.{column}",
                 ids,

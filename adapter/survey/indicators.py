@@ -1,7 +1,7 @@
 """The survey's indicators per unit and quarter (pure, plus one read from the server):
 
-- answers against SIPs held: QuestionnaireResponses of the unit whose meeting date (authored)
-  falls in the quarter, against the unit's AU124 + AU125 events in the quarter (counted by the
+- answers against SIPs held: QuestionnaireResponses of the unit whose meeting's quarter
+  (authored) is the quarter, against the unit's AU124 + AU125 events in the quarter (counted by the
   same code as the kva-AU124/kva-AU125 indicators);
 - codes handed out in the quarter (the adapter's own store), to see where answers are lost;
 - per question, the share of positive answers (an option's ordinalValue > 0, see

@@ -1,8 +1,9 @@
 """An answer → QuestionnaireResponse without a subject (pure).
 
-What it holds: the Questionnaire's canonical, the answers, `authored` = the meeting date (the
-only date the code knows: no time of answering that could be matched against a visit), and the
-unit as a meta.tag (HSA-id system). No subject, no author, no source, no identifier, nothing
+What it holds: the Questionnaire's canonical, the answers, `authored` = the first day of the
+meeting's quarter (the indicator is per quarter; a meeting date, or a time of answering, could
+single out the patient of a unit that held one SIP that day), and the unit as a meta.tag
+(HSA-id system). No subject, no author, no source, no identifier, nothing
 of the code: the server cannot tell who answered.
 """
 
@@ -53,16 +54,17 @@ def questionnaire_response(
                 "answer": [{"valueCoding": coding}],
             }
         )
+    quarter_start = date(meeting_date.year, 3 * ((meeting_date.month - 1) // 3) + 1, 1).isoformat()
     return {
         "resourceType": "QuestionnaireResponse",
         "meta": {"tag": [{"system": HSA_ID, "code": unit_hsa_id}]},
         "text": {
             "status": "generated",
             "div": '<div xmlns="http://www.w3.org/1999/xhtml">'
-            f"<p>Anonymt svar på enkäten om SIP-mötet {meeting_date.isoformat()}</p></div>",
+            f"<p>Anonymt svar på enkäten om SIP-mötet, kvartalet från {quarter_start}</p></div>",
         },
         "questionnaire": survey.canonical,
         "status": "completed",
-        "authored": meeting_date.isoformat(),
+        "authored": quarter_start,
         "item": items,
     }

@@ -67,7 +67,7 @@ def test_store_keeps_only_a_hash_and_no_patient_in_what_the_answer_page_reads(
         dump = "\n".join(db.iterdump())
         columns = [r[1] for r in db.execute("PRAGMA table_info(survey_code)")]
     assert code not in dump
-    assert columns == ["code_hash", "unit", "meeting_date", "issued_at", "answered_at"]
+    assert columns == ["code_hash", "unit", "meeting_date", "issued_at", "answered"]
     info = store.lookup(shown(code).lower())
     assert info is not None and (info.unit_hsa_id, info.meeting_date) == (UNIT, date(2025, 2, 20))
     assert store.lookup("ABCDEFGHJK") is None
@@ -115,11 +115,11 @@ def test_rate_limit_per_client_slides_and_stays_bounded() -> None:
     assert len(limit) == 100
 
 
-def test_response_has_no_subject_and_only_unit_and_meeting_date() -> None:
+def test_response_has_no_subject_and_only_unit_and_the_meetings_quarter() -> None:
     answers = parse_answers(SURVEY, {q.link_id: "ja-helt" for q in SURVEY.questions})
     resource = questionnaire_response(SURVEY, answers, UNIT, date(2025, 2, 20))
     assert resource["questionnaire"] == f"{SURVEY.url}|{SURVEY.version}"
-    assert resource["authored"] == "2025-02-20"
+    assert resource["authored"] == "2025-01-01"  # the quarter, not the day of the meeting
     assert resource["meta"]["tag"] == [{"system": "urn:oid:1.2.752.29.4.19", "code": UNIT}]
     for field in ("subject", "author", "source", "identifier", "encounter"):
         assert field not in resource
