@@ -19,12 +19,14 @@ from datetime import date
 from typing import Any
 
 from adapter.canonical import (
+    CODE_NOPAT,
     CODE_SIP,
     EXT_OVERALL_RESPONSIBILITY,
     EXT_PLAN_UPDATED,
     EXT_WHAT_MATTERS,
     INERA_CAREPLAN_TYPE,
     INERA_FAST_KONTAKT,
+    V3_ACT_CODE,
 )
 from adapter.domain import Responsible
 from adapter.followup.facts import reference_of
@@ -83,6 +85,7 @@ class MinPlan:
     overall_responsibility: str | None
     updated: date | None
     valid_until: date | None
+    not_for_patient: bool = False  # labelled NOPAT: the source says the patient may not see it
 
 
 def _day(value: Any) -> date | None:
@@ -177,4 +180,8 @@ def min_plan(
         updated=_day(extension_value(care_plan, EXT_PLAN_UPDATED, "Date"))
         or _day(care_plan.get("created")),
         valid_until=_day((care_plan.get("period") or {}).get("end")),
+        not_for_patient=any(
+            c.get("system") == V3_ACT_CODE and c.get("code") == CODE_NOPAT
+            for c in (care_plan.get("meta") or {}).get("security", ())
+        ),
     )

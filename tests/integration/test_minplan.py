@@ -38,6 +38,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_install
 SURVEY = load_survey(REPO_ROOT / "mappings" / SURVEY_FILE)
 OTHER_UNIT = "SE2321000057-E99999999998"
 SECRET = "Det här får bara den andra enheten läsa"
+WITHHELD = "Det här ska patienten inte läsa"
 CODE_RE = re.compile(r'class="code">([A-Z2-9]{5}-[A-Z2-9]{5})<')
 
 
@@ -68,11 +69,21 @@ def world(
         "unit_hsa_id": OTHER_UNIT,
         "what_matters": SECRET,
     }
-    plan = next(iter(read_plan_lines([json.dumps(other)], name="other.jsonl")))
-    fhir_client.transaction(
-        transaction_bundle(map_plan(plan, load_mappings(REPO_ROOT / "mappings")))
-    )  # type: ignore[arg-type]
+    write_plan(fhir_client, other)
+    # And one of the own unit's plans that the source withholds from the patient (NOPAT).
+    nopat = clinic.plan(clinic.late, "sip", meeting, "SIP-NOPAT") | {
+        "approved_for_patient": False,
+        "what_matters": WITHHELD,
+    }
+    write_plan(fhir_client, nopat)
     yield service, clinic
+
+
+def write_plan(fhir_client: FhirClient, raw: dict[str, Any]) -> None:
+    """A plan written as the import writes it."""
+    plan = next(iter(read_plan_lines([json.dumps(raw)], name="plan.jsonl")))
+    mapped = map_plan(plan, load_mappings(REPO_ROOT / "mappings"))  # type: ignore[arg-type]
+    fhir_client.transaction(transaction_bundle(mapped))
 
 
 def login(service: Service, key: str) -> TestClient:
@@ -340,3 +351,20 @@ def test_the_quarter_through_the_api_and_the_page_for_the_unit_only(
     page = client.get(f"/ui/units/{clinic.unit}/survey", params={"quarter": quarter_text})
     assert page.status_code == 200 and "Hållna SIP (AU124 + AU125)" in page.text
     assert SURVEY.questions[0].text in page.text
+
+
+def test_a_plan_withheld_from_the_patient_is_not_printed(
+    world: tuple[Service, Clinic], fhir_client: FhirClient
+) -> None:
+    service, clinic = world
+    client = login(service, service.keys.vardsamordnare)
+    page = client.get(f"/ui/units/{clinic.unit}").text
+    match = re.search(r'href="/ui/patients/([^"]+)">' + re.escape(clinic.late.name), page)
+    assert match, page
+    plan_id = care_plan_id(fhir_client, f"{clinic.source_system}:SIP-NOPAT")
+    url = f"/ui/patients/{match[1]}/plans/{plan_id}/min-plan"
+    for answer in (client.get(url), client.get(f"{url}.pdf")):
+        assert answer.status_code == 403 and "NOPAT" in answer.text
+        assert WITHHELD not in answer.text
+    code = client.post(url.replace("/min-plan", "/survey-code"), data={"csrf": csrf_of(page)})
+    assert code.status_code == 403 and WITHHELD not in code.text

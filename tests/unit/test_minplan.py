@@ -211,3 +211,10 @@ def test_contacts_in_ineras_order_and_only_fasta_kontakter() -> None:
         "Läkaren",
         "Okänd fast kontakt",
     ]
+
+
+def test_a_plan_withheld_from_the_patient_is_marked() -> None:
+    care_plan, goals, team = as_stored(SIP | {"approved_for_patient": False})
+    assert min_plan(care_plan, goals, team, date(2025, 2, 25)).not_for_patient
+    care_plan, goals, team = as_stored(SIP | {"approved_for_patient": True})
+    assert not min_plan(care_plan, goals, team, date(2025, 2, 25)).not_for_patient

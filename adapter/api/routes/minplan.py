@@ -47,6 +47,10 @@ from adapter.worklist import PatientView
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 PlanPath = Annotated[str, PathParam(pattern=ID_PATTERN, max_length=64)]
 NOT_YOURS = "Planen finns inte bland dina enheters planer."
+NOT_FOR_PATIENT = (
+    "Planen är märkt att patienten inte ska se den (NOPAT, källsystemet): "
+    "Min plan kan inte skrivas ut."
+)
 
 
 def _plan(
@@ -63,6 +67,8 @@ def _plan(
     plan = min_plan(
         found.care_plan, found.goals, found.team, clinic.today(), patient_name=view.name
     )
+    if plan.not_for_patient:  # Inera PDL-001: the source withheld it from the patient
+        raise PageError(status.HTTP_403_FORBIDDEN, NOT_FOR_PATIENT)
     return view, plan
 
 
