@@ -19,9 +19,10 @@ from typing import Any
 
 from adapter.canonical import HSA_ID, IndicatorCode
 from adapter.fhirclient import FhirClient
+from adapter.followup.load import load_states
 from adapter.followup.rules import RuleSet
-from adapter.indicators.compute import Period, percent
-from adapter.indicators.store import indicators_from_server
+from adapter.indicators.compute import Period, kva_count, percent
+from adapter.indicators.store import procedure_patients
 from adapter.mapping.fhir import Json
 from adapter.survey.codes import CodeStore
 from adapter.survey.questionnaire import Survey
@@ -135,13 +136,14 @@ def read_responses(client: FhirClient, unit_hsa_id: str, period: Period) -> list
 
 
 def sips_held(client: FhirClient, unit_hsa_id: str, period: Period, rules: RuleSet) -> int:
-    """AU124 + AU125 performed by the unit in `period`: the kva indicators' own count."""
-    results, _ = indicators_from_server(client, [unit_hsa_id], period, rules)
-    return sum(
-        r.numerator or 0
-        for r in results
-        if r.indicator in SIP_HELD and r.unit_hsa_id == unit_hsa_id
-    )
+    """AU124 + AU125 performed by the unit in `period`, counted by the kva indicators' own code
+    on just the patients with such events (no Prea60 scope, no notices: a quarter stays fast)."""
+    refs = procedure_patients(client, [unit_hsa_id], period)
+    if not refs:
+        return 0
+    loaded = load_states(client, as_of=period.end, rules=rules, patient_refs=refs)
+    states = list(loaded.states().values())
+    return sum(kva_count(states, unit_hsa_id, period, code).numerator or 0 for code in SIP_HELD)
 
 
 def unit_survey(
