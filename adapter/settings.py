@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = 10 * 1024 * 1024
     metrics_public: bool = True  # /metrics holds no personal data; set false to require a login
     ui_origins: list[str] = []  # public origins of the pages when a proxy rewrites Host
+    # --- The SIP meeting survey (adapter/survey): the answer page's address as printed on
+    # "Min plan" (default: this service's own /enkat), and its rate limit per client address ---
+    survey_url: str | None = None
+    survey_attempts_per_10min: int = 10
 
     # --- Follow-up engine: the scheduler (adapter/scheduler.py) and the subscription hook ---
     scheduler: bool = True  # on|off: run the scheduled scans in this process (exactly one!)

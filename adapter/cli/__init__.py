@@ -10,6 +10,7 @@ from adapter.cli import (
     report,  # noqa: F401  (registers `sip-fhir report`)
     serve,  # noqa: F401  (registers `sip-fhir serve`, `sip-fhir api-key`)
     server,  # noqa: F401  (registers `sip-fhir server`)
+    survey,  # noqa: F401  (registers `sip-fhir survey install|issue|answer|report`)
     sync,  # noqa: F401  (registers `sip-fhir import`, `sip-fhir sync`)
     synth,  # noqa: F401  (registers `sip-fhir synth`)
 )

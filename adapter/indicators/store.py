@@ -249,3 +249,8 @@ def weekly_snapshot(settings: Settings, today: date | None = None) -> list[Indic
         seconds=round(time.monotonic() - started, 1),
     )
     return results
+
+
+# The patients behind a unit's KVÅ events in a period, for other counts of the same events
+# (adapter/survey/indicators.py: SIPs held, without the Prea60 scope and the notices).
+procedure_patients = _procedure_refs

@@ -340,3 +340,9 @@ def patient_view(
         last_follow_up=latest.date if latest else None,
         follow_up_due=rules.follow_up_due(patient.state, as_of),
     )
+
+
+# Public names for the readers of single plan resources (adapter/minplan).
+goal_view = _goal
+action_view = _action
+participant_views = _participants

@@ -301,6 +301,7 @@ def worklist_page(
         rows = clinic.worklist(hsa_id, as_of)
         unconfirmed = clinic.unconfirmed_runs(hsa_id)
     access.record([row.person for row in rows], resource="worklist", unit=hsa_id)
+    surveys = request.app.state.survey.codes.status_by_patient(r.patient_id for r in rows)
     return render(
         request,
         "worklist.html",
@@ -309,6 +310,7 @@ def worklist_page(
         rows=rows,
         as_of=as_of,
         unconfirmed=unconfirmed,
+        surveys=surveys,
     )
 
 
@@ -322,7 +324,8 @@ def patient_page(
 ) -> HTMLResponse:
     with as_page():
         view = read_patient(clinic, access, patient_id, clinic.today(), "Patient")
-    return render(request, "patient.html", session, view=view)
+    surveys = request.app.state.survey.codes.status(p.id for p in view.plans)  # routes/survey.py
+    return render(request, "patient.html", session, view=view, surveys=surveys)
 
 
 @router.post("/tasks/{task_id}/done")
