@@ -85,6 +85,7 @@ CODE_PREA60 = "prea60"  # CS_RISK_MODEL
 CS_INDICATOR = _cs("indicator")
 CS_CONTACT_TYPE = _cs("contact-type")  # besök | telefon | video | hembesök
 CS_SIP_CONSENT = _cs("sip-consent")  # ja | nej | okant
+CS_PLAN_QUALITY_CRITERION = _cs("plan-quality-criterion")  # ids of mappings/plan-quality.json
 
 # --- Project value sets ---
 VS_TASK_TYPE = _vs("task-type")
@@ -150,7 +151,9 @@ EXT_LISTING_UNIT = _sd("ext-listing-unit")  # RiskAssessment: the unit whose lis
 EXT_CONTACT_TYPE = _sd("ext-contact-type")  # Procedure: besök | telefon | video | hembesök
 EXT_READY_FOR_DISCHARGE = _sd("ext-ready-for-discharge")  # Encounter: utskrivningsklar
 EXT_DISCHARGE_SUPPORT = _sd("ext-discharge-support")  # Encounter: needs from kommun/region
-EXT_SIP_CONSENT = _sd("ext-sip-consent")  # Encounter: consent to a SIP
+EXT_SIP_CONSENT = _sd("ext-sip-consent")  # Encounter, CarePlan: consent to a SIP / the plan
+EXT_PLAN_QUALITY = _sd("ext-plan-quality")  # CarePlan: quality score + unmet criteria
+EXT_QUALITY_SUMMARY = _sd("ext-quality-summary")  # MeasureReport.group (plan-quality): statistics
 
 
 class TaskType(StrEnum):
@@ -183,3 +186,10 @@ class IndicatorCode(StrEnum):
     KVA_AU125 = "kva-AU125"
     KVA_AW010 = "kva-AW010"
     LUS_SIP_CALL = "lus-sip-call"
+    PLAN_QUALITY = "plan-quality"
+
+
+# --- The adapter's own bookkeeping on a server (sync/servercheck.py, sandbox.py) ---
+ID_OUTBOX_EPOCH = _ident("outbox-epoch")  # value: random uuid per outbox and server (its marker)
+EXT_OUTBOX_GENERATION = _sd("ext-outbox-generation")  # marker: writing runs counted (integer)
+TAG_RUN = _cs("run-tag")  # meta.tag system of sandbox runs: code = the run tag

@@ -173,6 +173,12 @@ class Appointment:
     with_whom: str
 
 
+class Consent(StrEnum):
+    JA = "ja"
+    NEJ = "nej"
+    OKANT = "okant"
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     source_system: str
@@ -195,6 +201,7 @@ class Plan:
     participants: tuple[Participant, ...] = ()
     next_follow_up: date | None = None
     agreed_appointments: tuple[Appointment, ...] = ()
+    consent: Consent | None = None  # the patient's consent to the plan, when the source says
     # May the patient see the plan (e.g. in 1177)? None: the source does not say.
     approved_for_patient: bool | None = None
 
@@ -238,12 +245,6 @@ class Event:
 
 
 # --- Discharge notices (utskrivningsklar) ---
-
-
-class Consent(StrEnum):
-    JA = "ja"
-    NEJ = "nej"
-    OKANT = "okant"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,15 @@ by the caller: this module never reads the clock. `mask` is the one masking of p
 text, used by the logs, error reports and `PersonId`. The check digit is Luhn over the 10-digit
 form. A day of month + 60 marks a samordningsnummer. A birth date after the reference date is
 impossible and rejected.
+
+Fictional numbers (project rule, enforced by tests/unit/test_fixture_personnummer.py and used by
+`sip-fhir synth`): test data, examples and synthetic patients only ever use födelsenummer (the
+three digits after the birth date) 980–999, with a correct check digit. That is the series
+Skatteverket's published test personnummer come from; Skatteverket's list itself could not be
+fetched where this was built (no internet), so the rule, not the list, is what we follow.
+Numbers in the series are not assigned to real people in the ordinary series, which is why
+they are safe on a public test server too. The third födelsenummer digit keeps its meaning:
+odd for men, even for women.
 """
 
 from __future__ import annotations
@@ -130,6 +139,25 @@ def _possible_date(mmdd: str) -> bool:
     """Month 1-12 and day 1-31, or 61-91 (samordningsnummer)."""
     month, day = int(mmdd[:2]), int(mmdd[2:])
     return 1 <= month <= 12 and (1 <= day <= 31 or 61 <= day <= 91)
+
+
+FICTIONAL_SERIALS = range(980, 1000)
+
+
+def is_fictional(digits: str) -> bool:
+    """True if a 10- or 12-digit number (separator removed) has a födelsenummer in 980–999."""
+    return int(digits[-4:-1]) in FICTIONAL_SERIALS
+
+
+def fictional_number(birth: date, *, female: bool, pick: int, samordning: bool = False) -> str:
+    """The 12 digits of a fictional number: födelsenummer 980 + 2 * pick (+1 for a man), so
+    `pick` 0–9 gives ten distinct numbers per birth date and sex."""
+    if not 0 <= pick < len(FICTIONAL_SERIALS) // 2:
+        raise ValueError(f"pick ska vara 0–9, inte {pick}")
+    serial = FICTIONAL_SERIALS[0] + 2 * pick + (0 if female else 1)
+    day = birth.day + _SAMORDNING_OFFSET if samordning else birth.day
+    nine = f"{birth.year % 100:02d}{birth.month:02d}{day:02d}{serial:03d}"
+    return f"{birth.year // 100:02d}{nine}{luhn_digit(nine)}"
 
 
 def luhn_digit(nine_digits: str) -> int:

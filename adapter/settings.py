@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import secrets
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from adapter.sandbox import check_run_tag, new_run_tag
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,6 +42,9 @@ class EndpointSettings(BaseModel):
     max_attempts: int = 6
     max_retry_seconds: float = 120.0  # total time budget for retries of one request
     max_retry_after: float = 30.0  # cap on a server's Retry-After
+    # Sandbox mode (adapter/sandbox.py): every written resource tagged, profiles versioned.
+    run_tag: str | None = None
+    profile_version: str | None = None
 
 
 class Settings(BaseSettings, EndpointSettings):
@@ -47,6 +55,9 @@ class Settings(BaseSettings, EndpointSettings):
     )
 
     base_url: str = "http://localhost:8080/fhir"
+    # Sandbox mode for shared servers (README "Sandlåda"): SIP_FHIR_SANDBOX=1 tags every written
+    # resource with a run tag made per run (or SIP_FHIR_RUN_TAG) and versions our profiles.
+    sandbox: bool = False
 
     data_dir: Path = REPO_ROOT / ".data"
     mappings_dir: Path = REPO_ROOT / "mappings"
@@ -76,6 +87,10 @@ class Settings(BaseSettings, EndpointSettings):
     max_body_bytes: int = 10 * 1024 * 1024
     metrics_public: bool = True  # /metrics holds no personal data; set false to require a login
     ui_origins: list[str] = []  # public origins of the pages when a proxy rewrites Host
+    # --- The SIP meeting survey (adapter/survey): the answer page's address as printed on
+    # "Min plan" (default: this service's own /enkat), and its rate limit per client address ---
+    survey_url: str | None = None
+    survey_attempts_per_10min: int = 10
 
     # --- Follow-up engine: the scheduler (adapter/scheduler.py) and the subscription hook ---
     scheduler: bool = True  # on|off: run the scheduled scans in this process (exactly one!)
@@ -94,6 +109,20 @@ class Settings(BaseSettings, EndpointSettings):
     registry_client_cert: Path | None = None
     registry_client_key: Path | None = None
     registry_ca_bundle: Path | None = None
+
+    @field_validator("run_tag")
+    @classmethod
+    def _valid_run_tag(cls, value: str | None) -> str | None:
+        return check_run_tag(value) if value else None
+
+    @model_validator(mode="after")
+    def _sandbox_defaults(self) -> Settings:
+        if self.sandbox:
+            self.run_tag = self.run_tag or new_run_tag(suffix=secrets.token_hex(2))
+            self.profile_version = self.profile_version or sandbox_profile_version(
+                self.profiles_dir
+            )
+        return self
 
     @property
     def audit_db_path(self) -> Path:
@@ -116,6 +145,24 @@ class Settings(BaseSettings, EndpointSettings):
         }
         shared = {name: getattr(self, name) for name in EndpointSettings.model_fields}
         return EndpointSettings.model_validate(shared | own)
+
+
+def sandbox_profile_version(profiles_dir: Path) -> str:
+    """`0.1.0-sbx.1a2b3c4d`: package.json's version and a digest of the profiles' content.
+
+    Not the plain version: profiles/ already declares it, and a server refuses a second
+    CodeSystem with the same URL and version under another id. The digest makes the same
+    content share one version (and ids: installing again changes nothing) and different content,
+    anyone's, never meet under it.
+    """
+    try:
+        package = json.loads((profiles_dir / "package.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        package = {}
+    digest = hashlib.sha256()
+    for path in sorted(profiles_dir.glob("*.json")):
+        digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes())
+    return f"{package.get('version') or '0'}-sbx.{digest.hexdigest()[:8]}"
 
 
 @lru_cache(maxsize=1)

@@ -43,8 +43,34 @@ step "sip-fhir indicators --unit $unit --as-of $as_of"
 # A local key for the worklist page; kept in the data dir (owner-only) so a re-run can show it again.
 key="$(SIP_FHIR_CLI="$sip" bash deploy/demo-key.sh "$SIP_FHIR_DATA_DIR/demo-api-key.txt" "$unit")"
 
+step "sip-fhir survey: enkäten om SIP-mötet (Questionnaire, engångskoder, några svar)"
+"$sip" survey install
+# Codes for three SIP meetings, two answered (as typed in from paper); once per data dir, so a
+# re-run does not add answers.
+survey_done="$SIP_FHIR_DATA_DIR/demo-survey.txt"
+if [ ! -s "$survey_done" ]; then
+  answer_all() {  # code, then one answer code per question of mappings/sip-meeting-survey.json
+    local code="$1"; shift
+    local args=() q
+    for q in delaktig lyssnade forstod vet-vem tryggare; do args+=(--answer "$q=$1"); shift; done
+    "$sip" survey answer --code "$code" "${args[@]}"
+  }
+  out301="$("$sip" survey issue --plan-key lifecare:SIP-301)"
+  out302="$("$sip" survey issue --plan-key lifecare:SIP-302)"
+  out304="$("$sip" survey issue --plan-key lifecare:SIP-304)"
+  answer_all "${out301%% *}" ja-helt ja-helt ja-delvis ja-helt ja-delvis
+  answer_all "${out302%% *}" ja-delvis nej-knappast ja-helt vet-inte ja-helt
+  printf '%s\n%s\n%s\n' "$out301" "$out302" "$out304" > "$survey_done"
+fi
+cat "$survey_done"
+"$sip" survey report --unit "$unit" --quarter 2024Q4
+"$sip" survey report --unit "$unit" --quarter 2025Q1
+minplan="$(grep -m1 'Min plan:' "$survey_done" | sed 's/^Min plan: //')"
+
 step "Tjänsten startar: arbetslistan finns på http://localhost:${SIP_FHIR_API_PORT}/ui"
 echo "    Logga in med API-nyckeln: $key"
+echo "    Min plan (SIP-301, sida och PDF): http://localhost:${SIP_FHIR_API_PORT}${minplan}  (.pdf)"
+echo "    Enkäten för patienten (utan inloggning): http://localhost:${SIP_FHIR_API_PORT}/enkat"
 echo "    API-dokumentation: http://localhost:${SIP_FHIR_API_PORT}/docs   (Ctrl-C stoppar tjänsten;"
 echo "    'bash deploy/hapi/hapi.sh stop' stoppar FHIR-servern)"
 exec "$sip" serve --port "$SIP_FHIR_API_PORT"

@@ -28,5 +28,31 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
     || echo "Varning: Chromium kunde inte installeras; webbläsartestet fallerar" >&2
 fi
 
+# PostgreSQL (Debian's package) for HAPI on PostgreSQL: when asked for (HAPI_DB=postgres) and in CI,
+# whose third run uses it (.ci/run). Not needed for the default H2 server.
+if [ "${HAPI_DB:-}" = postgres ] || [ "${CI:-}" = true ]; then
+  echo "==> PostgreSQL (apt) för HAPI på PostgreSQL"
+  bash deploy/postgres/pg.sh install
+fi
+
+# axe-core for the browser tests' accessibility checks (pinned in tests/axe/package-lock.json).
+axe_stamp=tests/axe/node_modules/.sip-fhir-installed
+if [ ! -f "$axe_stamp" ] || [ tests/axe/package-lock.json -nt "$axe_stamp" ]; then
+  if ! command -v npm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    echo "==> Installerar npm (apt) för tillgänglighetstestet"
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq && $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null \
+      || echo "Varning: npm kunde inte installeras" >&2
+  fi
+  if command -v npm >/dev/null 2>&1; then
+    echo "==> Installerar axe-core (npm ci, tests/axe) för tillgänglighetstestet"
+    npm ci --prefix tests/axe --no-audit --no-fund --silent && touch "$axe_stamp" \
+      || echo "Varning: axe-core kunde inte installeras; tillgänglighetstestet fallerar" >&2
+  else
+    echo "Varning: npm saknas; tillgänglighetstestet (axe-core) fallerar" >&2
+  fi
+fi
+
 echo "==> Bygger lokal HAPI FHIR-server om det behövs (deploy/hapi)"
 bash deploy/hapi/hapi.sh build-if-stale

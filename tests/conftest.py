@@ -4,8 +4,10 @@ a FhirClient on it, unique identifier values to isolate tests, a fake clock for 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +28,10 @@ HAPI_START_TIMEOUT = 540
 # With SIP_FHIR_TEST_SERVER it says which mode that running server is in.
 HAPI_MODE_ENV = "SIP_FHIR_TEST_HAPI_MODE"
 HAPI_MODES = ("sip-fhir", "starter")
+# Which database the started server uses (hapi.sh's HAPI_DB): "h2" (embedded, default) or
+# "postgres", a fresh private PostgreSQL cluster per session (deploy/postgres/pg.sh).
+HAPI_DB_ENV = "SIP_FHIR_TEST_HAPI_DB"
+HAPI_DBS = ("h2", "postgres")
 
 
 def _free_port() -> int:
@@ -64,11 +70,37 @@ def hapi_mode() -> str:
 
 
 @pytest.fixture(scope="session")
-def hapi_base_url(tmp_path_factory: pytest.TempPathFactory, hapi_mode: str) -> Iterator[str]:
+def hapi_db() -> str:
+    """The started test server's database: "h2" (default) or "postgres" (see HAPI_DB_ENV)."""
+    db = os.environ.get(HAPI_DB_ENV, "").strip() or HAPI_DBS[0]
+    if db not in HAPI_DBS:
+        pytest.fail(f"{HAPI_DB_ENV}={db!r}: ange ett av {', '.join(HAPI_DBS)}")
+    return db
+
+
+def _postgres_env() -> tuple[dict[str, str], Path]:
+    """hapi.sh settings for a new PostgreSQL cluster of its own, and the directory to remove."""
+    # Not under pytest's tmp dir: as root the cluster runs as user postgres, who must reach it.
+    root = Path(tempfile.mkdtemp(prefix="sip-fhir-pg-"))
+    root.chmod(0o711)
+    env = {
+        "HAPI_DB": "postgres",
+        "PG_DATA_DIR": str(root / "pg"),
+        "PG_PORT": str(_free_port()),
+        "HAPI_PG_DATABASE": "hapi",
+    }
+    return env, root
+
+
+@pytest.fixture(scope="session")
+def hapi_base_url(
+    tmp_path_factory: pytest.TempPathFactory, hapi_mode: str, hapi_db: str
+) -> Iterator[str]:
     """Base URL of the FHIR server for integration tests.
 
     `SIP_FHIR_TEST_SERVER` names a running server; otherwise `deploy/hapi/hapi.sh start` runs one on
-    a free port with a fresh data directory, in `hapi_mode`, stopped when the session ends.
+    a free port with a fresh data directory, in `hapi_mode`, on `hapi_db` (PostgreSQL: a fresh
+    cluster), stopped (and the cluster removed) when the session ends.
     """
     external = os.environ.get("SIP_FHIR_TEST_SERVER")
     if external:
@@ -77,8 +109,10 @@ def hapi_base_url(tmp_path_factory: pytest.TempPathFactory, hapi_mode: str) -> I
     if not HAPI_SCRIPT.is_file():
         pytest.fail(f"{HAPI_SCRIPT} saknas: kan inte starta den lokala HAPI-servern")
     port = _free_port()
+    db_env, pg_root = _postgres_env() if hapi_db == "postgres" else ({"HAPI_DB": "h2"}, None)
     env = {
         **os.environ,
+        **db_env,
         "HAPI_PORT": str(port),
         "HAPI_DATA_DIR": str(tmp_path_factory.mktemp("hapi-data")),
         "HAPI_PROFILE": hapi_mode,
@@ -96,7 +130,9 @@ def hapi_base_url(tmp_path_factory: pytest.TempPathFactory, hapi_mode: str) -> I
         urls = [line for line in started.stdout.split() if line.startswith("http")]
         yield urls[-1].rstrip("/") if urls else f"http://localhost:{port}/fhir"
     finally:
-        _hapi("stop", env, 120)
+        _hapi("stop", env, 120)  # with PostgreSQL: the cluster too
+        if pg_root is not None:
+            shutil.rmtree(pg_root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,10 @@ from adapter.api.readiness import ReadinessCheck, default_checks
 from adapter.api.routes import audit, health, indicators, ingest, pages, patients, tasks, worklist
 from adapter.api.routes import hook as hook_routes
 from adapter.api.routes import metrics as metrics_routes
+from adapter.api.routes import minplan as minplan_routes
 from adapter.api.routes import prea60 as prea60_routes
+from adapter.api.routes import survey as survey_routes
+from adapter.api.routes import survey_report as survey_report_routes
 from adapter.api.security import Authenticator, build_authenticator
 from adapter.audit import AuditLog
 from adapter.settings import Settings, get_settings
@@ -88,4 +91,8 @@ def create_app(
     app.include_router(prea60_routes.router)  # unconfirmed Prea60 runs: list, confirm, reject
     app.include_router(prea60_routes.pages)  # ... and the worklist banner's buttons
     pages.install(app)  # the vårdsamordnare's pages (/ui) and their static files
+    app.include_router(minplan_routes.router)  # "Min plan" page and PDF (/ui/patients/...)
+    survey_routes.install(app)  # the SIP meeting survey's anonymous answer page (/enkat)
+    app.include_router(survey_report_routes.router)  # its indicator per quarter (API)
+    app.include_router(survey_report_routes.pages)  # and page (/ui/units/{hsa_id}/survey)
     return app

@@ -34,7 +34,7 @@ from adapter.fhirclient import FhirClient, FhirError
 from adapter.followup.facts import hsa_id_of
 from adapter.personnummer import written
 from adapter.settings import Settings
-from adapter.sources import SourceKind, read_file
+from adapter.sources import SourceKind
 from adapter.sources import events as event_format
 from adapter.sources import prea60 as prea60_format
 from adapter.sources.csvfile import load_column_map
@@ -169,10 +169,11 @@ class Ingestion:
                 admit=admit,
                 care_provider_hsa_id=self.settings.care_provider_hsa_id,
             )
-            readings = [read_file(path, kind, self.settings.mappings_dir) for path in paths]
-            result = importer.run_readings(readings)
+            result = importer.run(paths, kind)
         report.fill(tally, result)
-        report.encoding = next((r.summary.encoding for r in readings if r.summary.encoding), None)
+        report.encoding = next(
+            (r.summary.encoding for r in result.readings if r.summary.encoding), None
+        )
         return report
 
     def record_events(self, events: Sequence[Event], name: str) -> IngestReport:

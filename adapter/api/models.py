@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,8 +19,10 @@ from adapter.canonical import TaskType
 from adapter.domain import PersonId, RowError
 from adapter.indicators.compute import Scoring
 from adapter.indicators.measures import title
+from adapter.indicators.present import scores_json
 from adapter.indicators.trend import COUNTS, SHARES, UnitTrend
 from adapter.personnummer import mask, written
+from adapter.quality import PlanQuality
 from adapter.sources.events import CONTACT_TYPES
 from adapter.worklist import PatientView, TaskItem, WorklistRow
 from adapter.worklist.patient import HistoryItem, PlanElsewhere, PlanView
@@ -63,6 +65,25 @@ class TaskOut(BaseModel):
         )
 
 
+class UnmetCriterionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str = Field(description="Kriteriets id (mappings/plan-quality.json)")
+    label: str = Field(description="Vad planen saknar, i ord")
+
+
+class PlanQualityOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    score: float = Field(description="Kvalitetspoäng 0–1")
+    unmet: list[UnmetCriterionOut] = Field(description="Kriterier planen inte uppfyller")
+    version: str = Field(description="Kriteriefilens version")
+
+    @classmethod
+    def of(cls, quality: PlanQuality) -> PlanQualityOut:
+        return cls.model_validate(quality, from_attributes=True)
+
+
 class WorklistRowOut(BaseModel):
     patient_id: str
     name: str | None
@@ -71,6 +92,9 @@ class WorklistRowOut(BaseModel):
     risk_percent: float | None
     run_date: date | None = Field(description="Prea60-körningen risken kommer från")
     plan: Literal["SIP", "patientkontrakt", "ingen"]
+    plan_quality: PlanQualityOut | None = Field(
+        description="Kvaliteten i enhetens egen aktiva plan (SIP före patientkontrakt)"
+    )
     last_follow_up: date | None
     last_follow_up_what: str | None
     follow_up_due: date | None
@@ -88,6 +112,7 @@ class WorklistRowOut(BaseModel):
             risk_percent=_number(row.risk_percent),
             run_date=row.run_date,
             plan=row.plan.value,
+            plan_quality=None if row.quality is None else PlanQualityOut.of(row.quality),
             last_follow_up=row.last_follow_up,
             last_follow_up_what=row.last_follow_up_what,
             follow_up_due=row.follow_up_due,
@@ -175,6 +200,7 @@ class PlanOut(BaseModel):
     actions: list[ActionOut]
     appointments: list[AppointmentOut]
     participants: list[ParticipantOut]
+    quality: PlanQualityOut | None
 
     @classmethod
     def of(cls, plan: PlanView) -> PlanOut:
@@ -418,6 +444,10 @@ class IndicatorOut(BaseModel):
     value: float | None = Field(description="Andel i procent, eller antal")
     region_target: float | None
     unit_target: float | None
+    scores: dict[str, Any] | None = Field(
+        default=None,
+        description="plan-quality: tröskel, medel, min, median, max (0–1) och planer per intervall",
+    )
 
 
 class IndicatorsOut(BaseModel):
@@ -444,6 +474,7 @@ class IndicatorsOut(BaseModel):
                     value=_number(r.value),
                     region_target=_number(r.region_target_percent),
                     unit_target=_number(r.unit_target_percent),
+                    scores=None if r.scores is None else scores_json(r.scores),
                 )
                 for r in found.results
             ],

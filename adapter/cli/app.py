@@ -74,6 +74,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "profiles": ("adapter.cli.profiles", "FHIR-profiler, kodverk och värdemängder (profiles/)."),
     "server": ("adapter.cli.server", "FHIR-servern som adaptern skriver till."),
+    "purge": (
+        "adapter.cli.purge",
+        "Ta bort från FHIR-servern exakt det som körningar med taggen skrev (och inget annat).",
+    ),
+    "survey": ("adapter.cli.survey", "Patientens enkät om SIP-mötet (anonym, engångskod)."),
 }
 
 
@@ -114,8 +119,16 @@ app = typer.Typer(
 @app.callback()
 def main() -> None:
     """sip-fhir: SIP, patientkontrakt och Prea60-uppföljning som FHIR R4."""
+    from rich.console import Console
+
     from adapter import logs  # here, not at the top: `--help` needs neither
     from adapter.settings import get_settings
 
     settings = get_settings()
     logs.configure(level=settings.log_level, json=settings.log_json)
+    if settings.run_tag:
+        Console(stderr=True).print(
+            f"Körningens tagg: [bold]{settings.run_tag}[/] (allt som skrivs märks med den; "
+            f"ta bort det med sip-fhir purge --tag {settings.run_tag})",
+            highlight=False,
+        )

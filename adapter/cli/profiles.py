@@ -28,6 +28,14 @@ def install_command(
         Path | None,
         typer.Option("--dir", help="Katalog med profilerna (standard: SIP_FHIR_PROFILES_DIR)."),
     ] = None,
+    version: Annotated[
+        str | None,
+        typer.Option(
+            "--canonical-version",
+            help="Installera under versionerade kanoniska URL:er och egna id "
+            "(standard: SIP_FHIR_PROFILE_VERSION; i sandlådeläge package.json:s version).",
+        ),
+    ] = None,
 ) -> None:
     """Installera profilerna på FHIR-servern (SIP_FHIR_BASE_URL). Kan köras om: oförändrat
     innehåll ger ingen ny version."""
@@ -41,7 +49,10 @@ def install_command(
         with FhirClient(settings.endpoint()) as client:
             client.capabilities()  # fail early, with a clear message, on a non-R4 server
             summary = install_conformance(
-                client, directory or settings.profiles_dir, on_resource=progress
+                client,
+                directory or settings.profiles_dir,
+                on_resource=progress,
+                version=version or settings.profile_version,
             )
     except (ConformanceError, FhirError, OSError) as error:
         err.print(f"[bold red]Profilerna kunde inte installeras:[/] {error}")
@@ -58,3 +69,5 @@ def install_command(
         )
     out.print(table)
     out.print(f"{summary.total} resurser installerade.")
+    for resource_type, count in sorted(summary.reused.items()):
+        out.print(f"{count} {resource_type} fanns redan på servern under samma URL och används.")

@@ -31,10 +31,11 @@ from adapter.fhirclient import FhirClient, FhirError
 from adapter.mapping import MappingsError
 from adapter.personnummer import mask
 from adapter.settings import Settings, get_settings
-from adapter.sources import ColumnMapError, SourceKind, read_file
+from adapter.sources import ColumnMapError, SourceKind
 from adapter.sources.textfile import encoding_name
 from adapter.sync import (
     DEFAULT_WORKERS,
+    CheckResult,
     Importer,
     Outbox,
     OutboxVersionError,
@@ -43,9 +44,13 @@ from adapter.sync import (
     SyncSettings,
     SyncStop,
     Tally,
+    VerifyResult,
+    checked_server,
     combine,
+    counted_run,
     metrics_hooks,
     open_outbox,
+    verify,
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_REJECTED, EXIT_UNCONFIRMED = 0, 1, 2, 4
@@ -96,17 +101,30 @@ def _settings(batch_size: int | None, workers: int) -> tuple[Settings, SyncSetti
     return settings, SyncSettings(batch_size=batch_size or settings.batch_size, workers=workers)
 
 
-def _summary(tally: Tally, open_left: int, stop: SyncStop | None, console: Console) -> None:
+_OLDER_SHOWN = 10  # plans named one by one in the summary
+
+
+def _summary(
+    tally: Tally,
+    open_left: int,
+    stop: SyncStop | None,
+    console: Console,
+    check: CheckResult | None = None,
+) -> None:
+    if check is not None and check.message:
+        console.print(f"[bold yellow]{check.message}[/]")
     table = Table(title="Sammanfattning", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
+    if check is not None and check.requeued:
+        table.add_row("Skickade igen (servern saknade dem)", thousands(check.requeued))
     if tally.rows_read or tally.rows_rejected:
         table.add_row("Rader lästa", thousands(tally.rows_read))
         table.add_row("Avvisade rader", thousands(tally.rows_rejected))
         if tally.rows_duplicate:
             table.add_row("Upprepade rader (hoppades över)", thousands(tally.rows_duplicate))
-        if tally.older_skipped:
-            table.add_row("Äldre planversioner (hoppades över)", thousands(tally.older_skipped))
+    if tally.older_skipped:
+        table.add_row("Äldre planversioner (hoppades över)", thousands(tally.older_skipped))
     table.add_row("Resurser skapade", thousands(tally.created))
     table.add_row("Resurser uppdaterade", thousands(tally.updated))
     if tally.noop:
@@ -120,6 +138,10 @@ def _summary(tally: Tally, open_left: int, stop: SyncStop | None, console: Conso
     rate = f" ({tally.written / seconds:.0f} resurser/s)" if tally.written and seconds else ""
     table.add_row("Tid", f"{seconds:.1f} s{rate}")
     console.print(table)
+    for message in tally.older_messages[:_OLDER_SHOWN]:  # the server had a newer version
+        console.print(f"[yellow]{mask(message)}[/]")
+    if len(tally.older_messages) > _OLDER_SHOWN:
+        console.print(f"… och {len(tally.older_messages) - _OLDER_SHOWN} planer till.")
     if stop is not None:
         what = "FHIR-servern svarar inte" if stop.temporary else "Skrivningen avbröts"
         console.print(f"[bold red]{what}:[/] {mask(stop.message)}")
@@ -193,18 +215,17 @@ def import_command(
                     force=force,
                     care_provider_hsa_id=settings.care_provider_hsa_id,
                 )
-                readings = [read_file(path, kind, settings.mappings_dir) for path in files]
-                result = importer.run_readings(readings)
+                result = importer.run(files, kind)
         except (ColumnMapError, MappingsError, OSError, ValueError) as error:
             err.print(f"[bold red]Importen kunde inte starta:[/] {mask(str(error))}")
             raise typer.Exit(EXIT_FAILED) from None
         finally:
             errors.close()
     errors.print(err)
-    for reading in readings:
+    for reading in result.readings:
         encoding = encoding_name(reading.summary.encoding)
         out.print(f"{reading.file}: läst som {encoding}", soft_wrap=True, markup=False)
-    _summary(tally, result.open_left, result.stop, out)
+    _summary(tally, result.open_left, result.stop, out, result.check)
     for check in result.unconfirmed_runs:
         err.print(f"[bold yellow]Obekräftad körning:[/] {check.describe()}", highlight=False)
     if result.runs_unchecked:
@@ -228,6 +249,13 @@ def sync_command(
     workers: Annotated[
         int, typer.Option("--workers", min=1, max=8, help="Samtidiga transaktioner mot servern.")
     ] = DEFAULT_WORKERS,
+    verify_all: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Jämför hela utkorgen med servern och skicka igen det som saknas där.",
+        ),
+    ] = False,
 ) -> None:
     """Skicka det som väntar i utkorgen till FHIR-servern (återupptar en avbruten import)."""
     settings, sync_settings = _settings(batch_size, workers)
@@ -245,13 +273,31 @@ def sync_command(
     tally = Tally(metrics_hooks())
     try:
         with _client(settings, tally) as client:
+            # With --verify the bulk comparison replaces the spot check.
+            check = checked_server(outbox, client, spot_check=not verify_all)
+            if verify_all:
+                _print_verify(verify(outbox, client), out)
             stop = SyncEngine(outbox, client, tally, sync_settings).drain()
+            counted_run(outbox, client, tally, stop)
     except FhirError as error:
         out.print(f"[bold red]Synkningen misslyckades:[/] {error}")
         raise typer.Exit(EXIT_FAILED) from None
     open_left = outbox.open_count()
-    _summary(tally, open_left, stop, out)
+    _summary(tally, open_left, stop, out, check)
     raise typer.Exit(_exit_code(tally, open_left, stop))
+
+
+def _print_verify(result: VerifyResult, console: Console) -> None:
+    table = Table(title="Jämförelse med servern", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("Resurser kontrollerade", thousands(result.checked))
+    table.add_row("Saknas på servern", thousands(result.missing))
+    table.add_row("Äldre version på servern", thousands(result.stale))
+    for resource_type, count in sorted(result.by_type.items()):
+        table.add_row(f"  varav {resource_type}", thousands(count))
+    table.add_row("Skickas igen", thousands(result.requeued))
+    console.print(table)
 
 
 def _dead_letters(outbox: Outbox, console: Console) -> None:

@@ -33,6 +33,7 @@ from adapter.fhirclient.results import (
 )
 from adapter.fhirclient.transport import origin, parse_retry_after, transport_error
 from adapter.logs import get_logger
+from adapter.sandbox import decorate, decorate_bundle
 from adapter.settings import EndpointSettings
 
 SUPPORTED_FHIR_VERSION = "4.0."  # R4: 4.0.0 and 4.0.1 on the wire
@@ -45,6 +46,7 @@ OnError = Callable[[FhirError], None]  # once per operation that gives up
 
 _TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_OPERATION = re.compile(r"\$[a-z][a-z-]{0,63}")
 
 
 def _check_name(pattern: re.Pattern[str], value: str, what: str) -> str:
@@ -101,6 +103,11 @@ class FhirClient:
         self._timeout = (endpoint.connect_timeout, endpoint.read_timeout)
         self._backoff = wait_exponential_jitter(initial=1, max=endpoint.max_retry_after, jitter=1)
         self._log = get_logger("adapter.fhirclient").bind(server=self.base_url)
+        # Sandbox mode: what every written resource gets (adapter/sandbox.py).
+        self._sandbox = {
+            "run_tag": endpoint.run_tag,
+            "profile_version": endpoint.profile_version,
+        }
 
         session = requests.Session()
         # urllib3 must not retry on its own: tenacity owns the schedule and the budget.
@@ -222,6 +229,14 @@ class FhirClient:
     def delete(self, resource_type: str, resource_id: str) -> None:
         self._request("DELETE", self._resource_url(resource_type, resource_id))
 
+    def operation(
+        self, resource_type: str, resource_id: str, name: str, parameters: Resource
+    ) -> dict[str, Any]:
+        """POST Type/id/$name with a Parameters body (e.g. `$meta-delete`)."""
+        operation = _check_name(_OPERATION, name, "operation")
+        url = f"{self._resource_url(resource_type, resource_id)}/{operation}"
+        return json_body(self._send_json("POST", url, as_dict(parameters)))
+
     def transaction(self, bundle: Resource) -> dict[str, Any]:
         """POST a transaction Bundle; all or nothing. Returns the response Bundle.
 
@@ -279,6 +294,7 @@ class FhirClient:
         body = as_dict(bundle)
         if body.get("resourceType") != "Bundle" or body.setdefault("type", kind) != kind:
             raise ValueError(f"Väntade en Bundle av typen {kind}")
+        body = decorate_bundle(body, **self._sandbox)
         return json_body(self._send_json("POST", self.base_url, body))
 
     def _write(
@@ -291,6 +307,7 @@ class FhirClient:
         idempotent: bool = True,
     ) -> WriteResult:
         headers = {"Prefer": "return=representation", **headers}
+        body = decorate(body, **self._sandbox)
         return WriteResult.from_response(
             self._send_json(method, url, body, headers=headers, idempotent=idempotent)
         )

@@ -50,6 +50,7 @@ from adapter.mapping.readback import (
     discharge_facts,
     event_plan_key,
     listing_unit,
+    plan_quality,
     plan_revision,
 )
 
@@ -202,6 +203,7 @@ def plan_facts(
         unit_hsa_id=unit,
         valid_until=local_day((care_plan.get("period") or {}).get("end"), calendar),
         participants=participants(team, translations),
+        quality=plan_quality(care_plan),
     )
 
 

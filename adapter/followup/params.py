@@ -103,8 +103,14 @@ class IndicatorTarget(_Params):
         return self.units.get(unit_hsa_id, self.unit_percent)
 
 
+class PlanQualityParams(_Params):
+    # A plan counts as good enough at a score (0–1, mappings/plan-quality.json) at or above this.
+    threshold: Decimal = Field(default=Decimal("0.8"), ge=0, le=1)
+
+
 class IndicatorParams(_Params):
     targets: dict[IndicatorCode, IndicatorTarget]
+    plan_quality: PlanQualityParams = PlanQualityParams()
 
     def target(self, indicator: IndicatorCode) -> IndicatorTarget:
         return self.targets.get(indicator, IndicatorTarget())

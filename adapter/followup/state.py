@@ -26,6 +26,7 @@ from adapter.domain import (
     Prea60Row,
     Record,
 )
+from adapter.quality import Criteria, PlanQuality, score_plan
 
 _ENDED = (PlanStatus.COMPLETED, PlanStatus.REVOKED)
 
@@ -65,9 +66,10 @@ class PlanFacts:
     unit_hsa_id: str
     valid_until: date | None = None
     participants: tuple[Participant, ...] = ()
+    quality: PlanQuality | None = None  # the score stored with the plan (ext-plan-quality)
 
     @classmethod
-    def from_plan(cls, plan: Plan) -> PlanFacts:
+    def from_plan(cls, plan: Plan, quality: PlanQuality | None = None) -> PlanFacts:
         return cls(
             key=plan.key,
             kind=plan.kind,
@@ -78,6 +80,7 @@ class PlanFacts:
             unit_hsa_id=plan.unit_hsa_id,
             valid_until=plan.valid_until,
             participants=plan.participants,
+            quality=quality,
         )
 
     def is_active(self, as_of: date) -> bool:
@@ -167,9 +170,14 @@ class PatientState:
 
     @classmethod
     def from_records(
-        cls, patient: PersonId, records: Iterable[Record], unit_runs: Iterable[UnitRun] = ()
+        cls,
+        patient: PersonId,
+        records: Iterable[Record],
+        unit_runs: Iterable[UnitRun] = (),
+        criteria: Criteria | None = None,
     ) -> PatientState:
-        """The state of `patient` from records (others' records are skipped).
+        """The state of `patient` from records (others' records are skipped); with `criteria`
+        each plan carries its quality score, as the mapping stores it.
 
         The highest version of a plan wins, and the last notice with a Meddelande-id.
         """
@@ -194,7 +202,10 @@ class PatientState:
             patient=patient,
             risk_entries=tuple(entries),
             unit_runs=tuple(unit_runs),
-            plans=tuple(PlanFacts.from_plan(plan) for plan in plans.values()),
+            plans=tuple(
+                PlanFacts.from_plan(plan, score_plan(plan, criteria) if criteria else None)
+                for plan in plans.values()
+            ),
             events=tuple(events),
             notices=tuple(notices.values()),
         )
@@ -303,14 +314,17 @@ def unit_runs_of(rows: Iterable[Prea60Row]) -> tuple[UnitRun, ...]:
     )
 
 
-def states_from_records(records: Iterable[Record]) -> dict[PersonId, PatientState]:
-    """One state per patient found in `records`; every Prea60 run seen counts for every patient."""
+def states_from_records(
+    records: Iterable[Record], criteria: Criteria | None = None
+) -> dict[PersonId, PatientState]:
+    """One state per patient found in `records`; every Prea60 run seen counts for every patient.
+    With `criteria` the plans carry their quality scores (see `PatientState.from_records`)."""
     by_patient: dict[PersonId, list[Record]] = defaultdict(list)
     for record in records:
         by_patient[record.patient].append(record)
     runs = unit_runs_of(r for recs in by_patient.values() for r in recs if isinstance(r, Prea60Row))
     return {
-        patient: PatientState.from_records(patient, recs, _runs_for(runs, recs))
+        patient: PatientState.from_records(patient, recs, _runs_for(runs, recs), criteria)
         for patient, recs in by_patient.items()
     }
 

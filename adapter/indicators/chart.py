@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from matplotlib import rc_context
+from matplotlib import colormaps, rc_context
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from adapter.canonical import IndicatorCode
+from adapter.indicators.distribution import BANDS, band_label
 from adapter.indicators.measures import title
 from adapter.indicators.trend import COUNTS, SHARES, UnitTrend
 
@@ -42,9 +43,9 @@ def _dates(axis: Axes) -> None:
 
 
 def trend_figure(trend: UnitTrend) -> Figure:
-    figure = Figure(figsize=(10, 3.2 * (len(SHARES) + 1)), layout="constrained")
+    figure = Figure(figsize=(10, 3.2 * (len(SHARES) + 2)), layout="constrained")
     FigureCanvasAgg(figure)
-    axes = figure.subplots(len(SHARES) + 1, 1, sharex=True)
+    axes = figure.subplots(len(SHARES) + 2, 1, sharex=True)
     figure.suptitle(f"Indikatorer för {trend.unit_hsa_id}, veckovis")
     for axis, indicator in zip(axes, SHARES, strict=False):
         days, values = _points(trend.series(indicator))
@@ -63,6 +64,7 @@ def trend_figure(trend: UnitTrend) -> Figure:
         axis.grid(alpha=0.3)
         axis.legend(loc="lower right", fontsize="small")
         _dates(axis)
+    _score_bands(axes[-2], trend)
     counts = axes[-1]
     for indicator in COUNTS:
         days, values = _points(trend.series(indicator))
@@ -75,6 +77,36 @@ def trend_figure(trend: UnitTrend) -> Figure:
     counts.legend(loc="upper left", fontsize="small")
     _dates(counts)
     return figure
+
+
+def _score_bands(axis: Axes, trend: UnitTrend) -> None:
+    """plan-quality's plans per score band, stacked per snapshot (the spread over time)."""
+    stored = trend.reports.get(IndicatorCode.PLAN_QUALITY, {})
+    per_day = {
+        day: r.scores.bands for day in trend.days if (r := stored.get(day)) and r.scores is not None
+    }
+    days = list(per_day)
+    bottoms = [0.0] * len(days)
+    colors = colormaps["RdYlGn"]
+    for i, band in enumerate(BANDS):
+        heights = [float(per_day[day][i]) for day in days]
+        axis.bar(
+            days,  # type: ignore[arg-type]  # dates go through matplotlib's unit converter
+            heights,
+            bottom=bottoms,
+            width=5,
+            color=colors((i + 0.5) / len(BANDS)),
+            label=band_label(band),
+        )
+        bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
+    axis.set_title("Planernas kvalitetspoäng per intervall (antal planer)", fontsize="medium")
+    axis.set_ylabel("planer")
+    axis.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.grid(alpha=0.3)
+    if days:
+        axis.set_ylim(0, max(1.0, *bottoms) * 1.35)  # room for the legend above the bars
+        axis.legend(loc="upper left", fontsize="small", title="Poäng", ncols=len(BANDS))
+    _dates(axis)
 
 
 def _count_label(indicator: IndicatorCode) -> str:

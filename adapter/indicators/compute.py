@@ -11,6 +11,10 @@ period's last day (`as_of`); the counts cover the whole period.
   Task. A patient without a plan is in the denominator and not followed up.
 - kva-AU124 / kva-AU125 / kva-AW010: events with that code performed by the unit in the period.
   Events only: a plan's own `kva` field names the same act and would count it twice.
+- plan-quality: of the unit's active plans on `as_of` (SIP and patientkontrakt it made) that
+  carry a quality score (mappings/plan-quality.json, scored at import), the plans scoring at
+  least indicators.plan_quality.threshold; with the scores' mean, min, median, max and bands.
+  One item per plan: a patient with a SIP and a patientkontrakt counts twice.
 - lus-sip-call: discharge notices needing both huvudmän, dated in the period, of patients whose home
   unit (listing unit of the newest Prea60 entry, else the active plan's unit) is the unit. The
   denominator is the notices decided by `as_of` — deadline passed or SIPKALL registered — so a
@@ -25,7 +29,7 @@ the state holds the current version of each plan, not its history.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -34,6 +38,7 @@ from adapter.canonical import IndicatorCode
 from adapter.domain import EventCode, PersonId
 from adapter.followup.rules import RuleSet
 from adapter.followup.state import PatientState
+from adapter.indicators.distribution import ScoreSummary, summarise
 
 _HUNDREDTHS = Decimal("0.01")
 KVA_INDICATORS = {
@@ -85,6 +90,7 @@ class IndicatorResult:
     # One patient per counted item, repeats kept (len == the count): a subject-list report's List.
     numerator_items: tuple[PersonId, ...] = ()
     denominator_items: tuple[PersonId, ...] = ()
+    scores: ScoreSummary | None = None  # plan-quality only
 
     @property
     def meets_unit_target(self) -> bool | None:
@@ -232,6 +238,28 @@ def sip_call_in_time(
     return _proportion(IndicatorCode.LUS_SIP_CALL, unit_hsa_id, period, rules, decided, in_time)
 
 
+def plan_quality(
+    states: Iterable[PatientState], unit_hsa_id: str, period: Period, rules: RuleSet
+) -> IndicatorResult:
+    threshold = rules.params.indicators.plan_quality.threshold
+    scored = [
+        (state, plan.quality.score)
+        for state in states
+        for plan in state.active_plans(period.end)
+        if plan.unit_hsa_id == unit_hsa_id and plan.quality is not None
+    ]
+    good = [state for state, score in scored if score >= threshold]
+    result = _proportion(
+        IndicatorCode.PLAN_QUALITY,
+        unit_hsa_id,
+        period,
+        rules,
+        [state for state, _ in scored],
+        good,
+    )
+    return replace(result, scores=summarise([score for _, score in scored], threshold))
+
+
 def listing_units(states: Iterable[PatientState], as_of: date) -> list[str]:
     """The units with a Prea60 run by `as_of`, in order."""
     return sorted(
@@ -248,6 +276,7 @@ def unit_indicators(
         IndicatorCode.PLAN_COVERAGE: plan_coverage(states, unit_hsa_id, period, rules),
         IndicatorCode.FOLLOWUP_90D: followup_in_time(states, unit_hsa_id, period, rules),
         IndicatorCode.LUS_SIP_CALL: sip_call_in_time(states, unit_hsa_id, period, rules),
+        IndicatorCode.PLAN_QUALITY: plan_quality(states, unit_hsa_id, period, rules),
     }
     for indicator in KVA_INDICATORS:
         results[indicator] = kva_count(states, unit_hsa_id, period, indicator)

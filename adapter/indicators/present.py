@@ -16,6 +16,7 @@ from typing import Any
 from rich.table import Table
 
 from adapter.indicators.compute import IndicatorResult, Period, Scoring
+from adapter.indicators.distribution import BANDS, ScoreSummary
 from adapter.indicators.measures import short_title
 from adapter.indicators.reports import StoredReport
 from adapter.indicators.trend import COUNTS, SHARES, UnitTrend
@@ -33,24 +34,45 @@ CSV_COLUMNS = (
     "count",
     "region_target",
     "unit_target",
+    "mean",
+    "min",
+    "median",
+    "max",
 )
-TREND_COLUMNS = ("unit", "day", "id", "numerator", "denominator", "value", "count")
+SCORE_COLUMNS = ("mean", "min", "median", "max")  # plan-quality's scores, 0–1
+TREND_COLUMNS = ("unit", "day", "id", "numerator", "denominator", "value", "count", *SCORE_COLUMNS)
 
 
 def _number(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
 
+def scores_json(scores: ScoreSummary) -> Json:
+    """plan-quality's statistics (0–1) and its plans per band of 0.2."""
+    return {
+        "threshold": _number(scores.threshold),
+        "mean": _number(scores.mean),
+        "min": _number(scores.minimum),
+        "median": _number(scores.median),
+        "max": _number(scores.maximum),
+        "bands": dict(zip(BANDS, scores.bands, strict=True)),
+    }
+
+
 def indicator_json(result: IndicatorResult | StoredReport) -> Json:
-    """`{"id", "numerator", "denominator", "value"}` for a share, `{"id", "count"}` for a count."""
+    """`{"id", "numerator", "denominator", "value"}` for a share, `{"id", "count"}` for a count;
+    plan-quality adds `scores` (see `scores_json`)."""
     if result.scoring is Scoring.COHORT:
         return {"id": result.indicator.value, "count": result.numerator}
-    return {
+    shown: Json = {
         "id": result.indicator.value,
         "numerator": result.numerator,
         "denominator": result.denominator,
         "value": _number(result.value),
     }
+    if result.scores is not None:
+        shown["scores"] = scores_json(result.scores)
+    return shown
 
 
 def period_json(period: Period) -> Json:
@@ -79,6 +101,20 @@ def _csv(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
+def _score_cells(result: IndicatorResult | StoredReport) -> dict[str, Any]:
+    scores = result.scores
+    if scores is None:
+        return {}
+    values = (scores.mean, scores.minimum, scores.median, scores.maximum)
+    return dict(zip(SCORE_COLUMNS, values, strict=True))
+
+
+def _csv_row(result: IndicatorResult | StoredReport) -> Json:
+    row = indicator_json(result)
+    row.pop("scores", None)
+    return {**row, **_score_cells(result)}
+
+
 def indicators_csv(results: Sequence[IndicatorResult]) -> str:
     """One row per unit and indicator; empty cells for what does not apply."""
     rows = []
@@ -97,6 +133,7 @@ def indicators_csv(results: Sequence[IndicatorResult]) -> str:
                 "count": None if share else r.numerator,
                 "region_target": r.region_target_percent,
                 "unit_target": r.unit_target_percent,
+                **_score_cells(r),
             }
         )
     return _csv(CSV_COLUMNS, rows)
@@ -110,6 +147,18 @@ def swedish(value: Decimal | None, suffix: str = " %") -> str:
     if value is None:
         return "–"
     return f"{value:.2f}".replace(".", ",") + suffix
+
+
+def scores_text(scores: ScoreSummary) -> str:
+    """ "medel 0,72; min–median–max 0,25–0,75–1,00" (Swedish decimals); "–" without plans."""
+    if scores.mean is None:
+        return "–"
+
+    def num(value: Decimal | None) -> str:
+        return swedish(value, "")
+
+    spread = "–".join(num(v) for v in (scores.minimum, scores.median, scores.maximum))
+    return f"medel {num(scores.mean)}; min–median–max {spread}"
 
 
 def _target(value: Decimal | None) -> str:
@@ -134,9 +183,10 @@ def indicators_table(unit_hsa_id: str, period: Period, results: Sequence[Indicat
     table.add_column("Täljare av nämnare", justify="right")
     table.add_column("Mål region / enhet", justify="right")
     table.add_column("Uppnått region / enhet", justify="center")
+    table.add_column("Poäng (0–1)")
     for r in results:
         if r.scoring is Scoring.COHORT:
-            table.add_row(short_title(r.indicator), f"{r.numerator} st", "", "", "")
+            table.add_row(short_title(r.indicator), f"{r.numerator} st", "", "", "", "")
             continue
         table.add_row(
             short_title(r.indicator),
@@ -144,6 +194,7 @@ def indicators_table(unit_hsa_id: str, period: Period, results: Sequence[Indicat
             f"{r.numerator} av {r.denominator}",
             f"{_target(r.region_target_percent)} / {_target(r.unit_target_percent)}",
             f"{_met(r.value, r.region_target_percent)} / {_met(r.value, r.unit_target_percent)}",
+            scores_text(r.scores) if r.scores is not None else "",
         )
     return table
 
@@ -174,7 +225,7 @@ def trend_json(trends: Sequence[UnitTrend]) -> list[Json]:
 
 def trend_csv(trends: Sequence[UnitTrend]) -> str:
     rows = (
-        {"unit": trend.unit_hsa_id, "day": day, **indicator_json(report)}
+        {"unit": trend.unit_hsa_id, "day": day, **_csv_row(report)}
         for trend in trends
         for day, report in _snapshots(trend)
     )

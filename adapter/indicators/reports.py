@@ -34,6 +34,7 @@ from typing import Any
 from adapter.canonical import (
     CS_INDICATOR,
     EXT_DATA_ABSENT_REASON,
+    EXT_QUALITY_SUMMARY,
     HSA_ID,
     ID_MEASURE_REPORT,
     ID_SUBJECT_LIST,
@@ -48,6 +49,7 @@ from adapter.canonical import (
 )
 from adapter.domain import PersonId
 from adapter.indicators.compute import IndicatorResult, Period, Scoring, percent
+from adapter.indicators.distribution import BANDS, ScoreSummary
 from adapter.mapping.bundle import transaction_bundle
 from adapter.mapping.fhir import (
     Json,
@@ -173,6 +175,66 @@ def _score(scoring: Scoring, value: Decimal | None) -> Json | None:
     return {"value": float(value / 100)}
 
 
+SCORE_BAND = "score-band"  # the stratifier of plan-quality (Measure-plan-quality.json)
+
+
+def _summary_extension(scores: ScoreSummary) -> Json:
+    values = {
+        "threshold": scores.threshold,
+        "mean": scores.mean,
+        "min": scores.minimum,
+        "median": scores.median,
+        "max": scores.maximum,
+    }
+    parts = [extension(k, "Decimal", float(v)) for k, v in values.items() if v is not None]
+    return {"url": EXT_QUALITY_SUMMARY, "extension": parts}
+
+
+def _bands(scores: ScoreSummary) -> Json:
+    return {
+        "code": [{"text": SCORE_BAND}],
+        "stratum": [
+            {
+                "value": {"text": band},
+                "population": [
+                    {"code": concept(coding(MEASURE_POPULATION, Population.INITIAL)), "count": n}
+                ],
+            }
+            for band, n in zip(BANDS, scores.bands, strict=True)
+        ],
+    }
+
+
+def _read_scores(group: Mapping[str, Any]) -> ScoreSummary | None:
+    """The plan-quality statistics and bands of a report's group; None if it has none."""
+    summary = next(
+        (e for e in group.get("extension", ()) if e.get("url") == EXT_QUALITY_SUMMARY), None
+    )
+    if summary is None:
+        return None
+    values: dict[str, Decimal] = {
+        str(part.get("url")): Decimal(str(part["valueDecimal"]))
+        for part in summary.get("extension", ())
+        if "valueDecimal" in part
+    }
+    counts = {band: 0 for band in BANDS}
+    for stratifier in group.get("stratifier", ()):
+        if not any(c.get("text") == SCORE_BAND for c in stratifier.get("code", ())):
+            continue
+        for stratum in stratifier.get("stratum", ()):
+            band = (stratum.get("value") or {}).get("text")
+            if band in counts:
+                counts[band] = sum(int(p.get("count", 0)) for p in stratum.get("population", ()))
+    return ScoreSummary(
+        threshold=values["threshold"],
+        mean=values.get("mean"),
+        minimum=values.get("min"),
+        median=values.get("median"),
+        maximum=values.get("max"),
+        bands=tuple(counts.values()),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Subject:
     """Who an individual report is about: its key, the Patient reference, their counts."""
@@ -215,6 +277,9 @@ def _report(
         )
     if score is not None:
         group_json["measureScore"] = score
+    if result.scores is not None and subject is None:  # the unit's scores, not a patient's
+        group_json["extension"] = [_summary_extension(result.scores)]
+        group_json["stratifier"] = [_bands(result.scores)]
     if subject is None:
         profile = PROFILE_MEASURE_REPORT
         key = report_key(result.indicator, result.unit_hsa_id, result.period, report_type)
@@ -341,6 +406,7 @@ class StoredReport:
     report_type: ReportType
     counts: Mapping[Population, int]
     value: Decimal | None  # percent (proportion), count (cohort), None if not computable
+    scores: ScoreSummary | None = None  # plan-quality only
 
     @property
     def scoring(self) -> Scoring:
@@ -383,7 +449,8 @@ def parse_report(resource: Mapping[str, Any]) -> StoredReport:
             for p in group.get("population", [])
         }
         report_type = ReportType(resource["type"])
-    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        scores = _read_scores(group)
+    except (KeyError, IndexError, TypeError, ValueError, ArithmeticError) as exc:
         first: Mapping[str, Any] = next(iter(resource.get("identifier", [])), {})
         ident = first.get("value", "?")
         raise ReportFormatError(f"MeasureReport {ident}: inte en indikatorrapport ({exc})") from exc
@@ -393,7 +460,7 @@ def parse_report(resource: Mapping[str, Any]) -> StoredReport:
         value: Decimal | None = Decimal(stored.numerator)
     else:
         value = None if score is None else (Decimal(str(score)) * 100).quantize(_PERCENT)
-    return StoredReport(indicator, reporter["value"], period, report_type, counts, value)
+    return StoredReport(indicator, reporter["value"], period, report_type, counts, value, scores)
 
 
 def collection_bundle(resources: Iterable[MappedResource]) -> Json:

@@ -43,6 +43,7 @@ from adapter.indicators.trend import snapshot_period
 from adapter.logs import get_logger
 from adapter.mapping import transaction_bundle
 from adapter.mapping.fhir import Json, patient_reference
+from adapter.sandbox import versioned
 from adapter.settings import Settings
 
 UNIT_SEARCH = "unit"  # profiles/SearchParameter-indicator-unit.json (MeasureReport, Procedure)
@@ -198,6 +199,14 @@ def store_snapshot(
     return results
 
 
+def _profile_values(client: FhirClient) -> str:
+    """Our profile, and its versioned form in sandbox mode (adapter/sandbox.py)."""
+    version = client.endpoint.profile_version
+    if not version:
+        return PROFILE_MEASURE_REPORT
+    return f"{PROFILE_MEASURE_REPORT},{versioned(PROFILE_MEASURE_REPORT, version)}"
+
+
 def read_reports(
     client: FhirClient,
     units: Sequence[str] | None = None,
@@ -208,7 +217,7 @@ def read_reports(
     searches: list[dict[str, str]] = (
         [{UNIT_SEARCH: unit_token(unit), "_profile": PROFILE_MEASURE_REPORT} for unit in units]
         if units
-        else [{"_profile": PROFILE_MEASURE_REPORT}]
+        else [{"_profile": _profile_values(client)}]
     )
     reports: list[StoredReport] = []
     for params in searches:
@@ -240,3 +249,8 @@ def weekly_snapshot(settings: Settings, today: date | None = None) -> list[Indic
         seconds=round(time.monotonic() - started, 1),
     )
     return results
+
+
+# The patients behind a unit's KVÅ events in a period, for other counts of the same events
+# (adapter/survey/indicators.py: SIPs held, without the Prea60 scope and the notices).
+procedure_patients = _procedure_refs

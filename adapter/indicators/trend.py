@@ -18,7 +18,12 @@ from adapter.indicators.compute import Period, Scoring
 from adapter.indicators.reports import StoredReport
 
 SNAPSHOT_DAYS = 7  # a weekly snapshot covers the week that ends on its day
-SHARES = (IndicatorCode.PLAN_COVERAGE, IndicatorCode.FOLLOWUP_90D, IndicatorCode.LUS_SIP_CALL)
+SHARES = (
+    IndicatorCode.PLAN_COVERAGE,
+    IndicatorCode.FOLLOWUP_90D,
+    IndicatorCode.LUS_SIP_CALL,
+    IndicatorCode.PLAN_QUALITY,
+)
 COUNTS = (IndicatorCode.KVA_AU124, IndicatorCode.KVA_AU125, IndicatorCode.KVA_AW010)
 
 

@@ -14,7 +14,11 @@ from typing import Any
 
 from adapter.canonical import canonical_system
 from adapter.domain import EventCode, ParticipantRole, Responsible
+from adapter.logs import get_logger
 from adapter.mapping.fhir import Json, coding
+from adapter.quality import CRITERIA_FILE, Criteria, CriteriaError, load_criteria
+
+_log = get_logger("adapter.mapping.codes")
 
 
 class MappingsError(ValueError):
@@ -43,6 +47,7 @@ class Mappings:
     responsible: Translation  # action responsible → CS_RESPONSIBLE
     event_code: Translation  # Åtgärdskod → KVÅ | CS_LOCAL_ACTIVITY
     contact_type: Translation  # Kontakttyp → CS_CONTACT_TYPE
+    plan_quality: Criteria  # plan-quality.json: the criteria every plan is scored against
     # The vårdgivare (care provider) the plans belong to: Provenance custodian (a setting,
     # SIP_FHIR_CARE_PROVIDER_HSA_ID); without it no Provenance is written.
     care_provider_hsa_id: str | None = None
@@ -88,7 +93,8 @@ def _check_complete(path: Path, translation: Translation, codes: Iterable[str]) 
 
 
 def load_mappings(mappings_dir: Path, *, care_provider_hsa_id: str | None = None) -> Mappings:
-    """Load the ConceptMaps under `mappings_dir/conceptmaps`; MappingsError if one is missing."""
+    """Load the ConceptMaps under `mappings_dir/conceptmaps` and the plan quality criteria
+    (`plan-quality.json`, else the project's); MappingsError if one is missing or wrong."""
     translations: dict[str, Translation] = {}
     for name, codes in _REQUIRED.items():
         path = mappings_dir / "conceptmaps" / f"{name}.json"
@@ -109,5 +115,22 @@ def load_mappings(mappings_dir: Path, *, care_provider_hsa_id: str | None = None
         responsible=translations["responsible"],
         event_code=translations["event-code"],
         contact_type=translations["contact-type"],
+        plan_quality=_criteria(mappings_dir / CRITERIA_FILE),
         care_provider_hsa_id=care_provider_hsa_id or None,
     )
+
+
+# The project's own criteria: for a region's mappings directory from before plan quality.
+DEFAULT_CRITERIA = Path(__file__).resolve().parents[2] / "mappings" / CRITERIA_FILE
+
+
+def _criteria(path: Path) -> Criteria:
+    """The region's criteria file; without one the project's defaults (a warning, not a stop:
+    an upgrade must not stop an import over a file the region never had)."""
+    if not path.is_file() and path != DEFAULT_CRITERIA:
+        _log.warning("mappings.default_criteria", missing=str(path), used=str(DEFAULT_CRITERIA))
+        path = DEFAULT_CRITERIA
+    try:
+        return load_criteria(path)
+    except CriteriaError as exc:
+        raise MappingsError(str(exc)) from None

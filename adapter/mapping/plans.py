@@ -16,14 +16,18 @@ from adapter.canonical import (
     CODE_SIP,
     CODE_VARDPLAN,
     CS_PLAN_KIND,
+    CS_PLAN_QUALITY_CRITERION,
+    CS_SIP_CONSENT,
     EXT_HUVUDMAN,
     EXT_OVERALL_RESPONSIBILITY,
     EXT_PERFORMER_ROLE,
     EXT_PLAN_KIND,
     EXT_PLAN_KVA,
+    EXT_PLAN_QUALITY,
     EXT_PLAN_UPDATED,
     EXT_PLAN_VERSION,
     EXT_RESPONSIBLE,
+    EXT_SIP_CONSENT,
     EXT_WHAT_MATTERS,
     ID_CARETEAM,
     ID_GOAL,
@@ -53,6 +57,7 @@ from adapter.domain import (
     Responsible,
 )
 from adapter.mapping.codes import Mappings
+from adapter.mapping.discharge import CONSENT_DISPLAY
 from adapter.mapping.errors import MappingError
 from adapter.mapping.fhir import (
     Json,
@@ -71,6 +76,7 @@ from adapter.mapping.identifiers import stable_digest
 from adapter.mapping.patient import patient_stub
 from adapter.mapping.plan_note import plan_note
 from adapter.mapping.resource import MappedResource
+from adapter.quality import PlanQuality, score_plan
 
 CAREPLAN_STATUS = {
     PlanStatus.DRAFT: "draft",
@@ -275,6 +281,19 @@ def _activities(plan: Plan, goal_refs: dict[str, Json], mappings: Mappings) -> l
     return activities
 
 
+def quality_extension(quality: PlanQuality) -> Json:
+    """The score with the criteria version and each unmet criterion (code + Swedish label)."""
+    parts = [
+        extension("score", "Decimal", float(quality.score)),  # 2 decimals survive float
+        extension("version", "String", quality.version),
+    ]
+    parts.extend(
+        extension("unmet", "Coding", coding(CS_PLAN_QUALITY_CRITERION, u.id, u.label))
+        for u in quality.unmet
+    )
+    return {"url": EXT_PLAN_QUALITY, "extension": parts}
+
+
 def _plan_extensions(plan: Plan, mappings: Mappings) -> list[Json]:
     extensions = [
         extension(EXT_PLAN_VERSION, "Integer", plan.version),
@@ -298,6 +317,10 @@ def _plan_extensions(plan: Plan, mappings: Mappings) -> list[Json]:
             if not kva:
                 raise MappingError(f"okänd KVÅ-kod '{plan.kva}' för SIP", field="kva")
             extensions.append(extension(EXT_PLAN_KVA, "Coding", kva[0]))
+    if plan.consent is not None:
+        consent = coding(CS_SIP_CONSENT, plan.consent.value, CONSENT_DISPLAY[plan.consent])
+        extensions.append(extension(EXT_SIP_CONSENT, "Coding", consent))
+    extensions.append(quality_extension(score_plan(plan, mappings.plan_quality)))
     return extensions
 
 

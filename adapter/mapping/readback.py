@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from adapter.canonical import (
+    CS_PLAN_QUALITY_CRITERION,
     CS_SIP_CONSENT,
     EXT_DISCHARGE_SUPPORT,
     EXT_LISTING_UNIT,
+    EXT_PLAN_QUALITY,
     EXT_PLAN_UPDATED,
     EXT_PLAN_VERSION,
     EXT_READY_FOR_DISCHARGE,
@@ -26,6 +29,7 @@ from adapter.canonical import (
     canonical_system,
 )
 from adapter.domain import Consent
+from adapter.quality import PlanQuality, UnmetCriterion
 
 Json = dict[str, Any]
 
@@ -65,6 +69,31 @@ def plan_revision(care_plan: Json) -> PlanRevision | None:
     if key is None or version is None or updated is None:
         return None
     return PlanRevision(key, int(version), date.fromisoformat(updated))
+
+
+def plan_quality(care_plan: Json) -> PlanQuality | None:
+    """The quality score the mapping stored on a CarePlan (ext-plan-quality), or None."""
+    quality = next(
+        (e for e in care_plan.get("extension", ()) if e.get("url") == EXT_PLAN_QUALITY), None
+    )
+    if quality is None:
+        return None
+    score = extension_value(quality, "score", "Decimal")
+    if isinstance(score, bool) or not isinstance(score, int | float | str):
+        return None
+    try:
+        value = Decimal(str(score))
+    except InvalidOperation:
+        return None
+    unmet = tuple(
+        UnmetCriterion(str(c.get("code")), str(c.get("display") or c.get("code")))
+        for part in quality.get("extension", ())
+        if part.get("url") == "unmet"
+        and isinstance(c := part.get("valueCoding"), dict)
+        and c.get("system") == CS_PLAN_QUALITY_CRITERION
+    )
+    version = extension_value(quality, "version", "String")
+    return PlanQuality(value, unmet, str(version or ""))
 
 
 def event_plan_key(procedure: Json) -> str | None:

@@ -42,6 +42,7 @@ from pydantic_core import PydanticCustomError
 from adapter import personnummer, safejson
 from adapter.domain import (
     Appointment,
+    Consent,
     ExpressedBy,
     Huvudman,
     Participant,
@@ -159,6 +160,7 @@ class PlanIn(_In):
     participants: list[ParticipantIn] = []
     next_follow_up: Day | None = None
     agreed_appointments: list[AppointmentIn] = []
+    consent: Consent | None = None
     approved_for_patient: StrictBool | None = None
 
 
@@ -328,6 +330,7 @@ def _to_domain(plan: PlanIn, patient: PersonId, source: SourceRef) -> Plan:
         ),
         next_follow_up=plan.next_follow_up,
         agreed_appointments=tuple(Appointment(a.date, a.with_) for a in plan.agreed_appointments),
+        consent=plan.consent,
         approved_for_patient=plan.approved_for_patient,
     )
 

@@ -9,12 +9,21 @@ business identifiers and grouped into transaction Bundles, one source record nev
 """
 
 from adapter.sync.engine import DEFAULT_WORKERS, SyncEngine, SyncSettings, SyncStop
-from adapter.sync.importer import Importer, ImportResult, open_outbox, plan_version
+from adapter.sync.importer import (
+    Importer,
+    ImportResult,
+    checked_server,
+    counted_run,
+    open_outbox,
+    plan_version,
+)
 from adapter.sync.outbox import DeadLetter, Outbox, OutboxStats, OutboxVersionError, State
 from adapter.sync.progress import SyncHooks, Tally, WriteOutcome, combine, metrics_hooks
+from adapter.sync.servercheck import CheckResult, VerifyResult, verify
 
 __all__ = [
     "DEFAULT_WORKERS",
+    "CheckResult",
     "DeadLetter",
     "ImportResult",
     "Importer",
@@ -27,9 +36,13 @@ __all__ = [
     "SyncSettings",
     "SyncStop",
     "Tally",
+    "VerifyResult",
     "WriteOutcome",
+    "checked_server",
     "combine",
+    "counted_run",
     "metrics_hooks",
     "open_outbox",
     "plan_version",
+    "verify",
 ]

@@ -24,8 +24,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
-
 from adapter.fhirclient import (
     Conflict,
     FatalError,
@@ -47,6 +45,7 @@ from adapter.sync.outbox import (
     unique_by_key,
 )
 from adapter.sync.progress import Tally, WriteOutcome
+from adapter.sync.versionguard import decide, guard_bundle, read_server_plans, versioned_plans
 
 _log = get_logger("adapter.sync")
 
@@ -117,9 +116,9 @@ class SyncEngine:
         self.tally.depth(self.outbox.open_count())
 
     def _send_groups(self, token: str, groups: Sequence[Sequence[OutboxEntry]]) -> None:
-        entries = unique_by_key(entry for group in groups for entry in group)
+        groups = list(groups)  # _post leaves in it only the records still to be written
         try:
-            response = self._post(entries)
+            entries, response = self._post(token, groups)
         except Conflict as error:
             # 409: a concurrent write won; smaller Bundles collide less, and what still collides
             # stops the run (the next sync resumes). 412: several matches, a fault in the data.
@@ -134,33 +133,53 @@ class SyncEngine:
                 raise
             self._split(token, groups, error, self._dead)
             return
-        self._accept(token, entries, response)
+        if entries:
+            self._accept(token, entries, response)
 
-    def _post(self, entries: Sequence[OutboxEntry]) -> dict[str, Any]:
+    def _post(
+        self, token: str, groups: list[Sequence[OutboxEntry]]
+    ) -> tuple[list[OutboxEntry], dict[str, Any]]:
+        """Send the records whose plan is not older than the server's: (entries, response).
+
+        Each attempt reads the server's plans anew: a 409 may be another installation's write.
+        Records settled as older are removed from `groups`.
+        """
+        attempts = self.settings.conflict_attempts
+        for attempt in range(1, attempts + 1):
+            groups[:], bundle = self._guarded(token, groups)
+            entries = unique_by_key(entry for group in groups for entry in group)
+            if not entries:
+                return [], {}
+            try:
+                self.tally.count_bundle()
+                return entries, self.client.transaction(bundle)
+            except Conflict as error:
+                if attempt == attempts or error.status != 409:
+                    raise
+                reason = "HTTP 409 (samtidig ändring)"
+                _log.info("sync.conflict", attempt=attempt, reason=error.message)
+                self.tally.count_retry(reason)
+                pause = self.settings.conflict_pause * 2 ** (attempt - 1)
+                self._sleep(pause * (1 + random.random()))  # noqa: S311 - jitter, not crypto
+        raise AssertionError("unreachable")
+
+    def _guarded(
+        self, token: str, groups: Sequence[Sequence[OutboxEntry]]
+    ) -> tuple[list[Sequence[OutboxEntry]], dict[str, Any]]:
+        """The server-side plan-version guard (versionguard.py): older records settled as
+        skipped, the rest as a transaction whose plan writes are conditional on the server's."""
+        version_of = self.outbox.version_of
+        plans = versioned_plans(groups, version_of)
+        server = read_server_plans(self.client, plans) if plans else {}
+        decision = decide(groups, version_of, server)
+        for older in decision.older:
+            message = mask_personnummer(older.message)
+            _log.warning("sync.older_than_server", ours=older.ours, theirs=older.theirs)
+            self.outbox.skip_older(token, older.group, message)
+            self.tally.count_older_on_server(message)
+        entries = unique_by_key(entry for group in decision.send for entry in group)
         bundle = transaction_bundle(_mapped(entry) for entry in entries)
-        retrying = Retrying(
-            stop=stop_after_attempt(self.settings.conflict_attempts),
-            retry=retry_if_exception(_is_409),
-            wait=self._conflict_pause,
-            sleep=self._sleep,
-            before_sleep=self._count_conflict,
-            reraise=True,  # the last Conflict itself, for _send_groups to split on
-        )
-        return retrying(self._send_bundle, bundle)
-
-    def _send_bundle(self, bundle: dict[str, Any]) -> dict[str, Any]:
-        self.tally.count_bundle()
-        return self.client.transaction(bundle)
-
-    def _conflict_pause(self, state: RetryCallState) -> float:
-        pause = self.settings.conflict_pause * 2.0 ** (state.attempt_number - 1)
-        return pause * (1 + random.random())  # noqa: S311 - jitter, not crypto
-
-    def _count_conflict(self, state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        reason = error.message if isinstance(error, Conflict) else str(error)
-        _log.info("sync.conflict", attempt=state.attempt_number, reason=reason)
-        self.tally.count_retry("HTTP 409 (samtidig ändring)")
+        return decision.send, guard_bundle(bundle, decision.held)
 
     def _split(
         self,
@@ -298,10 +317,6 @@ class Run:
             engine.outbox.release(token, stop.message if stop else None)
             engine.tally.depth(engine.outbox.open_count())
             engine.outbox.close()
-
-
-def _is_409(error: BaseException) -> bool:
-    return isinstance(error, Conflict) and error.status == 409
 
 
 def _mapped(entry: OutboxEntry) -> MappedResource:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from adapter.canonical import EXT_PLAN_VERSION
 from adapter.domain import Record, RowError
-from adapter.fhirclient import FhirClient
+from adapter.fhirclient import FhirClient, FhirError
 from adapter.mapping import MappedResource, MappingError, Mappings, load_mappings, map_record
 from adapter.mapping.stale import dropped_goals
 from adapter.prea60.guard import RunCheck
@@ -24,6 +24,7 @@ from adapter.sync.engine import SyncEngine, SyncSettings, SyncStop
 from adapter.sync.fingerprint import mapping_fingerprint, record_digest
 from adapter.sync.outbox import Outbox, Writable
 from adapter.sync.progress import Tally
+from adapter.sync.servercheck import SPOT_CHECK_SIZE, CheckResult, advance, check_server
 
 # A check of each record before it is mapped: None admits it, a RowError rejects the row.
 Admission = Callable[[Record], RowError | None]
@@ -56,6 +57,8 @@ class ImportResult:
     open_left: int  # resources still pending in the outbox
     runs: list[RunCheck] = field(default_factory=list)  # the Prea60 runs checked
     runs_unchecked: str | None = None  # why they could not be (Swedish)
+    readings: list[Reading] = field(default_factory=list)  # the files read (encoding, counts)
+    check: CheckResult | None = None  # what the server check found (None: it could not run)
 
     @property
     def unconfirmed_runs(self) -> list[RunCheck]:
@@ -64,6 +67,25 @@ class ImportResult:
     @property
     def complete(self) -> bool:
         return self.stop is None and self.open_left == 0
+
+
+def checked_server(
+    outbox: Outbox, client: FhirClient, *, spot_check: bool = True
+) -> CheckResult | None:
+    """`check_server`, unless the server cannot answer: then the writes will say so."""
+    try:
+        return check_server(outbox, client, spot_check_size=SPOT_CHECK_SIZE if spot_check else 0)
+    except FhirError:
+        return None
+
+
+def counted_run(outbox: Outbox, client: FhirClient, tally: Tally, stop: SyncStop | None) -> None:
+    """Count a run that wrote on the server's marker (see servercheck.advance)."""
+    if stop is None and (tally.created or tally.updated):
+        try:
+            advance(outbox, client)
+        except FhirError:
+            pass  # the next run's check compares with the older count: at worst a re-send
 
 
 class Importer:
@@ -102,8 +124,10 @@ class Importer:
         first (adapter/prea60/importing.py): a run the guard does not trust is written
         unconfirmed."""
         self.gate = run_gate(self.client, paths, kind, self.mappings_dir)
-        result = self.run_readings(read_file(path, kind, self.mappings_dir) for path in paths)
+        readings = [read_file(path, kind, self.mappings_dir) for path in paths]  # read lazily
+        result = self.run_readings(readings)
         result.runs, result.runs_unchecked = self.gate.checks, self.gate.unchecked
+        result.readings = readings
         return result
 
     def run_readings(self, readings: Iterable[Reading]) -> ImportResult:
@@ -112,6 +136,7 @@ class Importer:
             self.mappings_dir, self.mappings.care_provider_hsa_id or ""
         )
         self.outbox.use_fingerprint(fingerprint)
+        check = checked_server(self.outbox, self.client)
         run = self.engine.start(producing=True)
         try:
             for reading in readings:
@@ -121,7 +146,8 @@ class Importer:
             raise
         finally:
             stop = run.finish()
-        return ImportResult(self.tally, stop, self.outbox.open_count())
+        counted_run(self.outbox, self.client, self.tally, stop)
+        return ImportResult(self.tally, stop, self.outbox.open_count(), check=check)
 
     def _read(self, reading: Reading, notify: Callable[[], None]) -> None:
         kind = str(reading.kind or "okänd")

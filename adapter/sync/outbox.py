@@ -13,6 +13,9 @@ Tables
   resources each holds, in the mapping's order (dependencies first). Records are the unit of
   batching: all resources of one record travel in the same transaction Bundle. A record is
   deleted once none of its resources is pending or in flight.
+- `server`: per server base URL, the identity (epoch) of the marker the adapter keeps there and
+  how many writing runs it has counted (`adapter/sync/servercheck.py`): a server that lost its
+  data is noticed, and what the outbox believed it holds is sent again.
 - `source_seen`: digests of source records already mapped into the outbox (with the mapping
   fingerprint in `meta`): a re-import of an unchanged row skips mapping altogether.
 
@@ -81,6 +84,13 @@ CREATE TABLE IF NOT EXISTS member (
     PRIMARY KEY (record_id, position)
 );
 CREATE INDEX IF NOT EXISTS member_match_url ON member (match_url);
+CREATE TABLE IF NOT EXISTS server (
+    base_url   TEXT PRIMARY KEY,              -- the FHIR server this outbox writes to
+    epoch      TEXT NOT NULL,                 -- value of the marker's business identifier there
+    generation INTEGER NOT NULL,              -- the marker's count of runs that wrote
+    marker_id  TEXT,                          -- the marker's logical id on the server
+    updated_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS source_seen (
     digest    TEXT PRIMARY KEY,               -- sha256 of a source record's content
     resources INTEGER NOT NULL                -- how many resources it mapped to
@@ -193,6 +203,30 @@ class EnqueueResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerEpoch:
+    """The adapter's marker on one server: its identifier value and the runs it has counted."""
+
+    epoch: str
+    generation: int
+    marker_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Believed:
+    """A resource the outbox believes the server holds (state done)."""
+
+    match_url: str
+    resource_type: str
+    identifier_system: str
+    identifier_value: str
+    server_id: str | None
+    server_version: str | None
+
+
+_BELIEVED_COLUMNS = "match_url, resource_type, id_system, id_value, server_id, server_version"
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetter:
     match_url: str
     resource_type: str
@@ -293,6 +327,10 @@ class Outbox:
             # It holds personal data (personnummer in the resources): owner only.
             path.touch(mode=0o600)
         self._init_schema()
+
+    def version_of(self, resource: Writable) -> int | None:
+        """The source version of `resource` by this outbox's rule (plans: CarePlan), or None."""
+        return self._version_of(resource)
 
     @classmethod
     def in_dir(cls, data_dir: Path, **kwargs: Any) -> Outbox:
@@ -626,6 +664,19 @@ class Outbox:
                 (error, _now_text(), entry.hash, entry.match_url, token),
             )
 
+    def skip_older(self, token: str, entries: Sequence[OutboxEntry], reason: str) -> None:
+        """The server holds a newer version of their plan: settled unwritten, `reason` kept.
+
+        Done, not dead: nothing to retry; a changed (newer) import makes them pending again.
+        """
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE resource SET last_error = ?, claim = NULL, claimed_at = NULL,"
+                " updated_at = ?, state = CASE WHEN hash = ? THEN 'done' ELSE 'pending' END"
+                " WHERE match_url = ? AND claim = ?",
+                ((reason, _now_text(), e.hash, e.match_url, token) for e in entries),
+            )
+
     def release(self, token: str, error: str | None = None) -> int:
         """Give back everything this worker still holds (a temporary error): pending again."""
         with self._transaction() as db:
@@ -646,6 +697,120 @@ class Outbox:
                 " WHERE m.record_id = record.id AND r.state IN ('pending', 'in_flight'))",
                 ((record_id,) for record_id in record_ids),
             )
+
+    # --- what the server is believed to hold (servercheck.py) ---
+
+    def server_epoch(self, base_url: str) -> ServerEpoch | None:
+        row = (
+            self._connection()
+            .execute(
+                "SELECT epoch, generation, marker_id FROM server WHERE base_url = ?", (base_url,)
+            )
+            .fetchone()
+        )
+        return None if row is None else ServerEpoch(row[0], int(row[1]), row[2])
+
+    def record_server_epoch(self, base_url: str, epoch: ServerEpoch) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO server (base_url, epoch, generation, marker_id, updated_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (base_url, epoch.epoch, epoch.generation, epoch.marker_id, _now_text()),
+            )
+
+    def forget_server_epoch(self, base_url: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM server WHERE base_url = ?", (base_url,))
+
+    def done_count(self) -> int:
+        row = self._connection().execute("SELECT count(*) FROM resource WHERE state = 'done'")
+        return int(row.fetchone()[0])
+
+    def sample_done(self, size: int) -> list[Believed]:
+        """Up to `size` resources the outbox believes the server holds, chosen at random."""
+        rows = self._connection().execute(
+            f"SELECT {_BELIEVED_COLUMNS} FROM resource WHERE state = 'done'"  # noqa: S608
+            " ORDER BY random() LIMIT ?",
+            (size,),
+        )
+        return [Believed(*row) for row in rows]
+
+    def iter_done(self, chunk: int = 1000) -> Iterator[list[Believed]]:
+        """Everything the outbox believes the server holds, by type, `chunk` rows at a time."""
+        after = ("", "")
+        while True:
+            rows = (
+                self._connection()
+                .execute(
+                    f"SELECT {_BELIEVED_COLUMNS} FROM resource WHERE state = 'done'"  # noqa: S608
+                    " AND (resource_type, match_url) > (?, ?)"
+                    " ORDER BY resource_type, match_url LIMIT ?",
+                    (*after, chunk),
+                )
+                .fetchall()
+            )
+            if not rows:
+                return
+            yield [Believed(*row) for row in rows]
+            after = (rows[-1][1], rows[-1][0])
+
+    def requeue(self, match_urls: Iterable[str] | None = None) -> int:
+        """The server does not hold these (None: anything done): pending again, sent in records
+        with the resources they refer to that are also requeued, dependencies first.
+
+        The seen source records are forgotten too, so a re-import maps its rows again and counts
+        them as written, not as unchanged.
+        """
+        with self._transaction() as db:
+            if match_urls is None:
+                wanted = {
+                    r[0] for r in db.execute("SELECT match_url FROM resource WHERE state = 'done'")
+                }
+            else:
+                wanted = set()
+                for url in match_urls:
+                    row = db.execute(
+                        "SELECT state FROM resource WHERE match_url = ?", (url,)
+                    ).fetchone()
+                    if row is not None and row[0] == State.DONE:
+                        wanted.add(url)
+            if not wanted:
+                return 0
+            db.executemany(
+                "UPDATE resource SET state = 'pending', synced_hash = NULL, server_id = NULL,"
+                " server_version = NULL, attempts = 0, updated_at = ? WHERE match_url = ?",
+                ((_now_text(), url) for url in wanted),
+            )
+            for members in _requeue_records(db, wanted):
+                record_id = _new_record(db)
+                db.executemany(
+                    "INSERT INTO member (record_id, position, match_url) VALUES (?, ?, ?)",
+                    ((record_id, i, url) for i, url in enumerate(members)),
+                )
+            db.execute("DELETE FROM source_seen")
+        return len(wanted)
+
+    def forget(self, resource_type: str, server_ids: Iterable[str]) -> int:
+        """Deleted on the server on purpose (`purge`): the outbox no longer holds them, so a
+        re-import maps and writes them again instead of calling them unchanged."""
+        with self._transaction() as db:
+            forgotten = 0
+            for server_id in server_ids:
+                urls = [
+                    r[0]
+                    for r in db.execute(
+                        "SELECT match_url FROM resource WHERE resource_type = ? AND server_id = ?"
+                        " AND state IN ('done', 'dead')",
+                        (resource_type, server_id),
+                    )
+                ]
+                for url in urls:
+                    db.execute("DELETE FROM member WHERE match_url = ?", (url,))
+                    db.execute("DELETE FROM resource WHERE match_url = ?", (url,))
+                forgotten += len(urls)
+            if forgotten:
+                db.execute("DELETE FROM source_seen")
+        return forgotten
 
     # --- dead letters and statistics ---
 
@@ -719,6 +884,48 @@ def _record_ids(db: sqlite3.Connection) -> Iterator[int]:
             return
         yield from ids
         after = ids[-1]
+
+
+def _references(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "reference" and isinstance(item, str):
+                yield item
+            else:
+                yield from _references(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _references(item)
+
+
+def _requeue_records(db: sqlite3.Connection, wanted: set[str]) -> Iterator[list[str]]:
+    """Records for requeued resources: grouped by the record that last changed them, each with
+    the requeued resources it refers to (conditional references are match URLs), in insertion
+    order, which is the mapping's dependencies-first order."""
+    groups: dict[int | None, list[str]] = {}
+    for row in db.execute(
+        "SELECT match_url, record_id FROM resource WHERE state = 'pending' ORDER BY rowid"
+    ):
+        if row[0] in wanted:
+            groups.setdefault(row[1], []).append(row[0])
+    for urls in groups.values():
+        members, todo = set(urls), list(urls)
+        while todo:
+            row = db.execute(
+                "SELECT body FROM resource WHERE match_url = ?", (todo.pop(),)
+            ).fetchone()
+            for ref in _references(json.loads(row[0])) if row else ():
+                if ref in wanted and ref not in members:
+                    members.add(ref)
+                    todo.append(ref)
+        marks = ",".join("?" * len(members))
+        yield [
+            r[0]
+            for r in db.execute(
+                f"SELECT match_url FROM resource WHERE match_url IN ({marks}) ORDER BY rowid",  # noqa: S608
+                sorted(members),
+            )
+        ]
 
 
 def _new_record(db: sqlite3.Connection) -> int:

@@ -77,7 +77,8 @@ class Tally:
     rows_duplicate: int = 0  # rows repeating an earlier row: skipped, nothing lost
     queued: int = 0
     unchanged: int = 0
-    older_skipped: int = 0  # plan records older than a version already seen
+    older_skipped: int = 0  # plan records older than a version already seen (here or on the server)
+    older_messages: list[str] = field(default_factory=list)  # why, for those the server had newer
     created: int = 0
     updated: int = 0
     noop: int = 0
@@ -112,6 +113,12 @@ class Tally:
             self.unchanged += unchanged
             self.older_skipped += older_skipped
         self.hooks.queued(queued, unchanged)
+
+    def count_older_on_server(self, message: str) -> None:
+        """A plan record left unwritten: the server holds a newer version (another installation)."""
+        with self._lock:
+            self.older_skipped += 1
+            self.older_messages.append(message)
 
     def count_written(self, resource_type: str, outcome: WriteOutcome) -> None:
         with self._lock:

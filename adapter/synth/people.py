@@ -1,7 +1,8 @@
 """Fictional people: patients with valid personnummer, and the staff of each unit and kommun.
 
-The numbers are random but well-formed (date, birth number, Luhn check digit); they are not
-taken from any register.
+The numbers are well-formed (date, birth number, Luhn check digit) and fictional: födelsenummer
+980–999 only, the series of Skatteverket's test personnummer (see adapter/personnummer.py), so
+none can belong to a real person, even on a public test server.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ SAMORDNING_SHARE = 0.01
 CENTENARIAN_SHARE = 0.005
 YOUNGER_SHARE = 0.08  # under 70: chronic illness, not age, puts them on the list
 NO_DASH_SHARE = 0.1  # `YYYYMMDDNNNN` instead of `YYYYMMDD-NNNN`
+
+
+def luhn_digit(nine: str) -> str:
+    """Check digit over YYMMDDNNN (weights 2,1,2,...; digit sums of the products)."""
+    return str(personnummer.luhn_digit(nine))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +79,11 @@ class PersonFactory:
         sex = "F" if rng.random() < 0.55 else "M"
         age = self._age()
         samordning = rng.random() < SAMORDNING_SHARE
-        while True:
+        while True:  # ten numbers per birth date and sex: a taken one moves the birth date
             birth = self._as_of - timedelta(days=age * 365 + rng.randrange(365))
-            serial = rng.randrange(1, 100) * 10 + rng.randrange(0 if sex == "F" else 1, 10, 2)
-            day = birth.day + 60 if samordning else birth.day
-            nine = f"{birth.year % 100:02d}{birth.month:02d}{day:02d}{serial:03d}"
-            digits = f"{birth.year // 100}{nine}{personnummer.luhn_digit(nine)}"
+            digits = personnummer.fictional_number(
+                birth, female=sex == "F", pick=rng.randrange(10), samordning=samordning
+            )
             if int(digits) not in self._used:
                 self._used.add(int(digits))
                 break

@@ -28,6 +28,7 @@ from adapter.followup.load import LoadedPatient
 from adapter.followup.rules import RuleSet
 from adapter.mapping.fhir import Json
 from adapter.mapping.readback import extension_value
+from adapter.quality import PlanQuality
 from adapter.worklist.labels import (
     EVENT_TEXTS,
     NEW_PLAN,
@@ -110,6 +111,7 @@ class PlanView:
     actions: tuple[ActionView, ...]
     appointments: tuple[AppointmentView, ...]
     participants: tuple[ParticipantView, ...]
+    quality: PlanQuality | None = None  # the score stored with the plan, unmet criteria named
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +280,7 @@ def plan_views(
                 actions=tuple(_action(d, goals) for d in activities if d.get("kind") is None),
                 appointments=tuple(sorted(appointments, key=lambda a: a.day)),
                 participants=_participants(team),
+                quality=facts.quality,
             )
         )
     return sorted(
@@ -337,3 +340,9 @@ def patient_view(
         last_follow_up=latest.date if latest else None,
         follow_up_due=rules.follow_up_due(patient.state, as_of),
     )
+
+
+# Public names for the readers of single plan resources (adapter/minplan).
+goal_view = _goal
+action_view = _action
+participant_views = _participants

@@ -1,7 +1,8 @@
 """The unit's worklist: one row per patient in its risk group or with an open Task of the unit.
 
 A row says what the vårdsamordnare acts on: the risk (the unit's newest Prea60 run), the plan
-(an active SIP, else an active patientkontrakt, else none), the latest follow-up, the next due
+(an active SIP, else an active patientkontrakt, else none) with the quality score of the unit's
+own active plan and the criteria it does not meet, the latest follow-up, the next due
 date (the earliest of the unit's open Tasks and the 90-day follow-up), the open Tasks, and whether
 anything is overdue. Overdue rows come first, then by due date.
 """
@@ -20,6 +21,7 @@ from adapter.followup.load import LoadedPatient, LoadedStates
 from adapter.followup.rules import RuleSet
 from adapter.followup.state import PatientState
 from adapter.followup.tasks import ServerTask
+from adapter.quality import PlanQuality
 from adapter.worklist.labels import TASK_TITLES
 
 
@@ -81,6 +83,16 @@ def open_task_items(
     return tuple(sorted(tasks, key=lambda t: (t.due or date.max, t.title, t.id)))
 
 
+def unit_plan_quality(state: PatientState, unit_hsa_id: str, as_of: date) -> PlanQuality | None:
+    """The quality of the unit's own active plan (a SIP before a patientkontrakt), if scored.
+
+    Another unit's plan gives none: its score and what it lacks are content of that unit's plan.
+    """
+    own = [p for p in state.active_plans(as_of) if p.unit_hsa_id == unit_hsa_id]
+    own.sort(key=lambda p: p.kind is not PlanKind.SIP)  # stable: the newest of a kind first
+    return next((p.quality for p in own if p.quality is not None), None)
+
+
 def plan_label(state: PatientState, as_of: date) -> PlanLabel:
     kinds = {plan.kind for plan in state.active_plans(as_of)}
     if PlanKind.SIP in kinds:
@@ -99,6 +111,7 @@ class WorklistRow:
     risk_percent: Decimal | None  # at the unit's newest run the patient is in
     run_date: date | None
     plan: PlanLabel
+    quality: PlanQuality | None  # of the unit's own active plan (see unit_plan_quality)
     last_follow_up: date | None
     last_follow_up_what: str | None  # "AW010", "UPPF", "ny plan", "ny version av planen"
     follow_up_due: date | None  # latest follow-up + the interval (patients with an active plan)
@@ -143,6 +156,7 @@ def worklist_row(
         risk_percent=risk,
         run_date=run,
         plan=plan_label(state, as_of),
+        quality=unit_plan_quality(state, unit_hsa_id, as_of),
         last_follow_up=latest.date if latest else None,
         last_follow_up_what=latest.what if latest else None,
         follow_up_due=follow_up_due,

@@ -7,7 +7,9 @@
 # $BASE/metadata answers 200. Several servers can run at once with different ports and data dirs.
 #
 # Env: HAPI_PORT (8080), HAPI_DATA_DIR (${SIP_FHIR_DATA_DIR:-<repo>/.data}/hapi), HAPI_START_TIMEOUT (300 s),
-#      HAPI_DB_URL / HAPI_DB_USERNAME / HAPI_DB_PASSWORD (PostgreSQL; default: H2 file DB in the data dir),
+#      HAPI_DB (h2: H2 file DB in the data dir, the default; postgres: a local PostgreSQL cluster that
+#      deploy/postgres/pg.sh starts (and `stop` stops), database HAPI_PG_DATABASE (hapi), PG_DATA_DIR, PG_PORT),
+#      HAPI_DB_URL / HAPI_DB_USERNAME / HAPI_DB_PASSWORD (any other PostgreSQL; wins over HAPI_DB),
 #      HAPI_JAVA_OPTS (extra JVM options),
 #      HAPI_BIND_ADDRESS (127.0.0.1), HAPI_AUTH (none|jwt) + HAPI_JWT_*, HAPI_TLS_CERT/_KEY/_CLIENT_CA
 #      (read by the server; see README "Security"), HAPI_PROBE_CERT/_KEY (client certificate for the
@@ -44,6 +46,9 @@ fi
 PID_FILE="$HAPI_DATA_DIR/hapi.pid"
 LOG_FILE="$HAPI_DATA_DIR/hapi.log"
 JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
+HAPI_DB="${HAPI_DB:-h2}"
+HAPI_PG_DATABASE="${HAPI_PG_DATABASE:-hapi}"
+PG_SCRIPT="$REPO/deploy/postgres/pg.sh"
 
 log() { echo "hapi.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -100,7 +105,26 @@ do_build() {
 	echo "built $JAR in $(elapsed "$t0") s"
 }
 
+# HAPI_DB=postgres: the local cluster up, the database there, HAPI_DB_* pointing at it.
+use_local_postgres() {
+	[[ -z "${HAPI_DB_URL:-}" ]] || return 0 # an explicit database wins
+	bash "$PG_SCRIPT" start >&2
+	bash "$PG_SCRIPT" createdb "$HAPI_PG_DATABASE" >&2
+	HAPI_DB_URL="$(bash "$PG_SCRIPT" jdbc-url "$HAPI_PG_DATABASE")"
+	HAPI_DB_USERNAME=hapi
+	HAPI_DB_PASSWORD="$(bash "$PG_SCRIPT" password)"
+	export HAPI_DB_URL HAPI_DB_USERNAME HAPI_DB_PASSWORD
+}
+
+check_db_setting() {
+	case "$HAPI_DB" in
+	h2 | postgres) ;;
+	*) die "HAPI_DB=$HAPI_DB: use h2 (default) or postgres" ;;
+	esac
+}
+
 do_start() {
+	check_db_setting
 	if [[ -n "${HAPI_TLS_CLIENT_CA:-}" && -z "${HAPI_PROBE_CERT:-}" ]]; then
 		die "HAPI_TLS_CLIENT_CA requires client certificates: set HAPI_PROBE_CERT (and HAPI_PROBE_KEY) for the readiness probe"
 	fi
@@ -131,6 +155,7 @@ do_start() {
 		port_in_use && die "port $HAPI_PORT is already in use by another process (set HAPI_PORT)"
 		do_build if-stale quiet
 		[[ -f "$JAR" ]] || die "no jar at $JAR"
+		[[ "$HAPI_DB" == postgres ]] && use_local_postgres
 		[[ -f "$LOG_FILE" ]] && mv -f "$LOG_FILE" "$LOG_FILE.1"
 		# setsid + nohup: the server outlives the calling shell and its process group.
 		# C1-only JIT and the serial GC halve the CPU a start (and a test run's worth of requests)
@@ -187,6 +212,15 @@ do_stop() {
 	echo "stopped (pid $pid)"
 }
 
+# stop: the server, then (HAPI_DB=postgres) the local cluster it started.
+do_stop_all() {
+	check_db_setting
+	do_stop
+	if [[ "$HAPI_DB" == postgres && -z "${HAPI_DB_URL:-}" ]]; then
+		bash "$PG_SCRIPT" stop
+	fi
+}
+
 do_status() {
 	local pid
 	if pid="$(running_pid)" && metadata_ok; then
@@ -204,7 +238,7 @@ case "${1:-}" in
 build) do_build ;;
 build-if-stale) do_build if-stale ;;
 start) do_start ;;
-stop) do_stop ;;
+stop) do_stop_all ;;
 restart) do_stop && do_start ;;
 status) do_status ;;
 *)

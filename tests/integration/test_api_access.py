@@ -128,9 +128,7 @@ class Service:
         return client
 
 
-def post(
-    client: TestClient, path: str, content: bytes, media_type: str, expect: int = 200
-) -> Json:
+def post(client: TestClient, path: str, content: bytes, media_type: str, expect: int = 200) -> Json:
     """An ingest answer: 200 when some rows went in, 422 (`avvisad`) when every row was rejected."""
     answer = client.post(path, content=content, headers={"Content-Type": media_type})
     assert answer.status_code == expect, answer.text

@@ -242,7 +242,7 @@ def test_ingest_reports_rejected_rows_with_masked_personnummer(service: Service)
     csv = (
         "Personnummer;Datum;Åtgärdskod;Utförande enhet HSA-id;Kontakttyp;Plan-id\n"
         "19121212-1213;2024-10-21;AW010;SE2321000057-E00000000001;besök;\n"
-        "19121212-1212;2024-13-40;AW010;SE2321000057-E00000000001;besök;\n"
+        "19121212-9819;2024-13-40;AW010;SE2321000057-E00000000001;besök;\n"
     )
     before = metrics.ROWS_IN.labels(kind="events")._value.get()
     answer = service.client().post(
@@ -295,3 +295,61 @@ def test_ingest_needs_the_integration_or_admin_role(service: Service) -> None:
     ]  # each ingest is in the audit log
     assert Path(service.settings.data_dir / "uploads").is_dir()
     assert list((service.settings.data_dir / "uploads").iterdir()) == []  # spool files removed
+
+
+def test_worklist_and_patient_page_show_plan_quality_and_what_is_missing(
+    service: Service, clinic: Clinic
+) -> None:
+    """Scores by hand from mappings/plan-quality.json (12 per kind):
+    - late's patientkontrakt: named fast vårdkontakt 2 + care and patient 2 + what matters 1 +
+      the patient's goal 1 = 6 → 0.50;
+    - sip's SIP: insatser 2 + both huvudmän 2 + others (patient, närstående) 1 + overall
+      responsibility 2 + what matters 1 + the patient's goal 1 = 9 → 0.75."""
+    body = worklist(service, clinic)
+    late = row_of(body, clinic.late.pnr)["plan_quality"]
+    assert late["score"] == 0.5
+    assert [u["id"] for u in late["unmet"]] == [
+        "agreed-appointment",
+        "actions-serve-goals",
+        "patient-took-part",
+        "consent-registered",
+        "follow-up-date",
+    ]
+    sip = row_of(body, clinic.sip.pnr)["plan_quality"]
+    assert (sip["score"], [u["label"] for u in sip["unmet"]]) == (
+        0.75,
+        [
+            "Patienten eller närstående deltog inte",
+            "Samtycke är inte registrerat",
+            "Datum för uppföljning saknas",
+        ],
+    )
+    assert all(r["plan_quality"] is None for r in body["rows"] if r["plan"] == "ingen")
+
+    client = service.client()
+    login = client.post(
+        "/ui/login",
+        data={"api_key": service.keys.vardsamordnare, "purpose": "vard"},
+        follow_redirects=False,
+    )
+    assert login.status_code == 303, login.text
+    page = client.get(f"/ui/units/{clinic.unit}")
+    assert page.status_code == 200, page.text
+    assert "Planens kvalitet" in page.text
+    assert '<span class="score">0,50</span>' in page.text
+    assert '<span class="score">0,75</span>' in page.text
+    assert "Överenskommen tid saknas" in page.text
+
+    patient_id = row_of(body, clinic.late.pnr)["patient_id"]
+    (plan,) = as_vera(service).get(f"/patients/{patient_id}").json()["plans"]
+    assert plan["quality"]["score"] == 0.5
+    patient_page = client.get(f"/ui/patients/{patient_id}")
+    assert patient_page.status_code == 200, patient_page.text
+    assert '<span class="score">0,50</span>' in patient_page.text
+    for label in ("Överenskommen tid saknas", "Insatserna är inte knutna till mål"):
+        assert label in patient_page.text
+    indicators = client.get(f"/ui/units/{clinic.unit}/indicators")
+    assert indicators.status_code == 200, indicators.text
+    assert "Planernas kvalitetspoäng (0–1, god kvalitet från 0,80)" in indicators.text
+    assert "min–median–max 0,50–" in indicators.text  # late's 0.50 is the lowest
+    assert "0,6–0,8: 1" in indicators.text  # the SIP's 0.75

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from adapter.canonical import (
     CS_LOCAL_ACTIVITY,
     EXT_DISCHARGE_SUPPORT,
+    EXT_PLAN_QUALITY,
     EXT_READY_FOR_DISCHARGE,
     HSA_ID,
     ID_DISCHARGE,
@@ -46,6 +47,7 @@ from tests.integration.test_indicators_support import (
     DEADLINES,
     FOLLOWED_UP,
     GROUP,
+    MAPPINGS,
     NOTICES_DECIDED,
     PERIOD,
     WITH_PLAN,
@@ -90,6 +92,10 @@ def test_indicators_from_the_server_match_the_hand_count(
         IC.KVA_AU125: (1, None, 1),
         IC.KVA_AW010: (10, None, 10),
         IC.LUS_SIP_CALL: (1, 2, hand_percent(1, 2)),
+        # The unit's 19 active plans (16 + the joiner's + "below" + "left") are one shape of
+        # patientkontrakt: fast vårdkontakt 2 + care and patient 2 + what matters 1 + the
+        # patient's goal 1 = 6 of 12 = 0.50, under the threshold 0.8.
+        IC.PLAN_QUALITY: (0, 19, hand_percent(0, 19)),
     }
     assert str(hand_percent(17, 19)) == "89.47"
     by = {r.indicator: r for r in results}
@@ -99,7 +105,7 @@ def test_indicators_from_the_server_match_the_hand_count(
     assert scenario.joiner in by[IC.FOLLOWUP_90D].numerator_subjects  # joined mid-period
     assert all(loaded.patients[p].reference.startswith("Patient/") for p in scenario.group)
     # The same numbers as from the records themselves, without the server.
-    states = list(states_from_records(scenario.records).values())
+    states = list(states_from_records(scenario.records, MAPPINGS.plan_quality).values())
     assert _numbers(compute_units(states, [scenario.unit], PERIOD, RULES)) == _numbers(results)
 
 
@@ -165,9 +171,10 @@ def test_reports_are_stored_once_valid_and_unchanged_on_a_rerun(
     assert first.transactions == 1
     reports = _reports_of(fhir_client, scenario.unit, PERIOD)
     assert len(reports) == 2 * len(IndicatorCode)
-    assert sorted(r["type"] for r in reports) == ["subject-list"] * 6 + ["summary"] * 6
+    n = len(IndicatorCode)
+    assert sorted(r["type"] for r in reports) == ["subject-list"] * n + ["summary"] * n
     lists = _lists_of(fhir_client, reports)
-    assert len(lists) == 3 * 2 + 3  # per share numerator + denominator; per count one
+    assert len(lists) == 4 * 2 + 3  # per share numerator + denominator; per count one
     individuals = _individuals_of(fhir_client, lists)
     assert {r["type"] for r in individuals} == {"individual"}
     assert len(individuals) >= GROUP * 2  # the risk group, in plan-coverage and followup-90d
@@ -288,6 +295,19 @@ def _recount(client: FhirClient, unit: str, period: Period) -> dict[IndicatorCod
             continue
         decided += 1
         in_time += call is not None and call <= deadline
+    # The unit's active plans and the scores stored on them (ext-plan-quality).
+    unit_plans = [
+        p
+        for p in _search(client, "CarePlan", [("unit", token), ("status", "active")])
+        if _day(p["created"]) <= as_of
+    ]
+    threshold = float(RULES.params.indicators.plan_quality.threshold)
+    scores = [
+        next(
+            x["valueDecimal"] for x in _ext(p, EXT_PLAN_QUALITY)["extension"] if x["url"] == "score"
+        )
+        for p in unit_plans
+    ]
     return {
         IC.PLAN_COVERAGE: (len(planned), len(group)),
         IC.FOLLOWUP_90D: (len(followed), len(group)),
@@ -295,6 +315,7 @@ def _recount(client: FhirClient, unit: str, period: Period) -> dict[IndicatorCod
         IC.KVA_AU125: (counts["AU125"], None),
         IC.KVA_AW010: (counts["AW010"], None),
         IC.LUS_SIP_CALL: (in_time, decided),
+        IC.PLAN_QUALITY: (sum(score >= threshold for score in scores), len(scores)),
     }
 
 
@@ -320,9 +341,10 @@ def test_every_stored_report_equals_a_recount_with_fhir_searches(
         IC.KVA_AU125: (AU125, None),
         IC.KVA_AW010: (AW010, None),
         IC.LUS_SIP_CALL: (CALLED_IN_TIME, NOTICES_DECIDED),
+        IC.PLAN_QUALITY: (0, 19),  # every plan 0.50 (see the hand count above)
     }
     reports = _reports_of(fhir_client, scenario.unit, PERIOD)
-    assert len(reports) == 12
+    assert len(reports) == 2 * len(IndicatorCode)
     for report in reports:
         indicator = IndicatorCode(report["identifier"][0]["value"].split(":")[0])
         assert _stored_counts(report) == recount[indicator], report["identifier"]
@@ -411,9 +433,9 @@ def test_cli_fhir_output_names_patients_by_server_id(scenario: Scenario, cli_env
     types = sorted(
         (e["resource"]["resourceType"], e["resource"].get("type", "")) for e in bundle["entry"]
     )
-    assert types.count(("List", "")) == 9
-    assert types.count(("MeasureReport", "summary")) == 6
-    assert types.count(("MeasureReport", "subject-list")) == 6
+    assert types.count(("List", "")) == 4 * 2 + 3
+    assert types.count(("MeasureReport", "summary")) == len(IndicatorCode)
+    assert types.count(("MeasureReport", "subject-list")) == len(IndicatorCode)
     assert types.count(("MeasureReport", "individual")) >= GROUP * 2
     assert len(types) == len(set(e["fullUrl"] for e in bundle["entry"]))
     text = result.stdout

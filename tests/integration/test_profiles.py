@@ -108,7 +108,7 @@ def task() -> Json:
         "intent": "order",
         "code": {"coding": [{"system": c.CS_TASK_TYPE, "code": c.TaskType.FOLLOW_UP.value}]},
         "focus": {"reference": f"CarePlan?identifier={c.ID_PLAN}|lifecare:SIP-77"},
-        "for": {"reference": f"Patient?identifier={c.PERSONNUMMER}|193106191590"},
+        "for": {"reference": f"Patient?identifier={c.PERSONNUMMER}|193106199817"},
         "owner": {"type": "Practitioner", "identifier": {"system": c.HSA_ID, "value": "P1"}},
         "restriction": {"period": {"end": "2025-01-20"}},
     }
@@ -182,8 +182,26 @@ BROKEN: list[tuple[str, Callable[[], Json], Callable[[Json], None], str]] = [
     (
         "ext-plan-kva",
         lambda: mapped(sip(), "CarePlan"),
-        lambda r: r["extension"][-1]["valueCoding"].update(code="AW010"),
+        lambda r: next(e for e in r["extension"] if e["url"] == c.EXT_PLAN_KVA)[
+            "valueCoding"
+        ].update(code="AW010"),
         "sip-kva-1",
+    ),
+    (
+        "ext-plan-quality (score above 1)",
+        lambda: mapped(sip(), "CarePlan"),
+        lambda r: next(e for e in r["extension"] if e["url"] == c.EXT_PLAN_QUALITY)["extension"][
+            0
+        ].update(valueDecimal=1.5),
+        "plan-quality-1",
+    ),
+    (
+        "ext-plan-quality (no score)",
+        lambda: mapped(sip(), "CarePlan"),
+        lambda r: next(e for e in r["extension"] if e["url"] == c.EXT_PLAN_QUALITY)[
+            "extension"
+        ].pop(0),
+        "score",
     ),
     (
         "ext-plan-version",

@@ -94,7 +94,8 @@ def test_the_registry_transaction_is_all_or_nothing_and_only_summaries(
     measures = list(load_measures().values())
     with FhirClient(EndpointSettings(base_url=hapi_base_url)) as registry:
         written = post_to_registry(registry, results, measures)
-    assert [w.resource_type for w in written] == ["Measure"] * 6 + ["MeasureReport"] * 6
+    n = len(IndicatorCode)
+    assert [w.resource_type for w in written] == ["Measure"] * n + ["MeasureReport"] * n
     assert all(w.status in (200, 201) for w in written)
     reports = _summaries(fhir_client, scenario.unit)
     for report in reports.values():

@@ -279,6 +279,12 @@ def parameters(task: str) -> dict[str, list[str]]:
     }
 
 
+def other_plan_ids(service: Service) -> list[str]:
+    """The other unit's CarePlan id (Min plan's routes: adapter/api/routes/minplan.py)."""
+    view = full_view(service.clinic.shared)
+    return [p.id for p in view.plans if p.unit_hsa_id == OTHER]
+
+
 def filled(path: str, values: dict[str, list[str]]) -> list[str]:
     """The path with each parameter filled in every way given; a parameter no one gave values
     for fails the test, so a new route is never left out."""
@@ -313,7 +319,7 @@ def test_no_route_or_page_shows_another_units_plan_content(service: Service) -> 
     ) in routes
     answered = {}
     for method, template in routes:
-        for path in filled(template, parameters(task)):
+        for path in filled(template, parameters(task) | {"plan_id": other_plan_ids(service)}):
             answer = client.request(method, path, **body(method, path, csrf))
             text = answer.text
             assert SECRET not in text, f"{method} {path} shows the other unit's plan"
@@ -325,6 +331,8 @@ def test_no_route_or_page_shows_another_units_plan_content(service: Service) -> 
         assert answered[("GET", path)] == 200
     assert answered[("GET", "/ui/patients/1")] == 200
     assert answered[("POST", f"/tasks/{task}/done")] == 404
+    plan_routes = [k for k in answered if "/plans/" in k[1] and k[1].startswith("/ui/")]
+    assert len(plan_routes) == 4 and all(answered[k] == 404 for k in plan_routes)  # Min plan
 
 
 def page_login(service: Service, who: str) -> str:

@@ -149,7 +149,7 @@ def test_the_worklist_answers_the_rows_and_audits_each_patient_with_the_purpose(
     )
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    assert [r["personnummer"] for r in body["rows"]] == ["19380313-7664", "19310619-1590"]
+    assert [r["personnummer"] for r in body["rows"]] == ["19380313-9801", "19310619-9817"]
     assert [r["patient_id"] for r in body["rows"]] == ["1", "2"]
     assert body["rows"][0]["open_tasks"][0]["type"] == "follow-up"
     assert (body["patients"], body["overdue"], body["open_tasks"]) == (2, 1, 2)
@@ -187,7 +187,7 @@ def test_a_patient_by_opaque_id_own_unit_only(service: Service) -> None:
     vera = service.as_(Role.VARDSAMORDNARE, **PURPOSE)
     answer = service.client.get("/patients/1", headers=vera)
     assert answer.status_code == 200
-    assert answer.json()["personnummer"] == "19380313-7664"
+    assert answer.json()["personnummer"] == "19380313-9801"
     assert [e.patient for e in service.reads()] == [LATE.digits]
     for path in ("/patients/1", "/patients/1/plans", "/patients/1/tasks"):
         answer = service.client.get(path, headers=service.as_("other", **PURPOSE))
@@ -351,7 +351,7 @@ def test_another_units_page_is_an_error_page_and_the_patient_page_shows_the_plan
     answer = client.get(f"/ui/units/{OTHER_UNIT}")
     assert answer.status_code == 403 and "Behörighet saknas" in answer.text
     patient = client.get("/ui/patients/1")
-    assert patient.status_code == 200 and "19380313-7664" in patient.text
+    assert patient.status_code == 200 and "19380313-9801" in patient.text
     assert client.get("/ui/patients/999").status_code == 404
 
 

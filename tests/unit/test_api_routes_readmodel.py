@@ -35,9 +35,9 @@ RULES = RuleSet.load(REPO_ROOT / "mappings" / "rules.json")
 MAPPINGS = load_mappings(REPO_ROOT / "mappings")
 AS_OF = date(2024, 12, 20)
 RUN = date(2024, 12, 16)
-LATE = PersonId("193803137664")  # patientkontrakt from 2024-09-02: follow-up due 2024-12-01
-NO_PLAN = PersonId("193106191590")
-LOW = PersonId("192902276480")
+LATE = PersonId("193803139801")  # patientkontrakt from 2024-09-02: follow-up due 2024-12-01
+NO_PLAN = PersonId("193106199817")
+LOW = PersonId("192902279807")
 Json = dict[str, Any]
 
 

@@ -16,7 +16,7 @@ T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 
 def read(
-    at: datetime, patient: str = "191212121212", subject: str = "sub-vera", **extra: str
+    at: datetime, patient: str = "191212129819", subject: str = "sub-vera", **extra: str
 ) -> AuditEvent:
     return AuditEvent(
         at=at,
@@ -48,10 +48,10 @@ def test_recorded_events_are_on_disk_for_another_connection(audit: AuditLog) -> 
     audit.record([read(T0)])
     with sqlite3.connect(audit.path) as other:
         assert other.execute("SELECT patient, purpose FROM audit_event").fetchall() == [
-            ("191212121212", "vard")
+            ("191212129819", "vard")
         ]
         assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    assert AuditLog(audit.path).search(patient="191212121212") == [read(T0)]  # reopened
+    assert AuditLog(audit.path).search(patient="191212129819") == [read(T0)]  # reopened
 
 
 def test_file_is_readable_by_its_owner_only(audit: AuditLog) -> None:
@@ -60,16 +60,16 @@ def test_file_is_readable_by_its_owner_only(audit: AuditLog) -> None:
 
 def test_search_by_patient_subject_and_time(audit: AuditLog) -> None:
     events = [
-        read(T0, patient="191212121212"),
-        read(T0 + timedelta(hours=1), patient="195001012383"),
-        read(T0 + timedelta(hours=2), patient="191212121212", subject="sub-adam"),
+        read(T0, patient="191212129819"),
+        read(T0 + timedelta(hours=1), patient="195001019800"),
+        read(T0 + timedelta(hours=2), patient="191212129819", subject="sub-adam"),
     ]
     audit.record(events)
-    assert audit.search(patient="191212121212") == [events[2], events[0]]  # newest first
+    assert audit.search(patient="191212129819") == [events[2], events[0]]  # newest first
     assert audit.search(subject="sub-vera") == [events[1], events[0]]
     assert audit.search(since=T0 + timedelta(hours=1)) == [events[2], events[1]]
     assert audit.search(until=T0 + timedelta(hours=1)) == [events[0]]
-    assert audit.search(patient="191212121212", subject="sub-vera") == [events[0]]
+    assert audit.search(patient="191212129819", subject="sub-vera") == [events[0]]
     assert audit.search(limit=1) == [events[2]]
 
 

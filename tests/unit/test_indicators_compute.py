@@ -229,7 +229,7 @@ def test_sip_call_in_time_as_of_mid_month() -> None:
     assert (result.numerator, result.denominator, result.value) == (1, 1, Decimal("100.00"))
 
 
-def test_unit_indicators_gives_all_six_in_order() -> None:
+def test_unit_indicators_gives_all_in_order() -> None:
     results = unit_indicators(_aneby(17, 19), UNIT, ASOF, RULES)
     assert [r.indicator for r in results] == list(IndicatorCode)
     assert all(isinstance(r, IndicatorResult) and r.unit_hsa_id == UNIT for r in results)

@@ -72,7 +72,7 @@ KARIN_EK = Participant("fast-vardkontakt", "Karin Ek", KARIN, "Aneby vårdcentra
 # --- record builders (also used by the integration tests) ---
 
 
-def person(digits: str = "193803137664", kind: IdKind = IdKind.PERSONNUMMER) -> PersonId:
+def person(digits: str = "193803139801", kind: IdKind = IdKind.PERSONNUMMER) -> PersonId:
     return PersonId(digits, kind)
 
 
@@ -134,7 +134,7 @@ def sip(
         plan_id="SIP-77",
         version=2,
         kind=PlanKind.SIP,
-        patient=patient or person("193106191590"),
+        patient=patient or person("193106199817"),
         status=status,
         title="SIP efter utskrivning",
         created=date(2024, 10, 14),
@@ -178,7 +178,7 @@ def event(
     plan_ref: str | None = "lifecare:SIP-77",
 ) -> Event:
     return Event(
-        patient=patient or person("193106191590"),
+        patient=patient or person("193106199817"),
         date=date(2024, 10, 21),
         code=code,
         unit_hsa_id=unit,
@@ -191,7 +191,7 @@ def event(
 def discharge(patient: PersonId | None = None, *, message_id: str = "LC-9001") -> DischargeNotice:
     return DischargeNotice(
         message_id=message_id,
-        patient=patient or person("193601058732"),
+        patient=patient or person("193601059813"),
         ready_at=datetime(2024, 12, 19, 14, 30, tzinfo=STOCKHOLM),
         hospital="Höglandssjukhuset",
         ward="Medicin 3",
@@ -209,7 +209,7 @@ def sample_records(tag: str = "") -> list[Record]:
     return [
         prea60_row(unit=unit),
         prea60_row(person("196703612384", IdKind.SAMORDNINGSNUMMER), unit=unit),
-        replace(prea60_row(person("195011814026"), unit=unit), gp_hsa_id=None),
+        replace(prea60_row(person("195011819801"), unit=unit), gp_hsa_id=None),
         patientkontrakt(source_system=f"cosmic{tag}"),
         sip(source_system=system),
         replace(sip(source_system=f"{system}b", status=PlanStatus.REVOKED), plan_id="SIP-78"),
@@ -219,7 +219,7 @@ def sample_records(tag: str = "") -> list[Record]:
         event(code=EventCode.AU124, unit=unit, contact="brevduva", plan_ref=None),
         discharge(message_id=f"LC-9001{tag}"),
         replace(
-            discharge(person("192902276480"), message_id=f"LC-9002{tag}"),
+            discharge(person("192902279807"), message_id=f"LC-9002{tag}"),
             needs_region=False,
             consent=Consent.OKANT,
             ward="",
@@ -294,7 +294,7 @@ def test_prea60_gives_a_full_patient_with_name_and_listing(mappings: Mappings) -
     patient, _ = map_record(prea60_row(), mappings)
     assert patient.resource_type == "Patient" and not patient.create_only
     resource = patient.resource
-    assert resource["identifier"] == [{"system": c.PERSONNUMMER, "value": "193803137664"}]
+    assert resource["identifier"] == [{"system": c.PERSONNUMMER, "value": "193803139801"}]
     assert resource["name"] == [
         {"use": "official", "family": "Lind", "given": ["Åsa", "Maria"], "text": "Åsa Maria Lind"}
     ]
@@ -355,7 +355,7 @@ def test_risk_assessment_identifier_is_a_stable_digest_of_unit_run_and_patient(
     assert key(prea60_row(unit="SE-other")) != first
     assert key(prea60_row(run=date(2024, 12, 16))) != first
     # same birth date, other number: the full number counts, not its masked form
-    assert key(prea60_row(person("193803137672"))) != first
+    assert key(prea60_row(person("193803139819"))) != first
 
 
 # --- CarePlan, Goal, CareTeam ---
@@ -496,14 +496,14 @@ def test_goals(mappings: Mappings) -> None:
     assert own["identifier"] == [{"system": c.ID_GOAL, "value": "lifecare:SIP-77:g1"}]
     assert own["description"] == {"text": "Klara förflyttning själv"}
     assert own["target"] == [{"dueDate": "2025-01-31"}]
-    assert own["expressedBy"] == {"reference": patient_url(person("193106191590"))}
+    assert own["expressedBy"] == {"reference": patient_url(person("193106199817"))}
     assert "expressedBy" not in care and "target" not in care
 
 
 def test_care_team_roles_members_and_huvudman(mappings: Mappings) -> None:
     team = one(map_record(sip(), mappings), "CareTeam")
     assert team["identifier"] == [{"system": c.ID_CARETEAM, "value": "lifecare:SIP-77"}]
-    assert team["subject"] == {"reference": patient_url(person("193106191590"))}
+    assert team["subject"] == {"reference": patient_url(person("193106199817"))}
     karin, lena, anna, patient, ola, *_ = team["participant"]
     assert codes(karin["role"][0]) == {(c.INERA_FAST_KONTAKT, "1")}
     assert karin["member"]["identifier"] == {"system": c.HSA_ID, "value": KARIN}
@@ -514,7 +514,7 @@ def test_care_team_roles_members_and_huvudman(mappings: Mappings) -> None:
     assert ext(lena, c.EXT_HUVUDMAN)["valueCoding"]["code"] == "kommun"
     assert codes(anna["role"][0]) == {(c.CS_PARTICIPANT_ROLE, "narstaende")}
     assert "extension" not in anna and "onBehalfOf" not in anna
-    assert patient["member"] == {"reference": patient_url(person("193106191590"))}
+    assert patient["member"] == {"reference": patient_url(person("193106199817"))}
     assert ola["role"] == [{"text": "kurator"}]  # unmapped: text only (extensible binding)
 
 
@@ -698,7 +698,7 @@ def test_bundle_entries_requests_and_stable_full_urls(mappings: Mappings) -> Non
     assert patient["request"] == {
         "method": "POST",
         "url": "Patient",
-        "ifNoneExist": f"identifier={c.PERSONNUMMER}|193106191590",
+        "ifNoneExist": f"identifier={c.PERSONNUMMER}|193106199817",
     }
     assert plan["request"] == {"method": "PUT", "url": resources[-1].match_url}
     assert all(re.fullmatch(r"urn:uuid:[0-9a-f-]{36}", e["fullUrl"]) for e in entries)
@@ -721,7 +721,7 @@ def test_bundle_rewrites_in_bundle_references_to_urn_uuids(mappings: Mappings) -
 def test_references_to_resources_outside_the_bundle_stay_as_they_are(mappings: Mappings) -> None:
     plan = map_record(sip(), mappings)[-1]
     (entry,) = transaction_bundle([plan])["entry"]
-    assert entry["resource"]["subject"] == {"reference": patient_url(person("193106191590"))}
+    assert entry["resource"]["subject"] == {"reference": patient_url(person("193106199817"))}
     assert entry["resource"]["author"]["identifier"]["value"] == UNIT
 
 
@@ -752,7 +752,7 @@ def test_bundle_keeps_one_entry_per_identifier_and_a_stub_never_wins(
 
 
 def test_stable_digest() -> None:
-    a, b = person("193803137664"), person("193803137672")
+    a, b = person("193803139801"), person("193803139819")
     assert str(a) == str(b)  # masked alike...
     assert stable_digest(a) != stable_digest(b)  # ...but digested by the full number
     assert stable_digest("x", date(2024, 1, 2)) == stable_digest("x", "2024-01-02")

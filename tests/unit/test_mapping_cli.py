@@ -18,11 +18,11 @@ UNIT = "SE2321000057-E00000000001"
 PREA60 = (
     "Personnummer;Namn;Risk (%);Beräkningsdatum;Listningsenhet HSA-id;Listningsenhet;"
     "Fast läkarkontakt HSA-id\n"
-    f"19380313-7664;Lind, Åsa;23,5;2024-12-09;{UNIT};Aneby vårdcentral;SE2321000057-P00000000021\n"
-    f"19290227-6480;Öberg, Gösta;15,0;2024-12-09;{UNIT};Aneby vårdcentral;\n"
+    f"19380313-9801;Lind, Åsa;23,5;2024-12-09;{UNIT};Aneby vårdcentral;SE2321000057-P00000000021\n"
+    f"19290227-9807;Öberg, Gösta;15,0;2024-12-09;{UNIT};Aneby vårdcentral;\n"
 )
 EVENTS = """Personnummer;Datum;Åtgärdskod;Utförande enhet HSA-id;Kontakttyp;Plan-id
-19310619-1590;2024-10-21;AU125;SE2321000057-E00000000001;hembesök;lifecare:SIP-77
+19310619-9817;2024-10-21;AU125;SE2321000057-E00000000001;hembesök;lifecare:SIP-77
 19310619-1591;2024-10-22;AW010;SE2321000057-E00000000001;telefon;
 """
 
@@ -34,7 +34,7 @@ def plan_line(version: int, status: str) -> str:
             "plan_id": "SIP-77",
             "version": version,
             "kind": "sip",
-            "patient": "19310619-1590",
+            "patient": "19310619-9817",
             "status": status,
             "title": "SIP efter utskrivning",
             "created": "2024-10-14",

@@ -42,8 +42,8 @@ def test_accepted_forms_give_the_same_twelve_digits(raw: str) -> None:
 
 def test_known_valid_numbers() -> None:
     # Skatteverket's classic test number "Tolvan Tolvansson" and one from the formats README.
-    assert parse("19121212-1212", REF).digits == "191212121212"
-    assert parse("19380313-7664", REF).digits == "193803137664"
+    assert parse("19121212-9819", REF).digits == "191212129819"
+    assert parse("19380313-9801", REF).digits == "193803139801"
     assert luhn_digit("121212121") == 2
 
 
@@ -188,3 +188,19 @@ def test_person_id_is_masked_in_str_and_repr() -> None:
     assert str(pid) == "19310214-****"
     assert "9824" not in repr(pid)
     assert "9824" not in f"{pid}"
+
+
+def test_fictional_numbers_are_valid_distinct_and_keep_sex_and_birth_date() -> None:
+    fictional_number, is_fictional = personnummer.fictional_number, personnummer.is_fictional
+    born = date(1931, 2, 14)
+    women = {fictional_number(born, female=True, pick=k) for k in range(10)}
+    men = {fictional_number(born, female=False, pick=k) for k in range(10)}
+    assert len(women | men) == 20
+    for number in women | men:
+        assert is_fictional(number) and number.startswith("19310214")
+        assert personnummer.parse(number, date(2025, 1, 1)).digits == number
+    assert all(int(n[10]) % 2 == 0 for n in women) and all(int(n[10]) % 2 for n in men)
+    assert fictional_number(born, female=True, pick=1) == "193102149824"
+    coordination = fictional_number(born, female=True, pick=0, samordning=True)
+    assert coordination[6:8] == "74" and is_fictional(coordination)
+    assert not is_fictional("194001011234")

@@ -27,10 +27,10 @@ from adapter.indicators.compute import Period, plan_coverage
 from tests.unit.test_rules_support import FVK, RULES, UNIT, UNIT_B, at, d, entry, plan, run, state
 
 SRC = SourceRef("test", 2)
-LIND = PersonId("193803137664")
-OBERG = PersonId("192902276480")
-EKSTROM = PersonId("193106191590")
-SVENSSON = PersonId("194404021885")
+LIND = PersonId("193803139801")
+OBERG = PersonId("192902279807")
+EKSTROM = PersonId("193106199817")
+SVENSSON = PersonId("194404029805")
 
 
 def _row(patient: PersonId, risk: str, run_date: str = "2024-12-09", unit: str = UNIT) -> Prea60Row:

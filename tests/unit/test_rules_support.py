@@ -23,7 +23,7 @@ STOCKHOLM = ZoneInfo("Europe/Stockholm")
 UNIT = "SE2321000057-E00000000001"  # Aneby vårdcentral
 UNIT_B = "SE2321000057-E00000000002"
 FVK = "SE2321000057-P00000000011"  # fast vårdkontakt
-PATIENT = PersonId("193803137664")
+PATIENT = PersonId("193803139801")
 
 
 def d(text: str) -> date:

@@ -5,8 +5,17 @@ from __future__ import annotations
 
 from adapter.settings import EndpointSettings, Settings
 
-# Shared with the main server on purpose (registry_endpoint): timeouts and the retry budget.
-SHARED = {"connect_timeout", "read_timeout", "max_attempts", "max_retry_seconds", "max_retry_after"}
+# Shared with the main server on purpose (registry_endpoint): timeouts, the retry budget and the
+# sandbox run's tag and profile version (adapter/sandbox.py).
+SHARED = {
+    "connect_timeout",
+    "read_timeout",
+    "max_attempts",
+    "max_retry_seconds",
+    "max_retry_after",
+    "run_tag",
+    "profile_version",
+}
 
 
 def test_the_main_server_fields_are_endpoint_settings_own() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from adapter.personnummer import luhn_digit
+from adapter.personnummer import FICTIONAL_SERIALS, luhn_digit
 from adapter.settings import REPO_ROOT
 from adapter.sources import read_prea60
 
@@ -25,17 +25,17 @@ TAIL = ";2025-03-10;SE2321000057-E00000000101;Ekeby vårdcentral;SE2321000057-P0
 
 
 def prea60_rows() -> Iterator[str]:
-    """Distinct, valid rows: 20,000 birth dates x 1,000 serial numbers.
+    """Distinct, valid rows: 36,000 birth dates x the 20 fictional serial numbers (980–999).
 
     Luhn adds up digit by digit, so a check digit is the sum of its date part's and its serial
     part's, each computed once: writing 50 MB takes a second, not the reading's time again."""
-    first = date(1925, 1, 1)
+    first = date(1900, 1, 1)
     births = []
-    for day in range(20_000):
+    for day in range(36_000):
         born = first + timedelta(days=day)
         yymmdd = born.strftime("%y%m%d")
         births.append((f"{born.year // 100}{yymmdd}-", luhn_digit(yymmdd + "000")))
-    for number in range(1_000):
+    for number in FICTIONAL_SERIALS:
         serial = f"{number:03d}"
         serial_check = luhn_digit("000000" + serial)
         for i, (prefix, date_check) in enumerate(births):

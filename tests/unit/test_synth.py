@@ -157,6 +157,7 @@ def test_every_personnummer_is_well_formed_with_a_valid_check_digit(data: DataSe
         assert PNR_FORM.fullmatch(pnr), pnr
         twelve = digits(pnr)
         assert luhn_ok(twelve[2:]), pnr
+        assert 980 <= int(twelve[8:11]) <= 999, pnr  # fictional: Skatteverket's test series
         day = int(twelve[6:8])
         date(int(twelve[:4]), int(twelve[4:6]), day - 60 if day > 60 else day)  # a real date
     forms = Counter("-" in p for p in numbers)

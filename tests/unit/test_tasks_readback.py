@@ -38,7 +38,7 @@ from tests.unit.test_rules_support import RULES
 Json = dict[str, Any]
 MAPPINGS = load_mappings(REPO_ROOT / "mappings")
 TRANSLATIONS = Translations.from_mappings(MAPPINGS)
-PATIENT = person("194005054327")
+PATIENT = person("194005059805")
 UNIT = "SE2321000057-E00000000001"
 
 
@@ -195,7 +195,7 @@ def test_reference_of() -> None:
 
 def test_person_of_reads_samordningsnummer_and_skips_others() -> None:
     assert person_of({"identifier": [{"system": c.SAMORDNINGSNUMMER, "value": "196703612384"}]})
-    assert person_of({"identifier": [{"system": "urn:other", "value": "194005054327"}]}) is None
+    assert person_of({"identifier": [{"system": "urn:other", "value": "194005059805"}]}) is None
 
 
 def test_merged_facts_hold_both_patients_records() -> None:

@@ -50,8 +50,9 @@ from adapter.audit import Purpose
 from adapter.canonical import TaskType
 from adapter.domain import PersonId
 from adapter.indicators.compute import Scoring
+from adapter.indicators.distribution import BANDS, band_label
 from adapter.indicators.measures import short_title, title
-from adapter.indicators.present import swedish
+from adapter.indicators.present import scores_text, swedish
 from adapter.indicators.trend import COUNTS, SHARES
 from adapter.logs import get_logger
 from adapter.personnummer import written
@@ -99,11 +100,30 @@ def _risk(value: Decimal | None) -> str:
     return "–" if value is None else f"{value:.1f}".replace(".", ",") + " %"
 
 
+def _score(value: Decimal | None) -> str:
+    """A plan's quality score as Swedish write it: "0,58"."""
+    return "–" if value is None else f"{value:.2f}".replace(".", ",")
+
+
 def _day(value: date | None) -> str:
     return value.isoformat() if value else "–"
 
 
-templates.env.filters.update(masked=_masked, pnr=_full, percent=_percent, risk=_risk, day=_day)
+def _bands(counts: tuple[int, ...]) -> list[tuple[str, int]]:
+    """Plans per score band, labelled in Swedish: [("0,0–0,2", 1), ...]."""
+    return [(band_label(band), n) for band, n in zip(BANDS, counts, strict=True)]
+
+
+templates.env.filters.update(
+    masked=_masked,
+    pnr=_full,
+    percent=_percent,
+    risk=_risk,
+    day=_day,
+    score=_score,
+    scores=scores_text,
+    bands=_bands,
+)
 templates.env.globals.update(
     purpose_labels=PURPOSE_LABELS, done_types=DONE_TYPES, task_titles=TASK_TITLES
 )
@@ -282,6 +302,7 @@ def worklist_page(
         rows = clinic.worklist(hsa_id, as_of)
         unconfirmed = clinic.unconfirmed_runs(hsa_id)
     access.record([row.person for row in rows], resource="worklist", unit=hsa_id)
+    surveys = request.app.state.survey.codes.status_by_patient(r.patient_id for r in rows)
     return render(
         request,
         "worklist.html",
@@ -290,6 +311,7 @@ def worklist_page(
         rows=rows,
         as_of=as_of,
         unconfirmed=unconfirmed,
+        surveys=surveys,
     )
 
 
@@ -303,7 +325,8 @@ def patient_page(
 ) -> HTMLResponse:
     with as_page():
         view = read_patient(clinic, access, patient_id, clinic.today(), "Patient")
-    return render(request, "patient.html", session, view=view)
+    surveys = request.app.state.survey.codes.status(p.id for p in view.plans)  # routes/survey.py
+    return render(request, "patient.html", session, view=view, surveys=surveys)
 
 
 @router.post("/tasks/{task_id}/done")

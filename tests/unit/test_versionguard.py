@@ -1,0 +1,72 @@
+"""The plan-version guard's pure parts: which records go, and how a held plan is written."""
+
+from __future__ import annotations
+
+import json
+
+from adapter.canonical import EXT_PLAN_VERSION
+from adapter.sync.importer import plan_version
+from adapter.sync.outbox import OutboxEntry
+from adapter.sync.versionguard import ServerPlan, decide, guard_bundle
+
+SYSTEM = "https://example.org/plan"
+
+
+def entry(resource_type: str, value: str, body: dict[str, object]) -> OutboxEntry:
+    body = {
+        "resourceType": resource_type,
+        "identifier": [{"system": SYSTEM, "value": value}],
+        **body,
+    }
+    return OutboxEntry(
+        match_url=f"{resource_type}?identifier={SYSTEM}|{value}",
+        resource_type=resource_type,
+        identifier_system=SYSTEM,
+        identifier_value=value,
+        body=json.dumps(body),
+        hash=value,
+        create_only=False,
+        server_version=None,
+    )
+
+
+def plan(value: str, version: int) -> OutboxEntry:
+    ext = [{"url": EXT_PLAN_VERSION, "valueInteger": version}]
+    return entry("CarePlan", value, {"extension": ext, "status": "active"})
+
+
+def test_a_record_older_than_the_server_is_left_out_whole() -> None:
+    old = [entry("Goal", "g1", {}), plan("p1", 1)]
+    new = [entry("Goal", "g2", {}), plan("p2", 3)]
+    server = {(SYSTEM, "p1"): ServerPlan("7", "4", 2), (SYSTEM, "p2"): ServerPlan("8", "1", 3)}
+    decision = decide([old, new], plan_version, server)
+    assert decision.send == [new]
+    (older,) = decision.older
+    assert (older.group, older.ours, older.theirs) == (old, 1, 2)
+    assert "version 1 skrevs inte" in older.message and "version 2" in older.message
+    assert decision.held == {new[1].match_url: ServerPlan("8", "1", 3)}  # same version: written
+
+
+def test_a_plan_the_server_lacks_is_written_unconditionally() -> None:
+    group = [plan("p1", 1)]
+    decision = decide([group], plan_version, {})
+    assert (decision.send, decision.older, decision.held) == ([group], [], {})
+
+
+def test_a_held_plan_is_put_by_id_with_if_match_and_keeps_its_full_url() -> None:
+    care_plan = plan("p1", 2)
+    bundle = {
+        "resourceType": "Bundle",
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:1",
+                "resource": care_plan.resource,
+                "request": {"method": "PUT", "url": care_plan.match_url},
+            }
+        ],
+    }
+    guarded = guard_bundle(bundle, {care_plan.match_url: ServerPlan("42", "5", 1)})
+    (only,) = guarded["entry"]
+    assert only["fullUrl"] == "urn:uuid:1"
+    assert only["resource"]["id"] == "42"
+    assert only["request"] == {"method": "PUT", "url": "CarePlan/42", "ifMatch": 'W/"5"'}
