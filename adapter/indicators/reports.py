@@ -280,6 +280,9 @@ def _report(
     if result.scores is not None and subject is None:  # the unit's scores, not a patient's
         group_json["extension"] = [_summary_extension(result.scores)]
         group_json["stratifier"] = [_bands(result.scores)]
+    elif result.scores is not None:
+        # HAPI wants every stratifier the Measure names; a patient's report has no strata.
+        group_json["stratifier"] = [{"code": [{"text": SCORE_BAND}]}]
     if subject is None:
         profile = PROFILE_MEASURE_REPORT
         key = report_key(result.indicator, result.unit_hsa_id, result.period, report_type)

@@ -250,7 +250,7 @@ def test_the_other_unit_sees_its_sip_its_history_and_its_task(
 
 
 def test_no_route_or_page_shows_the_other_units_plan(
-    service: Service, region: Region, patient_id: str
+    service: Service, region: Region, patient_id: str, fhir_client: FhirClient
 ) -> None:
     other_seen = service.client("other").get(f"/patients/{patient_id}/tasks").json()
     (task,) = [t["id"] for t in other_seen["open_tasks"]]
@@ -270,6 +270,8 @@ def test_no_route_or_page_shows_the_other_units_plan(
         "resource_type": ["CarePlan", "Task"],
         "resource_id": ["1"],
         "run": ["2024-12-09"],  # a Prea60 run (confirm / reject)
+        # Min plan of the other unit's CarePlan (adapter/api/routes/minplan.py)
+        "plan_id": [p["id"] for p in plan_on_server(fhir_client, region, f"SIP-{SECRET}")],
     }
     routes = sorted(every_route(service.app), key=lambda r: r[1].endswith("/logout"))
     answered = {}
