@@ -60,6 +60,9 @@ class Settings(BaseSettings, EndpointSettings):
     sandbox: bool = False
 
     data_dir: Path = REPO_ROOT / ".data"
+    # The adapter's own state (outbox, audit log, scheduler jobs, sessions, read model) on one
+    # shared database, e.g. postgresql+psycopg://user:pw@host/db; unset: SQLite files in data_dir.
+    database_url: SecretStr | None = None
     mappings_dir: Path = REPO_ROOT / "mappings"
     # HSA-id of the vårdgivare (care provider) whose plans the adapter writes: the custodian of
     # each plan's Provenance (Inera EHDS-TK, yttre spärr). Unset: no Provenance is written.

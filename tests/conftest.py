@@ -18,6 +18,7 @@ import structlog
 
 from adapter.fhirclient import FhirClient
 from adapter.settings import EndpointSettings
+from tests.support.postgres import PostgresCluster, postgres_cluster
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HAPI_SCRIPT = REPO_ROOT / "deploy" / "hapi" / "hapi.sh"
@@ -170,3 +171,16 @@ class FakeTime:
 @pytest.fixture
 def fake_time() -> FakeTime:
     return FakeTime()
+
+
+@pytest.fixture(scope="session")
+def state_postgres() -> Iterator[PostgresCluster]:
+    """A private PostgreSQL cluster for the adapter's own state (not HAPI's), once per run."""
+    with postgres_cluster(dict(os.environ)) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def database_url(state_postgres: PostgresCluster) -> str:
+    """A fresh, empty PostgreSQL database per test: a SIP_FHIR_DATABASE_URL."""
+    return state_postgres.new_database()

@@ -1,0 +1,72 @@
+"""Where the adapter keeps its own state: one SQLAlchemy engine per database URL.
+
+Without `SIP_FHIR_DATABASE_URL` every store keeps its SQLite file in the data directory (one
+machine, one process family). With it, every store shares that database (PostgreSQL), so several
+`sip-fhir serve` and `import` processes on several machines see one outbox, one audit log, one
+scheduler job store, one set of worklist sessions and one read model.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from adapter.settings import Settings
+
+_ENGINES: dict[str, Engine] = {}
+_LOCK = threading.Lock()
+
+
+def state_url(settings: Settings, sqlite_file: str) -> str:
+    """The shared database when one is set, else `<data_dir>/<sqlite_file>`."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    return sqlite_url(settings.data_dir / sqlite_file)
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def is_postgres(url: str) -> bool:
+    return make_url(url).get_backend_name() == "postgresql"
+
+
+def engine(url: str) -> Engine:
+    """One pooled engine per URL for the whole process (threads share it)."""
+    with _LOCK:
+        found = _ENGINES.get(url)
+        if found is None:
+            found = _ENGINES[url] = _create(url)
+        return found
+
+
+def dispose_all() -> None:
+    """Close every pool: after a fork, and at the end of tests that drop their database."""
+    with _LOCK:
+        for made in _ENGINES.values():
+            made.dispose()
+        _ENGINES.clear()
+
+
+def _create(url: str) -> Engine:
+    if is_postgres(url):
+        # pre_ping: a pooled connection the database closed (restart, idle timeout) is replaced
+        # before use instead of failing the request that drew it.
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    path = make_url(url).database
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    made = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    event.listen(made, "connect", _sqlite_pragmas)
+    return made
+
+
+def _sqlite_pragmas(connection: object, _record: object) -> None:
+    cursor = connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
