@@ -41,7 +41,6 @@ from adapter.logs import get_logger
 from adapter.mapping import Mappings, load_mappings
 from adapter.mapping.fhir import Json
 from adapter.prea60.guard import RunCheck
-from adapter.prea60.runs import pending_runs
 from adapter.readmodel.store import Touched
 from adapter.readmodel.worklists import names
 from adapter.settings import Settings
@@ -149,9 +148,9 @@ class Clinic:
         return worklist_rows(loaded, unit_hsa_id, as_of, self.rules, found)
 
     def unconfirmed_runs(self, unit_hsa_id: str) -> list[RunCheck]:
-        """The unit's Prea60 runs held back for a person to confirm (adapter/prea60/)."""
-        with self.client() as client:
-            return pending_runs(client, unit_hsa_id, self.rules.params)
+        """The unit's Prea60 runs held back for a person to confirm (adapter/prea60/), from
+        the read model (a run held back, confirmed or rejected rebuilds it)."""
+        return self.followups.worklists.unconfirmed_runs(unit_hsa_id, self.today())
 
     def load_patient(self, client: FhirClient, patient_id: str) -> LoadedPatient | None:
         """The patient with Patient logical id `patient_id`, if it exists and has a personnummer."""

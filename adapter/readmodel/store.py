@@ -3,8 +3,8 @@ default, the shared PostgreSQL when SIP_FHIR_DATABASE_URL is set). No FHIR here:
 out, and the journal of the adapter's writes.
 
 - `worklist_row`: one row per (unit, patient) as the worklist shows it (`WorklistRow` as JSON);
-- `worklist_unit`: per unit, the day its rows are computed for and `seq`, the last journal entry
-  they reflect;
+- `worklist_unit`: per unit, the day its rows are computed for, `seq` (the last journal entry
+  they reflect) and the unit's Prea60 runs held back for a person to confirm (the page's banner);
 - `worklist_write`: the journal: every write the adapter makes appends what it touched (a
   patient by Patient reference or personnummer, a unit, or `ALL_UNITS`); `seq` only grows.
 
@@ -42,6 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from adapter.database import engine
+from adapter.prea60.guard import RunCheck
 from adapter.worklist.rows import WorklistRow, row_order
 
 ALL_UNITS = "*"  # a journal entry that concerns every unit (a region scan)
@@ -62,6 +63,7 @@ units_table = Table(
     Column("as_of", Date, nullable=False),
     Column("seq", Integer, nullable=False),
     Column("built_at", DateTime(timezone=True), nullable=False),
+    Column("unconfirmed", Text, nullable=False, server_default="[]"),
 )
 journal = Table(
     "worklist_write",
@@ -76,6 +78,7 @@ journal = Table(
 
 _ROW = TypeAdapter(WorklistRow)
 _ROWS = TypeAdapter(list[WorklistRow])
+_RUNS = TypeAdapter(list[RunCheck])
 
 
 class Conflict(Exception):
@@ -184,10 +187,12 @@ class WorklistStore:
             bodies = connection.execute(query).scalars().all()
         return sorted(_ROWS.validate_json("[" + ",".join(bodies) + "]"), key=row_order)
 
-    def patient_ids(self, unit: str) -> set[str]:
-        query = select(rows_table.c.patient_id).where(rows_table.c.unit == unit)
+    def unconfirmed(self, unit: str) -> list[RunCheck]:
+        """The unit's Prea60 runs held back, as of its last rebuild."""
+        query = select(units_table.c.unconfirmed).where(units_table.c.unit == unit)
         with self.engine.connect() as connection:
-            return set(connection.execute(query).scalars())
+            found = connection.execute(query).scalar()
+        return _RUNS.validate_json(found) if found else []
 
     def replace_unit(
         self,
@@ -197,11 +202,13 @@ class WorklistStore:
         as_of: date,
         seq: int,
         since: UnitState | None,
+        unconfirmed: Sequence[RunCheck] = (),
     ) -> None:
         """The unit's rows replaced by `rows` as of `seq`; Conflict if its state is no longer
         `since` (another refresh)."""
+        runs = _RUNS.dump_json(list(unconfirmed)).decode()
         with self.engine.begin() as connection:
-            self._move(connection, unit, as_of=as_of, seq=seq, since=since)
+            self._move(connection, unit, as_of=as_of, seq=seq, since=since, unconfirmed=runs)
             connection.execute(delete(rows_table).where(rows_table.c.unit == unit))
             self._insert(connection, unit, rows)
 
@@ -248,10 +255,18 @@ class WorklistStore:
 
     @staticmethod
     def _move(
-        connection: Connection, unit: str, *, as_of: date, seq: int, since: UnitState | None
+        connection: Connection,
+        unit: str,
+        *,
+        as_of: date,
+        seq: int,
+        since: UnitState | None,
+        unconfirmed: str | None = None,
     ) -> None:
         """Set the unit's state, first statement of the transaction (it locks the unit's row)."""
-        values = {"as_of": as_of, "seq": seq, "built_at": _now()}
+        values: dict[str, object] = {"as_of": as_of, "seq": seq, "built_at": _now()}
+        if unconfirmed is not None:
+            values["unconfirmed"] = unconfirmed
         if since is None:
             try:
                 connection.execute(insert(units_table).values(unit=unit, **values))

@@ -5,7 +5,8 @@ Freshness (the rule every reader gets): every write the adapter makes (an import
 request, a Task marked done, a follow-up run of the scan, of the subscription hook or of
 `sip-fhir followups`) appends what it touched to the journal once the FHIR server has it:
 
-- a Prea60 list, a region or unit scan: the unit (every unit): the unit's list is rebuilt;
+- a Prea60 list, a run confirmed or rejected, a region or unit scan: the unit (every unit):
+  the unit's list (and its runs held back) is rebuilt;
 - a plan, an event, a discharge notice, a hook notification, a Task done: the patient: only
   that patient's rows are read again.
 
@@ -36,6 +37,8 @@ from adapter.followup.load import CHUNK_SIZE, LoadedPatient, load_states
 from adapter.followup.rules import RuleSet
 from adapter.logs import get_logger
 from adapter.mapping import Mappings
+from adapter.prea60.guard import RunCheck
+from adapter.prea60.runs import pending_runs
 from adapter.readmodel.store import (
     ALL_UNITS,
     Conflict,
@@ -106,6 +109,11 @@ class Worklists:
         self.current([unit], as_of)
         return self.store.rows(unit)
 
+    def unconfirmed_runs(self, unit: str, as_of: date) -> list[RunCheck]:
+        """The unit's Prea60 runs held back for a person to confirm (adapter/prea60/)."""
+        self.current([unit], as_of)
+        return self.store.unconfirmed(unit)
+
     # --- writes ---
 
     def written(self, touched: Touched) -> None:
@@ -163,8 +171,11 @@ class Worklists:
                 client, as_of=as_of, rules=self.rules, units=[unit], mappings=self.mappings
             )
             found = names(client, (p.reference for p in loaded.patients.values()))
+            unconfirmed = pending_runs(client, unit, self.rules.params)
         rows = worklist_rows(loaded, unit, as_of, self.rules, found)
-        self.store.replace_unit(unit, rows, as_of=as_of, seq=last, since=since)
+        self.store.replace_unit(
+            unit, rows, as_of=as_of, seq=last, since=since, unconfirmed=unconfirmed
+        )
         _log.info("read model: unit rebuilt", unit=unit, rows=len(rows), seq=last)
 
     def _refresh_patients(self, units: dict[str, tuple[UnitState, Writes]], last: int) -> None:

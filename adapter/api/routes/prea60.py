@@ -35,6 +35,7 @@ from adapter.audit import AuditKind
 from adapter.prea60.decide import Decision, decide_run, decided_text
 from adapter.prea60.guard import RunCheck
 from adapter.prea60.runs import RunNotFound
+from adapter.readmodel.store import Touched
 
 # Who may confirm or reject a run (see the module docstring).
 RUN_DECIDERS = (Role.VARDSAMORDNARE, Role.ADMIN)
@@ -87,6 +88,7 @@ def _decide(
     try:
         with clinic.client() as client:
             rows = decide_run(client, unit_hsa_id, run, decision, audit=audit)
+        clinic.followups.worklists.written(Touched(units=frozenset({unit_hsa_id})))
     except RunNotFound as error:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(error)) from None
     cancelled = held = 0
