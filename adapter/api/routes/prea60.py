@@ -28,9 +28,10 @@ from adapter.api.access import AuditTrail, audit_trail
 from adapter.api.clinic import Clinic
 from adapter.api.deps import ClinicDep, UnitPath, fhir_errors
 from adapter.api.principal import Principal, Role
-from adapter.api.routes.pages import PREFIX, PageError, SessionDep
 from adapter.api.security import ensure_unit_access, require_role
 from adapter.api.sessions import csrf_ok
+from adapter.api.ui.render import PREFIX
+from adapter.api.ui.session import PageError, SessionDep
 from adapter.audit import AuditKind
 from adapter.prea60.decide import Decision, decide_run, decided_text
 from adapter.prea60.guard import RunCheck

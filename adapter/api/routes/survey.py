@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from adapter.api.routes.pages import CSP, templates
+from adapter.api.ui.render import CSP, templates
 from adapter.fhirclient import FhirClient, FhirError
 from adapter.logs import get_logger
 from adapter.settings import Settings
