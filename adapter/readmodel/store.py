@@ -17,7 +17,7 @@ refresh moved it first, this one's rows are thrown away (`Conflict`) and it look
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from pydantic import TypeAdapter
@@ -89,6 +89,7 @@ class Conflict(Exception):
 class UnitState:
     as_of: date
     seq: int
+    built_at: datetime | None = field(default=None, compare=False)  # changes with every write
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,10 +171,12 @@ class WorklistStore:
     # --- units and rows ---
 
     def unit_state(self, unit: str) -> UnitState | None:
-        query = select(units_table.c.as_of, units_table.c.seq).where(units_table.c.unit == unit)
+        query = select(units_table.c.as_of, units_table.c.seq, units_table.c.built_at).where(
+            units_table.c.unit == unit
+        )
         with self.engine.connect() as connection:
             found = connection.execute(query).first()
-        return UnitState(found.as_of, found.seq) if found else None
+        return UnitState(found.as_of, found.seq, found.built_at) if found else None
 
     def units(self) -> list[str]:
         """The units the read model holds (someone has looked at, or a scan built)."""

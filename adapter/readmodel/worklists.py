@@ -27,7 +27,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from adapter import personnummer
 from adapter.database import state_url
@@ -54,6 +55,7 @@ from adapter.worklist.rows import logical_id, worklist_row
 SQLITE_FILE = "readmodel.sqlite"
 PAGE = "1000"
 ATTEMPTS = 3  # refreshes that lose to a concurrent one look again
+CACHED_UNITS = 32  # units whose rows are kept parsed in memory (about 2 MB per 1 000 rows)
 _log = get_logger("adapter.readmodel")
 
 _STORES: dict[str, WorklistStore] = {}
@@ -89,6 +91,13 @@ def names(client: FhirClient, refs: Iterable[str]) -> dict[str, str]:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    key: tuple[date, int, datetime | None] | None  # the unit's state the rows were read at
+    rows: list[WorklistRow]
+    unconfirmed: list[RunCheck]
+
+
 class Worklists:
     """One per process and database; threads share it (a lock per unit for refreshes)."""
 
@@ -98,6 +107,8 @@ class Worklists:
         self.mappings = mappings
         self.url = state_url(settings, SQLITE_FILE)
         self.store = store_for(settings)
+        self._cache: dict[str, _Listed] = {}  # by unit, the most recently read last
+        self._cache_lock = threading.Lock()
 
     def client(self) -> FhirClient:
         return FhirClient(self.settings.endpoint())
@@ -105,14 +116,30 @@ class Worklists:
     # --- reads ---
 
     def rows(self, unit: str, as_of: date) -> list[WorklistRow]:
-        """The unit's list on `as_of` (today), current with the adapter's last write."""
-        self.current([unit], as_of)
-        return self.store.rows(unit)
+        """The unit's list on `as_of` (today), current with the adapter's last write. The same
+        list object while the unit's rows are unchanged (callers may cache what they derive)."""
+        return self._listed(unit, as_of).rows
 
     def unconfirmed_runs(self, unit: str, as_of: date) -> list[RunCheck]:
         """The unit's Prea60 runs held back for a person to confirm (adapter/prea60/)."""
+        return self._listed(unit, as_of).unconfirmed
+
+    def _listed(self, unit: str, as_of: date) -> _Listed:
+        """The unit's rows as last read, read again only when the unit's state moved."""
         self.current([unit], as_of)
-        return self.store.unconfirmed(unit)
+        state = self.store.unit_state(unit)
+        key = None if state is None else (state.as_of, state.seq, state.built_at)
+        with self._cache_lock:
+            found = self._cache.get(unit)
+        if found is not None and found.key == key:
+            return found
+        made = _Listed(key, self.store.rows(unit), self.store.unconfirmed(unit))
+        with self._cache_lock:
+            self._cache.pop(unit, None)
+            self._cache[unit] = made
+            while len(self._cache) > CACHED_UNITS:
+                self._cache.pop(next(iter(self._cache)))
+        return made
 
     # --- writes ---
 
