@@ -2,10 +2,11 @@
 users, served from the read model, against a real `sip-fhir serve`.
 
     .venv/bin/python -m tests.benchmarks.bench_worklist [--listed 150] [--rows 1200]
-        [--users 50] [--seconds 30] [--before-seconds 20] [--before-users 10] [--base-url URL]
+        [--users 50 [10 ...]] [--seconds 30] [--before-seconds 20] [--before-users 10]
+        [--base-url URL]
 
 1. A unit of its own on the FHIR server (`--base-url`, default the shared test server): a Prea60
-   list of `--listed` patients (about a third in the risk group, half of those with a plan made
+   list of `--listed` patients (about two thirds in the risk group, half of those with a plan made
    100 or 30 days ago) through the real ingest pipeline, then the real follow-up scan of the
    unit, which builds the unit's read model.
 2. The read model's rows copied (new Patient ids, fictional personnummer) up to `--rows` rows in
@@ -264,17 +265,20 @@ def run_load(
     return load, time.monotonic() - started
 
 
-def report(phase: str, load: Load, elapsed: float, out: Callable[[str], None] = print) -> None:
+def report(
+    phase: str, users: int, load: Load, elapsed: float, out: Callable[[str], None] = print
+) -> None:
     for target in sorted({s.target for s in load.samples}):
         samples = [s for s in load.samples if s.target == target]
         ok = sorted(s.seconds * 1000 for s in samples if s.status == 200)
         errors = len(samples) - len(ok)
+        head = f"{phase:<7} {users:>5} {target:<8} {len(samples):>6} {errors:>6}"
         if len(ok) < 2:
-            out(f"{phase:<7} {target:<12} {len(samples):>6} {errors:>6}   (too few answers)")
+            out(f"{head}   (too few answers)")
             continue
         cuts = statistics.quantiles(ok, n=100, method="inclusive")
         out(
-            f"{phase:<7} {target:<12} {len(samples):>6} {errors:>6} {len(samples) / elapsed:>6.1f} "
+            f"{head} {len(samples) / elapsed:>6.1f} "
             f"{cuts[49]:>7.0f} {cuts[94]:>7.0f} {cuts[98]:>7.0f} {ok[-1]:>7.0f}"
         )
 
@@ -283,7 +287,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--listed", type=int, default=150, help="patients put on the server")
     parser.add_argument("--rows", type=int, default=1200, help="rows in scope in the read model")
-    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--users", type=int, nargs="+", default=[50], help="one run per count")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--before-seconds", type=float, default=20.0, help="0: no old path")
     parser.add_argument(
@@ -315,18 +319,19 @@ def main() -> None:
             page, api = f"/ui/units/{clinic.unit}", f"/units/{clinic.unit}/worklist"
             yesterday = (today() - timedelta(days=1)).isoformat()
             print(
-                f"\n{args.users} users, 1-3 s between requests; ms per answer\n"
-                f"{'phase':<7} {'target':<12} {'reqs':>6} {'errors':>6} {'req/s':>6} "
+                "\n1-3 s between a user's requests; ms per answer\n"
+                f"{'phase':<7} {'users':>5} {'target':<8} {'reqs':>6} {'errors':>6} {'req/s':>6} "
                 f"{'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}"
             )
-            load, elapsed = run_load(
-                url, key, [("page", page), ("api", api)], args.users, args.seconds
-            )
-            report("after", load, elapsed)
+            for users in args.users:
+                load, elapsed = run_load(
+                    url, key, [("page", page), ("api", api)], users, args.seconds
+                )
+                report("after", users, load, elapsed)
             if args.before_seconds > 0:
                 old = [("api-old", f"{api}?as_of={yesterday}")]
                 load, elapsed = run_load(url, key, old, args.before_users, args.before_seconds)
-                report("before", load, elapsed)
+                report("before", args.before_users, load, elapsed)
         finally:
             process.terminate()
             try:
