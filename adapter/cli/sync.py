@@ -50,6 +50,7 @@ from adapter.sync import (
     counted_run,
     metrics_hooks,
     open_outbox,
+    outbox_url,
     verify,
 )
 
@@ -207,7 +208,7 @@ def import_command(
         try:
             with _client(settings, tally) as client:
                 importer = Importer(
-                    open_outbox(settings.data_dir),
+                    open_outbox(outbox_url(settings)),
                     client,
                     settings.mappings_dir,
                     tally,
@@ -261,7 +262,7 @@ def sync_command(
     settings, sync_settings = _settings(batch_size, workers)
     out = Console()
     try:
-        outbox = open_outbox(settings.data_dir)
+        outbox = open_outbox(outbox_url(settings))
     except OutboxVersionError as error:
         out.print(f"[bold red]Synkningen kunde inte starta:[/] {error}")
         raise typer.Exit(EXIT_FAILED) from None

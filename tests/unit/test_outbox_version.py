@@ -12,6 +12,10 @@ from typer.testing import CliRunner
 from adapter.cli import app
 from adapter.settings import get_settings
 from adapter.sync.outbox import OUTBOX_FILE, SCHEMA_VERSION, Outbox, OutboxVersionError
+from tests.support import outbox as outbox_support
+from tests.support.outbox import change, rows
+
+where = outbox_support.where  # the fixture: each test runs on SQLite and PostgreSQL
 
 
 def _stamp(path: Path, version: str) -> None:
@@ -23,29 +27,25 @@ def _stamp(path: Path, version: str) -> None:
         db.close()
 
 
-def _stored_version(path: Path) -> str:
-    db = sqlite3.connect(path)
-    try:
-        return str(db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
-    finally:
-        db.close()
+VERSION = "SELECT value FROM meta WHERE key = 'schema_version'"
 
 
-def test_a_new_outbox_records_its_version_and_reopens(tmp_path: Path) -> None:
-    Outbox.in_dir(tmp_path).close()
-    assert _stored_version(tmp_path / OUTBOX_FILE) == SCHEMA_VERSION
-    Outbox.in_dir(tmp_path).close()  # the same version opens again
+def test_a_new_outbox_records_its_version_and_reopens(where: str | Path) -> None:
+    outbox = Outbox(where)
+    assert rows(outbox, VERSION)[0][0] == SCHEMA_VERSION
+    Outbox(where).close()  # the same version opens again
 
 
-def test_another_version_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
-    Outbox.in_dir(tmp_path).close()
-    _stamp(tmp_path / OUTBOX_FILE, "2")
+def test_another_version_is_refused_and_left_as_it_was(where: str | Path) -> None:
+    outbox = Outbox(where)
+    change(outbox, "UPDATE meta SET value = '2' WHERE key = 'schema_version'")
 
     with pytest.raises(OutboxVersionError, match="schemaversion 2") as caught:
-        Outbox.in_dir(tmp_path)
+        Outbox(where)
     assert f"läser version {SCHEMA_VERSION}" in str(caught.value)
     assert caught.value.found == "2"
-    assert _stored_version(tmp_path / OUTBOX_FILE) == "2"  # not overwritten, not "repaired"
+    assert rows(outbox, VERSION)[0][0] == "2"  # not overwritten, not "repaired"
+    assert "@" not in caught.value.where or ":***@" in caught.value.where  # no password shown
 
 
 @pytest.fixture
