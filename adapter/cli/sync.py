@@ -38,7 +38,7 @@ from adapter.sync import (
     CheckResult,
     Importer,
     Outbox,
-    OutboxVersionError,
+    OutboxOpenError,
     SyncEngine,
     SyncHooks,
     SyncSettings,
@@ -263,7 +263,7 @@ def sync_command(
     out = Console()
     try:
         outbox = open_outbox(outbox_url(settings))
-    except OutboxVersionError as error:
+    except OutboxOpenError as error:
         out.print(f"[bold red]Synkningen kunde inte starta:[/] {error}")
         raise typer.Exit(EXIT_FAILED) from None
     if failed:

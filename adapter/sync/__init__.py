@@ -20,6 +20,7 @@ from adapter.sync.importer import (
 from adapter.sync.outbox import (
     DeadLetter,
     Outbox,
+    OutboxOpenError,
     OutboxStats,
     OutboxVersionError,
     State,
@@ -35,6 +36,7 @@ __all__ = [
     "ImportResult",
     "Importer",
     "Outbox",
+    "OutboxOpenError",
     "OutboxStats",
     "OutboxVersionError",
     "State",

@@ -45,6 +45,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import psycopg
+from sqlalchemy.exc import OperationalError
+
 from adapter.database import sqlite_url, state_url
 from adapter.jsontext import canonical_json
 from adapter.settings import Settings
@@ -60,8 +63,20 @@ DEFAULT_LEASE_SECONDS = 600.0
 _SCAN_WINDOW = 256
 
 
-class OutboxVersionError(ValueError):
-    """The outbox has another schema version than this sip-fhir reads (message Swedish)."""
+class OutboxOpenError(ValueError):
+    """The outbox cannot be opened (message Swedish, no password)."""
+
+
+class OutboxUnavailableError(OutboxOpenError):
+    """The outbox's database does not answer."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"Utkorgens databas {where} svarar inte: {reason}")
+        self.where = where
+
+
+class OutboxVersionError(OutboxOpenError):
+    """The outbox has another schema version than this sip-fhir reads."""
 
     def __init__(self, where: str, found: str) -> None:
         super().__init__(
@@ -306,7 +321,11 @@ class Outbox:
         """Nothing to close: connections are pooled per database (adapter/database.py)."""
 
     def _init_schema(self) -> None:
-        found = self._db.setup(SCHEMA_VERSION)
+        try:
+            found = self._db.setup(SCHEMA_VERSION)
+        except (OperationalError, psycopg.OperationalError) as error:
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            raise OutboxUnavailableError(self._db.where(), reason) from error
         if found is not None:
             raise OutboxVersionError(self._db.where(), found)
         self._db.write(self._repair_orphans)

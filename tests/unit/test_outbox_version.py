@@ -14,6 +14,7 @@ from adapter.settings import get_settings
 from adapter.sync.outbox import OUTBOX_FILE, SCHEMA_VERSION, Outbox, OutboxVersionError
 from tests.support import outbox as outbox_support
 from tests.support.outbox import change, rows
+from tests.support.postgres import free_port
 
 where = outbox_support.where  # the fixture: each test runs on SQLite and PostgreSQL
 
@@ -66,3 +67,19 @@ def test_sync_names_the_version_instead_of_a_traceback(data_dir: Path) -> None:
     assert "Synkningen kunde inte starta" in output
     assert "schemaversion 0" in output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_database_that_does_not_answer_is_named_without_its_password(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"postgresql+psycopg://sipfhir:hemligt-ord@127.0.0.1:{free_port()}/sipfhir"
+    monkeypatch.setenv("SIP_FHIR_DATABASE_URL", url)
+    get_settings.cache_clear()
+
+    result = CliRunner().invoke(app, ["sync"])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 1
+    assert "Utkorgens databas postgresql+psycopg://sipfhir:***@127.0.0.1" in output
+    assert "svarar inte" in output and "hemligt-ord" not in output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not (data_dir / OUTBOX_FILE).exists()  # no SQLite outbox instead
