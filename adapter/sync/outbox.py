@@ -330,9 +330,9 @@ class Outbox:
             raise OutboxVersionError(self._db.where(), found)
         self._db.write(self._repair_orphans)
 
-    @staticmethod
-    def _repair_orphans(db: Tx) -> None:
+    def _repair_orphans(self, db: Tx) -> None:
         """Open resources outside any record (should not happen) get a record of their own."""
+        self._db.bulk_lock(db)
         orphans = db.execute(
             "SELECT match_url FROM resource r WHERE state IN ('pending', 'in_flight')"
             " AND NOT EXISTS (SELECT 1 FROM member m WHERE m.match_url = r.match_url)"
@@ -391,6 +391,7 @@ class Outbox:
         items = list(records)  # a transaction may run again (PostgreSQL deadlock victim)
 
         def run(db: Tx) -> EnqueueResult:
+            self._db.bulk_lock(db)
             result = EnqueueResult()
             for resources, digest in items:
                 result.add(self._enqueue_record(db, resources, force))
@@ -747,6 +748,7 @@ class Outbox:
         urls = None if match_urls is None else list(match_urls)
 
         def run(db: Tx) -> int:
+            self._db.bulk_lock(db)
             if urls is None:
                 query = "SELECT match_url FROM resource WHERE state = 'done'"
                 wanted = {r[0] for r in db.execute(query)}
@@ -774,6 +776,7 @@ class Outbox:
         ids = list(server_ids)
 
         def run(db: Tx) -> int:
+            self._db.bulk_lock(db)
             forgotten = 0
             for server_id in ids:
                 urls = [
@@ -813,6 +816,7 @@ class Outbox:
         order = self._db.insertion_order  # first written first: dependencies first
 
         def run(db: Tx) -> int:
+            self._db.bulk_lock(db)
             rows = db.execute(
                 "SELECT match_url, record_id FROM resource WHERE state = 'dead'"  # noqa: S608
                 f" ORDER BY record_id, {order}"

@@ -33,6 +33,7 @@ from psycopg import errors as pg_errors
 from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from adapter import database
 
@@ -43,6 +44,10 @@ PG_SCHEMA = "outbox"
 # Serialises the table setup of processes that start at once (PostgreSQL's CREATE ... IF NOT
 # EXISTS is not safe against a concurrent one). Any fixed number unique to the outbox.
 _SETUP_LOCK = 0x0B0C_5E70
+# Serialises the outbox's bulk writers (enqueue, requeue, ...) across processes, as SQLite's one
+# writer does: two imports of overlapping files in opposite orders would otherwise lock the same
+# rows in opposite orders, transaction after transaction. Claims and confirmations do not take it.
+_BULK_LOCK = 0x0B0C_B01C
 # Deadlock victim or serialization failure: the transaction is run again.
 _RETRY_ERRORS = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 _RETRIES = 8
@@ -258,6 +263,9 @@ class OutboxDb:
 
         return self.write(run)
 
+    def bulk_lock(self, db: Tx) -> None:
+        """Wait until no other process runs a bulk write (SQLite: a writer is alone anyway)."""
+
     def _setup_lock(self, db: Tx) -> None:
         pass
 
@@ -353,8 +361,9 @@ class PostgresOutboxDb(OutboxDb):
         for attempt in range(_RETRIES):
             try:
                 return self._once(work)
-            except _RETRY_ERRORS:
-                if attempt == _RETRIES - 1:
+            except (*_RETRY_ERRORS, DBAPIError) as error:
+                retry = isinstance(getattr(error, "orig", error), _RETRY_ERRORS)
+                if not retry or attempt == _RETRIES - 1:
                     raise
                 time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # noqa: S311
         raise AssertionError("unreachable")
@@ -370,6 +379,9 @@ class PostgresOutboxDb(OutboxDb):
                 # The outbox's SQL names its tables unqualified: they are in its own schema.
                 db.execute(f"SET LOCAL search_path TO {PG_SCHEMA}")
                 return work(db)
+
+    def bulk_lock(self, db: Tx) -> None:
+        db.execute("SELECT pg_advisory_xact_lock(:key)", {"key": _BULK_LOCK})
 
     def _setup_lock(self, db: Tx) -> None:
         db.execute("SELECT pg_advisory_xact_lock(:key)", {"key": _SETUP_LOCK})

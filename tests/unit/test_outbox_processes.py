@@ -8,10 +8,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from adapter.sync.outbox import Outbox, State
+from adapter.sync.outboxdb import Tx
 from tests.support import outbox as outbox_support
+from tests.support.outbox import rows
 from tests.unit.test_outbox import resource
 
 where = outbox_support.where  # the fixture: each test runs on SQLite and PostgreSQL
@@ -87,3 +90,37 @@ def test_a_killed_process_claims_are_taken_over_by_the_next(where: str | Path) -
     assert set(held) <= set(sent)
     assert len(sent) == len(set(sent)) == 80  # every resource, the killed one's included
     assert outbox.stats().counts == {State.DONE: 80}
+
+
+def test_a_deadlocked_transaction_is_run_again(database_url: str) -> None:
+    """Two writers lock two resources in opposite orders: PostgreSQL aborts one (deadlock),
+    the outbox runs it again, and both writes land."""
+    outbox = Outbox(database_url)
+    outbox.enqueue([[resource("Patient", "a")], [resource("Patient", "b")]])
+    first_tries = threading.Barrier(2)
+    attempts: list[str] = []
+
+    def writer(name: str, order: tuple[str, str]) -> None:
+        def work(db: Tx) -> None:
+            attempts.append(name)
+            for i, value in enumerate(order):
+                db.execute(
+                    "UPDATE resource SET last_error = :name WHERE id_value = :value",
+                    {"name": name, "value": value},
+                )
+                if i == 0 and attempts.count(name) == 1:
+                    first_tries.wait(timeout=30)  # both hold their first row
+
+        outbox._db.write(work)
+
+    threads = [
+        threading.Thread(target=writer, args=("x", ("a", "b"))),
+        threading.Thread(target=writer, args=("y", ("b", "a"))),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(attempts) in (["x", "x", "y"], ["x", "y", "y"])  # one ran twice
+    last = attempts[-1]  # the one run again wrote last, both rows
+    assert [r.last_error for r in rows(outbox, "SELECT last_error FROM resource")] == [last, last]
