@@ -60,7 +60,7 @@ OUTBOX_FILE = "outbox.sqlite3"
 # How long a claim holds before another worker may take the resources over, unless its owner is
 # a process on this host that is gone (then at once). Longer than one request's retry budget.
 DEFAULT_LEASE_SECONDS = 600.0
-_SCAN_WINDOW = 256
+_MIN_WINDOW = 32  # records read at a time by a claim (more when a batch may hold more)
 
 
 class OutboxOpenError(ValueError):
@@ -519,27 +519,28 @@ class Outbox:
         """
 
         def run(db: Tx) -> ClaimResult:
-            groups: list[list[OutboxEntry]] = []
-            record_ids: list[int] = []
+            chosen: list[tuple[int, list[Any]]] = []  # records taken, with their fresh rows
             taken: set[str] = set()
             blocked = False
-            for record_id in _record_ids(db):
-                members = self._open_members(db, record_id)
-                if members is None or any(self._held_elsewhere(row, token) for row in members):
-                    blocked = True
-                    continue
+            for record_id, members in _open_records(db, max(max_resources, _MIN_WINDOW)):
                 if not members:
                     db.execute("DELETE FROM record WHERE id = :id", {"id": record_id})
+                    continue
+                if any(self._held_elsewhere(row, token) for row in members):
+                    blocked = True
                     continue
                 fresh = [row for row in members if row.match_url not in taken]
                 if taken and len(taken) + len(fresh) > max_resources:
                     break
-                record_ids.append(record_id)
-                if fresh:
-                    groups.append([_entry(row) for row in fresh])
-                    taken.update(row.match_url for row in fresh)
+                chosen.append((record_id, fresh))
+                taken.update(row.match_url for row in fresh)
                 if len(taken) >= max_resources:
                     break
+            if self._db.skips_locked:
+                locked = self._locked_prefix(db, chosen, token)
+                blocked = blocked or len(locked) < len(chosen)
+                chosen = locked
+                taken = {row.match_url for _, fresh in chosen for row in fresh}
             if len(taken) < max(min_resources, 1):
                 return ClaimResult(None, blocked)
             now = self._clock()
@@ -548,25 +549,39 @@ class Outbox:
                 " WHERE match_url = :url",
                 [{"token": token, "now": now, "url": url} for url in taken],
             )
-            return ClaimResult(Batch(token, groups, record_ids), blocked)
+            groups = [[_entry(row) for row in fresh] for _, fresh in chosen if fresh]
+            return ClaimResult(Batch(token, groups, [r for r, _ in chosen]), blocked)
 
         return self._db.write(run)
 
-    def _open_members(self, db: Tx, record_id: int) -> list[Any] | None:
-        """The record's open resources in order, locked; None while another claim holds some."""
-        where = (
-            " FROM member m JOIN resource r ON r.match_url = m.match_url"
-            " WHERE m.record_id = :id AND r.state IN ('pending', 'in_flight')"
+    def _locked_prefix(
+        self, db: Tx, chosen: list[tuple[int, list[Any]]], token: str
+    ) -> list[tuple[int, list[Any]]]:
+        """The leading chosen records whose resources this claim locked as they were read.
+
+        PostgreSQL: the records were read without locks, so another claim may hold some of their
+        resources (SKIP LOCKED passes them over) or have sent them, or an import changed them;
+        from the first such record on, nothing is taken (a later record may need its write)."""
+        urls = [row.match_url for _, fresh in chosen for row in fresh]
+        if not urls:
+            return chosen
+        marks, params = in_list("u", urls)
+        query = (
+            "SELECT match_url, state, claim, claimed_at, hash FROM resource"  # noqa: S608
+            f" WHERE match_url IN {marks}" + self._db.claim_lock
         )
-        rows = db.execute(
-            "SELECT r.*" + where + " ORDER BY m.position" + self._db.claim_lock,
-            {"id": record_id},
-        ).fetchall()
-        if self._db.skips_locked:
-            total = db.execute("SELECT count(*)" + where, {"id": record_id}).scalar()
-            if total != len(rows):
-                return None
-        return list(rows)
+        now = {row.match_url: row for row in db.execute(query, params)}
+        for index, (_, fresh) in enumerate(chosen):
+            for row in fresh:
+                current = now.get(row.match_url)
+                if (
+                    current is None
+                    or current.hash != row.hash
+                    or current.state not in (State.PENDING, State.IN_FLIGHT)
+                    or self._held_elsewhere(current, token)
+                ):
+                    return chosen[:index]
+        return chosen
 
     def _held_elsewhere(self, row: Any, token: str) -> bool:
         """In flight with a live claim of another worker."""
@@ -855,20 +870,31 @@ class ClaimResult:
     blocked: bool  # some records wait for another worker's write
 
 
-def _record_ids(db: Tx) -> Iterator[int]:
-    """Open record ids, oldest first, read a window at a time."""
+def _open_records(db: Tx, window: int) -> Iterator[tuple[int, list[Any]]]:
+    """Records oldest first, each with its open resources in order, read `window` at a time."""
     after = 0
     while True:
         ids = [
             int(row[0])
             for row in db.execute(
                 "SELECT id FROM record WHERE id > :after ORDER BY id LIMIT :window",
-                {"after": after, "window": _SCAN_WINDOW},
+                {"after": after, "window": window},
             )
         ]
         if not ids:
             return
-        yield from ids
+        marks, params = in_list("r", ids)
+        members: dict[int, list[Any]] = {}
+        for row in db.execute(
+            "SELECT m.record_id AS member_of, r.* FROM member m"  # noqa: S608
+            " JOIN resource r ON r.match_url = m.match_url"
+            f" WHERE m.record_id IN {marks} AND r.state IN ('pending', 'in_flight')"
+            " ORDER BY m.record_id, m.position",
+            params,
+        ):
+            members.setdefault(int(row.member_of), []).append(row)
+        for record_id in ids:
+            yield record_id, members.get(record_id, [])
         after = ids[-1]
 
 

@@ -211,11 +211,11 @@ def in_list(name: str, values: Iterable[Any]) -> tuple[str, dict[str, Any]]:
 class OutboxDb:
     """The outbox's database: transactions and the few SQL fragments that differ."""
 
-    # Appended to the SELECT of a record's open resources in a claim, and of a row an upsert
+    # Appended to a claim's SELECT of the resources it takes, and to an upsert's of the row it
     # is about to change.
     claim_lock = ""
     row_lock = ""
-    # Claims see rows other claims hold only as missing (SKIP LOCKED): compare with a count.
+    # Claims read without locks, then lock what they take, skipping rows others hold.
     skips_locked = False
     insertion_order = "rowid"
 
@@ -352,7 +352,7 @@ def _pyformat(sql: str) -> str:
 class PostgresOutboxDb(OutboxDb):
     """The shared database: many writers at once, row locks, short transactions."""
 
-    claim_lock = " FOR NO KEY UPDATE OF r SKIP LOCKED"
+    claim_lock = " FOR NO KEY UPDATE SKIP LOCKED"
     row_lock = " FOR NO KEY UPDATE"
     skips_locked = True
     insertion_order = "seq"
