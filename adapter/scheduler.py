@@ -190,6 +190,21 @@ class SchedulerLock:
             self._file = None
 
 
+KEEPALIVE = 30  # seconds until a silent peer of the leader's lock connection counts as dead
+_CLIENT_KEEPALIVE = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 4,
+}
+_SERVER_KEEPALIVE = {
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "4",
+    "tcp_user_timeout": str(KEEPALIVE * 1000),
+}
+
+
 class AdvisoryLock:
     """The leader's PostgreSQL advisory lock (session level), held on a connection of its own
     outside any pool: the lock lives exactly as long as that connection, so a process that dies
@@ -197,12 +212,17 @@ class AdvisoryLock:
     """
 
     def __init__(self, url: str) -> None:
-        self._engine = create_engine(url, poolclass=NullPool)
+        # Keepalives both ways: a leader host that vanishes (power, network) is noticed by the
+        # server within about KEEPALIVE seconds, which ends its session and frees the lock; the
+        # leader notices a dead link as fast instead of waiting on TCP's two hours.
+        self._engine = create_engine(url, poolclass=NullPool, connect_args=_CLIENT_KEEPALIVE)
         self._connection: Connection | None = None
 
     def acquire(self) -> bool:
         connection = self._engine.connect()
         try:
+            for name, value in _SERVER_KEEPALIVE.items():
+                connection.execute(select(func.set_config(name, value, False)))
             got = bool(connection.execute(select(func.pg_try_advisory_lock(LEADER_LOCK))).scalar())
             connection.commit()  # the lock outlives the transaction; idle, not idle in one
         except BaseException:

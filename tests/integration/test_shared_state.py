@@ -235,6 +235,11 @@ def test_an_advisory_lock_is_exclusive_and_released_with_its_connection(
 ) -> None:
     first, second = AdvisoryLock(database_url), AdvisoryLock(database_url)
     assert first.acquire() and first.held()
+    # The server drops a vanished leader's session (and lock) in seconds, not TCP's two hours.
+    connection = first._connection
+    assert connection is not None
+    assert connection.execute(text("SHOW tcp_keepalives_idle")).scalar() == "10"
+    assert connection.execute(text("SHOW tcp_user_timeout")).scalar() == "30000"  # ms
     assert not second.acquire() and not second.held()
     first.release()
     assert second.acquire()
