@@ -47,10 +47,31 @@ def test_a_record_older_than_the_server_is_left_out_whole() -> None:
     assert decision.held == {new[1].match_url: ServerPlan("8", "1", 3)}  # same version: written
 
 
-def test_a_plan_the_server_lacks_is_written_unconditionally() -> None:
-    group = [plan("p1", 1)]
+def test_a_plan_the_server_lacks_is_marked_absent_to_be_created() -> None:
+    group = [entry("Goal", "g1", {}), plan("p1", 1)]
     decision = decide([group], plan_version, {})
     assert (decision.send, decision.older, decision.held) == ([group], [], {})
+    assert decision.absent == {group[1].match_url}  # the plan only, not its Goal
+
+
+def test_an_absent_plan_is_posted_not_matched_and_other_entries_keep_their_put() -> None:
+    goal, care_plan = entry("Goal", "g1", {}), plan("p1", 1)
+    bundle = {
+        "resourceType": "Bundle",
+        "entry": [
+            {
+                "fullUrl": f"urn:uuid:{n}",
+                "resource": e.resource,
+                "request": {"method": "PUT", "url": e.match_url},
+            }
+            for n, e in enumerate((goal, care_plan))
+        ],
+    }
+    guarded = guard_bundle(bundle, {}, {care_plan.match_url})
+    first, second = guarded["entry"]
+    assert first["request"] == {"method": "PUT", "url": goal.match_url}
+    assert second["request"] == {"method": "POST", "url": "CarePlan"}
+    assert second["fullUrl"] == "urn:uuid:1" and "id" not in second["resource"]
 
 
 def test_a_held_plan_is_put_by_id_with_if_match_and_keeps_its_full_url() -> None:
