@@ -1,0 +1,156 @@
+"""The server enforces one resource per business identifier (profiles/SearchParameter-business-
+identifier-unique.json, a HAPI unique combo index), whatever the timing of concurrent writers.
+
+The race it closes (seen on HAPI over PostgreSQL): HAPI guards a conditional create with a unique
+row per match URL (HFJ_RES_SEARCH_URL), but deletes that row once the resource is updated. A long
+transaction resolves its conditional PUTs first (no match yet), then writes them one by one; if
+meanwhile another writer creates the resource and a third updates it, the long transaction
+creates a second one. With the rule the server refuses it (409, HAPI-1093) and a retry matches.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from adapter.canonical import ID_PROCEDURE
+from adapter.fhirclient import Conflict, FhirClient
+from adapter.mapping.fhir import Json
+from adapter.settings import EndpointSettings
+from tests.integration.test_profiles import profiles_installed  # noqa: F401
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
+
+FILLERS = 300  # resources the long transaction writes before the contested ones
+TARGETS = 3  # contested identifiers per round
+DELAYS = (0.3, 0.6, 1.0, 1.5, 2.0)  # seconds after the long transaction starts: machines differ
+UNIQUE_REFUSAL = "HAPI-1093"
+
+
+def procedure(value: str, note: str) -> Json:
+    return {
+        "resourceType": "Procedure",
+        "status": "completed",
+        "identifier": [{"system": ID_PROCEDURE, "value": value}],
+        "subject": {"identifier": {"system": "urn:example:patient", "value": "race"}},
+        "note": [{"text": note}],
+    }
+
+
+def criteria(value: str) -> str:
+    return f"identifier={ID_PROCEDURE}|{value}"
+
+
+def transaction(values: list[str], note: str) -> Json:
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+                "resource": procedure(value, note),
+                "request": {"method": "PUT", "url": f"Procedure?{criteria(value)}"},
+            }
+            for value in values
+        ],
+    }
+
+
+def counts(client: FhirClient, values: list[str]) -> Counter[str]:
+    tokens = ",".join(f"{ID_PROCEDURE}|{value}" for value in values)
+    params = {"identifier": tokens, "_elements": "identifier", "_count": str(4 * len(values))}
+    return Counter(
+        r["identifier"][0]["value"] for r in client.search("Procedure", params, post=True)
+    )
+
+
+@dataclass
+class Round:
+    long_answer: str  # "200" or the 409's message
+    fast_writes: int  # conditional PUTs that landed while the long transaction ran
+    counts: Counter[str]
+
+
+@pytest.fixture
+def second_client(hapi_base_url: str) -> Iterator[FhirClient]:
+    with FhirClient(EndpointSettings(base_url=hapi_base_url)) as client:
+        yield client
+
+
+def race_round(long_client: FhirClient, fast: FhirClient, delay: float) -> Round:
+    """One long transaction (fillers, then the targets) against a create and an update of each
+    target by single conditional PUTs, sent while the long one is still writing its fillers."""
+    targets = [uuid.uuid4().hex for _ in range(TARGETS)]
+    fillers = [uuid.uuid4().hex for _ in range(FILLERS)]
+    answer: list[str] = []
+
+    def long_write() -> None:
+        try:
+            long_client.transaction(transaction(fillers + targets, "long"))
+            answer.append("200")
+        except Conflict as error:
+            answer.append(error.message)
+
+    thread = threading.Thread(target=long_write)
+    thread.start()
+    time.sleep(delay)
+    landed = 0
+    for note in ("create", "update"):
+        for value in targets:
+            try:
+                fast.conditional_update(procedure(value, note), criteria(value))
+            except Conflict:  # the long transaction's row was first: it holds the identifier
+                continue
+            landed += thread.is_alive()
+    thread.join(timeout=300)
+    return Round(answer[0], landed, counts(fast, targets))
+
+
+def test_a_long_transaction_never_creates_a_second_resource_of_an_identifier(
+    fhir_client: FhirClient, second_client: FhirClient
+) -> None:
+    rounds = [race_round(second_client, fhir_client, delay) for delay in DELAYS]
+
+    for number, round_ in enumerate(rounds):
+        assert set(round_.counts.values()) == {1}, (number, round_)
+    # The race was really run: in some round the fast writes landed inside the long transaction
+    # and the server refused its second create by the unique index (without it: a duplicate).
+    refused = [r for r in rounds if UNIQUE_REFUSAL in r.long_answer and r.fast_writes]
+    assert refused, rounds
+
+
+def test_concurrent_conditional_writers_leave_one_resource_and_retries_match_it(
+    fhir_client: FhirClient, hapi_base_url: str
+) -> None:
+    value, writers = uuid.uuid4().hex, 8
+    start = threading.Barrier(writers)
+    results: list[str] = []
+
+    def write(number: int) -> None:
+        with FhirClient(EndpointSettings(base_url=hapi_base_url)) as client:
+            start.wait()
+            for attempt in range(6):  # as the sync engine: a 409 is retried
+                try:
+                    result = client.conditional_update(
+                        procedure(value, f"writer {number}"), criteria(value)
+                    )
+                except Conflict:
+                    time.sleep(0.05 * (attempt + 1))
+                    continue
+                results.append("created" if result.created else "updated")
+                return
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+
+    assert counts(fhir_client, [value]) == Counter({value: 1})
+    assert sorted(results) == ["created"] + ["updated"] * (writers - 1)
