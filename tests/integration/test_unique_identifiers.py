@@ -24,6 +24,7 @@ from adapter.fhirclient import Conflict, FhirClient
 from adapter.mapping.fhir import Json
 from adapter.settings import EndpointSettings
 from tests.integration.test_profiles import profiles_installed  # noqa: F401
+from tests.unit.test_business_identifier_rule import WRITTEN
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 
@@ -154,3 +155,30 @@ def test_concurrent_conditional_writers_leave_one_resource_and_retries_match_it(
 
     assert counts(fhir_client, [value]) == Counter({value: 1})
     assert sorted(results) == ["created"] + ["updated"] * (writers - 1)
+
+
+def keyed(resource_type: str, system: str, value: str) -> Json:
+    """A minimal resource of the type carrying the business identifier (Provenance: its tag)."""
+    if resource_type == "Provenance":  # its key is a meta.tag; other tags are not keys
+        return {
+            "resourceType": "Provenance",
+            "meta": {"tag": [{"system": system, "code": value}]},
+            "recorded": "2026-12-04T10:00:00Z",
+            "target": [{"identifier": {"system": "urn:example:target", "value": value}}],
+            "agent": [{"who": {"display": "test"}}],
+        }
+    return {"resourceType": resource_type, "identifier": [{"system": system, "value": value}]}
+
+
+@pytest.mark.parametrize(("resource_type", "system"), sorted(WRITTEN))
+def test_a_second_resource_with_the_identifier_is_refused_for_every_written_type(
+    fhir_client: FhirClient, resource_type: str, system: str
+) -> None:
+    value = uuid.uuid4().hex
+    first = fhir_client.create(keyed(resource_type, system, value))
+    with pytest.raises(Conflict) as caught:
+        fhir_client.create(keyed(resource_type, system, value))
+    assert caught.value.status == 409 and UNIQUE_REFUSAL in caught.value.message
+    assert first.id in caught.value.message  # it names the resource that holds the identifier
+    other = fhir_client.create(keyed(resource_type, "urn:example:other-system", value))
+    assert other.created  # another system's identifier is not ours to constrain
