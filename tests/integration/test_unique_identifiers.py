@@ -18,8 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from typer.testing import CliRunner
 
 from adapter.canonical import ID_PROCEDURE
+from adapter.cli import app
 from adapter.fhirclient import Conflict, FhirClient
 from adapter.mapping.fhir import Json
 from adapter.settings import EndpointSettings
@@ -182,3 +184,11 @@ def test_a_second_resource_with_the_identifier_is_refused_for_every_written_type
     assert first.id in caught.value.message  # it names the resource that holds the identifier
     other = fhir_client.create(keyed(resource_type, "urn:example:other-system", value))
     assert other.created  # another system's identifier is not ours to constrain
+
+
+def test_server_check_says_the_server_enforces_unique_identifiers(hapi_base_url: str) -> None:
+    args = ["server", "check", "--base-url", hapi_base_url, "--hook-wait", "0"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (row,) = [line for line in result.output.splitlines() if "Unika affärsidentifierare" in line]
+    assert "ja" in row and "profiles install" not in result.output
