@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
-from adapter.canonical import EXT_PLAN_VERSION
+import pytest
+
+from adapter.canonical import EXT_PLAN_VERSION, SP_BUSINESS_ID_UNIQUE
 from adapter.sync.importer import plan_version
 from adapter.sync.outbox import OutboxEntry
-from adapter.sync.versionguard import ServerPlan, decide, guard_bundle
+from adapter.sync.versionguard import ServerPlan, UniqueRule, decide, guard_bundle
 
 SYSTEM = "https://example.org/plan"
 
@@ -91,3 +94,29 @@ def test_a_held_plan_is_put_by_id_with_if_match_and_keeps_its_full_url() -> None
     assert only["fullUrl"] == "urn:uuid:1"
     assert only["resource"]["id"] == "42"
     assert only["request"] == {"method": "PUT", "url": "CarePlan/42", "ifMatch": 'W/"5"'}
+
+
+class Searches:
+    """A stand-in for FhirClient.search: what the server holds, and the searches asked."""
+
+    def __init__(self, found: list[dict[str, object]]) -> None:
+        self.found = found
+        self.asked: list[tuple[str, dict[str, str]]] = []
+
+    def search(self, resource_type: str, params: dict[str, str]) -> Iterator[dict[str, object]]:
+        self.asked.append((resource_type, params))
+        return iter(self.found)
+
+
+@pytest.mark.parametrize(
+    ("found", "active"), [([{"id": "business-identifier-unique"}], True), ([], False)]
+)
+def test_the_unique_rule_is_asked_once_by_url_and_status(
+    found: list[dict[str, object]], active: bool
+) -> None:
+    client = Searches(found)
+    rule = UniqueRule(client)  # type: ignore[arg-type]
+    assert (rule.active(), rule.active()) == (active, active)
+    (asked,) = client.asked
+    assert asked[0] == "SearchParameter"
+    assert asked[1]["url"] == SP_BUSINESS_ID_UNIQUE and asked[1]["status"] == "active"
