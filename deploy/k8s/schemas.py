@@ -1,10 +1,11 @@
 """Kubernetes JSON schemas for kubeconform, from the PyPI package kubernetes-validate.
 
 kubeconform fetches its schemas from GitHub by default, which CI cannot reach. The wheel of
-`kubernetes-validate` (pinned with its hash in schemas-requirements.txt) ships the same OpenAPI-derived
-schemas per Kubernetes version, in kubeconform's file layout (`deployment-apps-v1.json`), but their
-references point at `https://kubernetes.io/api/_definitions.json`. This rewrites them to the
-`_definitions.json` file beside each schema, so kubeconform resolves them from disk:
+`kubernetes-validate` (pinned with its hash in schemas-requirements.txt) ships the same
+OpenAPI-derived schemas per Kubernetes version, in kubeconform's file layout
+(`deployment-apps-v1.json`), but their references point at
+`https://kubernetes.io/api/_definitions.json`. This rewrites them to the `_definitions.json` file
+beside each schema, so kubeconform resolves them from disk:
 
     python deploy/k8s/schemas.py WHEEL OUT_DIR 1.31.0 1.37.0
 
