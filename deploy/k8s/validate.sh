@@ -58,18 +58,20 @@ exec 9>&-
 out="${SIP_FHIR_K8S_OUT:-}"
 rendered="$(mktemp -d)"
 trap 'rm -rf "$rendered" ${download:+"$download"}' EXIT
-status=0
 for dir in "$k8s_dir/base" "$k8s_dir"/overlays/*/; do
 	dir="${dir%/}"
 	name="$(basename "$dir")"
 	[ "$dir" = "$k8s_dir/base" ] || name="overlay-$name"
+	echo "==> kustomize build ${dir#"$k8s_dir"/}"
 	"$tools/bin/kustomize" build "$dir" >"$rendered/$name.yaml"
-	for version in "${K8S_VERSIONS[@]}"; do
-		echo "==> kubeconform -strict: ${dir#"$k8s_dir"/} on Kubernetes $version"
-		"$tools/bin/kubeconform" -strict -summary -kubernetes-version "$version" \
-			-schema-location "$schemas/{{ .NormalizedKubernetesVersion }}-local{{ .StrictSuffix }}/{{ .ResourceKind }}{{ .KindSuffix }}.json" \
-			"$rendered/$name.yaml" || status=1
-	done
+done
+status=0
+for version in "${K8S_VERSIONS[@]}"; do
+	# One run per version for all renderings: kubeconform compiles each schema once per run.
+	echo "==> kubeconform -strict, Kubernetes $version: $(cd "$rendered" && echo *.yaml)"
+	"$tools/bin/kubeconform" -strict -summary -kubernetes-version "$version" \
+		-schema-location "$schemas/{{ .NormalizedKubernetesVersion }}-local{{ .StrictSuffix }}/{{ .ResourceKind }}{{ .KindSuffix }}.json" \
+		"$rendered"/*.yaml || status=1
 done
 if [ -n "$out" ]; then mkdir -p "$out" && cp "$rendered"/*.yaml "$out/"; fi
 exit "$status"
