@@ -21,7 +21,7 @@ KUBECONFORM_VERSION=v0.8.0
 # default and still in support at some vendors; newest: the newest the schema package has.
 K8S_VERSIONS=(1.31.0 1.37.0)
 
-tools="${SIP_FHIR_K8S_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/sip-fhir/k8s-tools}"
+tools="${SIP_FHIR_K8S_TOOLS:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/sip-fhir/k8s-tools}"
 python="${PYTHON:-}"
 if [ -z "$python" ]; then
 	if [ -x "$repo/.venv/bin/python" ]; then python="$repo/.venv/bin/python"; else python=python3; fi
