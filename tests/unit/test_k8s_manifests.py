@@ -181,7 +181,8 @@ def test_no_secret_value_is_in_the_manifests(
         for container in containers(pod):
             for variable in container.get("env", []):
                 if SECRET_WORDS.search(variable["name"]):
-                    assert "secretKeyRef" in variable["valueFrom"], f"{where}: {variable['name']}"
+                    source = variable.get("valueFrom", {})
+                    assert "secretKeyRef" in source, f"{where}: {variable['name']} not a Secret"
 
 
 def referenced_secrets(docs: list[Manifest]) -> set[str]:
