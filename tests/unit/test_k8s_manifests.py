@@ -35,6 +35,8 @@ DATABASE_CLIENTS = {"hapi", "adapter"}
 HAPI_CLIENTS = {"adapter", "adapter-setup"}
 
 Manifest = dict[str, Any]
+# The first run on a fresh machine builds kustomize and kubeconform (4 min at load 15, measured).
+pytestmark = pytest.mark.timeout(1500)
 
 
 def run_validate(k8s_dir: Path, out: Path | None = None) -> subprocess.CompletedProcess[str]:
