@@ -14,14 +14,17 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from adapter.settings import REPO_ROOT
+from tests.support.postgres import free_port
 
 K8S = REPO_ROOT / "deploy" / "k8s"
 VALIDATE = K8S / "validate.sh"
@@ -48,7 +51,7 @@ def run_validate(k8s_dir: Path, out: Path | None = None) -> subprocess.Completed
         env=env,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1400,
         check=False,
     )
 
@@ -315,3 +318,60 @@ def test_validation_fails_on_a_broken_manifest(
     result = run_validate(copy)
     assert result.returncode != 0
     assert reason in result.stdout, result.stdout
+
+
+def first_cookie_after_the_ingress(config: dict[str, str], tmp_path: Path) -> str:
+    """The survey page's cookie, asked for through a stand-in for the ingress controller: a client
+    on another loopback address (not the 127.0.0.1 uvicorn trusts by default) that says the
+    user's connection was HTTPS, as ingress-nginx does after ending TLS."""
+    port = free_port()
+    tmp_path.mkdir()
+    (tmp_path / "keys.json").write_text("{}", "utf-8")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SIP_FHIR_")}
+    env.pop("FORWARDED_ALLOW_IPS", None)
+    env |= config | {
+        "SIP_FHIR_API_HOST": "127.0.0.1",  # a test listens on loopback only
+        "SIP_FHIR_API_PORT": str(port),
+        "SIP_FHIR_DATA_DIR": str(tmp_path / "data"),
+        "SIP_FHIR_API_KEYS_FILE": str(tmp_path / "keys.json"),
+        "SIP_FHIR_SCHEDULER": "off",
+        "SIP_FHIR_MAPPINGS_DIR": str(REPO_ROOT / "mappings"),
+        "SIP_FHIR_PROFILES_DIR": str(REPO_ROOT / "profiles"),
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from adapter.cli import app; app()", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2")) as ingress:
+            deadline = time.monotonic() + 120
+            while True:
+                assert server.poll() is None, "sip-fhir serve stopped"
+                try:
+                    if ingress.get(f"{base}/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "sip-fhir serve did not start"
+                time.sleep(0.3)
+            answer = ingress.get(f"{base}/enkat", headers={"X-Forwarded-Proto": "https"})
+            assert answer.status_code == 200
+            return answer.headers["set-cookie"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_behind_the_ingress_the_adapters_cookies_are_secure(
+    rendered: dict[str, list[Manifest]], tmp_path: Path
+) -> None:
+    """TLS ends at the ingress controller, so the adapter must believe its X-Forwarded-Proto;
+    otherwise the login and survey cookies go out without `Secure`."""
+    config = config_map_data(rendered["overlay-example"], "adapter-config")
+    assert "secure" in first_cookie_after_the_ingress(config, tmp_path / "a").lower()
+    without = {key: value for key, value in config.items() if key != "FORWARDED_ALLOW_IPS"}
+    assert "secure" not in first_cookie_after_the_ingress(without, tmp_path / "b").lower()
