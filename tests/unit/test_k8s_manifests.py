@@ -235,6 +235,24 @@ def test_every_adapter_setting_is_a_real_setting(rendered: dict[str, list[Manife
     assert config_map_data(docs, "adapter-config")["SIP_FHIR_SCHEDULER"] == "on"
 
 
+def test_the_addresses_the_pods_use_are_the_services(rendered: dict[str, list[Manifest]]) -> None:
+    """The adapter's FHIR base URL and the hook endpoint the setup job registers name Services
+    that exist, on their ports."""
+    docs = rendered["overlay-example"]
+    ports = {
+        (name, port["port"])
+        for name, service in objects(docs, "Service").items()
+        for port in service["spec"]["ports"]
+    }
+    base_url = httpx.URL(config_map_data(docs, "adapter-config")["SIP_FHIR_BASE_URL"])
+    assert (base_url.host, base_url.port) in ports
+    assert base_url.path == "/fhir"
+    setup = dict(pod_templates(docs))["CronJob/setup"]["spec"]["containers"][0]["command"]
+    endpoint = httpx.URL(setup[setup.index("--endpoint") + 1])
+    assert (endpoint.host, endpoint.port) in ports
+    assert (endpoint.host, endpoint.port) == ("adapter", 8000)
+
+
 def peers_of(rule: Manifest, direction: str) -> list[Manifest]:
     peers: list[Manifest] = rule.get(direction, [])
     return peers
