@@ -91,8 +91,32 @@ def containers(pod: Manifest) -> list[Manifest]:
 
 
 def config_map_data(docs: list[Manifest], name: str) -> dict[str, str]:
-    data: dict[str, str] = objects(docs, "ConfigMap")[name]["data"]
+    """A generated ConfigMap's data: its name is `name-<hash of the content>`."""
+    matches: list[dict[str, str]] = [
+        config["data"]
+        for full_name, config in objects(docs, "ConfigMap").items()
+        if re.fullmatch(rf"{re.escape(name)}-[a-z0-9]{{10}}", full_name)
+    ]
+    (data,) = matches
     return data
+
+
+@pytest.mark.parametrize("name", RENDERINGS)
+def test_a_changed_setting_rolls_the_pods_that_use_it(
+    rendered: dict[str, list[Manifest]], name: str
+) -> None:
+    """Every ConfigMap a pod reads is generated with a hash of its content in its name, so a new
+    setting means a new pod template (a rollout), and a rollback returns to the old settings."""
+    docs = rendered[name]
+    config_maps = objects(docs, "ConfigMap")
+    used = {
+        source["configMapRef"]["name"]
+        for _, pod in pod_templates(docs)
+        for container in containers(pod)
+        for source in container.get("envFrom", [])
+    }
+    assert used == set(config_maps)
+    assert all(re.fullmatch(r"(hapi|adapter)-config-[a-z0-9]{10}", n) for n in used), used
 
 
 @pytest.mark.parametrize("name", RENDERINGS)
