@@ -51,7 +51,7 @@ def _survey(settings: Settings) -> Survey:
 
 
 def _codes(settings: Settings) -> CodeStore:
-    return CodeStore(settings.data_dir / "survey.sqlite")
+    return CodeStore.for_settings(settings)
 
 
 def _fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:

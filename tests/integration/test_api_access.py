@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from adapter.api import create_app
 from adapter.api.apikeys import ApiKeyEntry, add_entry, new_key
 from adapter.api.principal import Role
+from adapter.api.sessions import COOKIE
 from adapter.audit import AuditKind, AuditLog
 from adapter.canonical import ID_PLAN
 from adapter.fhirclient import FhirClient
@@ -261,7 +262,7 @@ def test_no_route_or_page_shows_the_other_units_plan(
         follow_redirects=False,
     )
     assert login.status_code == 303
-    (session,) = service.app.state.page_sessions._sessions.values()
+    session = service.app.state.page_sessions.get(client.cookies.get(COOKIE))
     client.headers.update({"X-API-Key": service.keys["own"]} | PURPOSE)
     values = {
         "patient_id": [patient_id],

@@ -19,6 +19,7 @@ from adapter.api import create_app
 from adapter.api.apikeys import ApiKeyEntry, add_entry, new_key
 from adapter.api.clinic import Clinic, TaskContext
 from adapter.api.principal import Role
+from adapter.api.sessions import COOKIE
 from adapter.audit import AuditKind, AuditLog
 from adapter.domain import (
     EventCode,
@@ -341,7 +342,7 @@ def page_login(service: Service, who: str) -> str:
         "/ui/login", data={"api_key": service.keys[who], "purpose": "vard"}, follow_redirects=False
     )
     assert answer.status_code == 303
-    (session,) = service.app.state.page_sessions._sessions.values()
+    session = service.app.state.page_sessions.get(service.client.cookies.get(COOKIE))
     return str(session.csrf)
 
 

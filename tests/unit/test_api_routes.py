@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -313,7 +313,8 @@ def test_pages_need_a_login_and_logout_ends_it(service: Service) -> None:
     assert (answer.status_code, answer.headers["location"]) == (303, "/ui/login")
     client = login(service, Role.VARDSAMORDNARE)
     store: SessionStore = service.app.state.page_sessions  # type: ignore[attr-defined]
-    (session,) = store._sessions.values()
+    session = store.get(client.cookies.get(COOKIE))
+    assert session is not None
     answer = client.post("/ui/logout", data={"csrf": "fel"})
     assert answer.status_code == 403  # the form's token is checked
     answer = client.post("/ui/logout", data={"csrf": session.csrf}, follow_redirects=False)
@@ -323,7 +324,7 @@ def test_pages_need_a_login_and_logout_ends_it(service: Service) -> None:
 
 def test_the_page_button_marks_done_with_the_csrf_token_and_says_so(service: Service) -> None:
     client = login(service, Role.VARDSAMORDNARE)
-    (session,) = service.app.state.page_sessions._sessions.values()  # type: ignore[attr-defined]
+    session = service.app.state.page_sessions.get(client.cookies.get(COOKIE))  # type: ignore[attr-defined]
     follow_up = task_id(service, 1, "follow-up")
     back = f"/ui/units/{UNIT}"
     refused = client.post(f"/ui/tasks/{follow_up}/done", data={"back": back})
@@ -355,13 +356,15 @@ def test_another_units_page_is_an_error_page_and_the_patient_page_shows_the_plan
     assert client.get("/ui/patients/999").status_code == 404
 
 
-def test_sessions_expire_when_idle_and_after_the_maximum() -> None:
+def test_sessions_expire_when_idle_and_after_the_maximum(tmp_path: Path) -> None:
     now = [0.0]
-    store = SessionStore(idle_seconds=10, max_seconds=25, clock=lambda: now[0])
+    store = SessionStore(
+        tmp_path / "sessions.sqlite", idle_seconds=10, max_seconds=25, clock=lambda: now[0]
+    )
     session = store.start(VARDSAMORDNARE, Purpose.VARD)
     for step in (9, 18):  # used within the idle time: kept
         now[0] = step
-        assert store.get(session.token) is session
+        assert store.get(session.token) == replace(session, seen=step)
     now[0] = 26  # past the maximum
     assert store.get(session.token) is None
     other = store.start(VARDSAMORDNARE, Purpose.VARD)

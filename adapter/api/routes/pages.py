@@ -405,7 +405,7 @@ def _met(value: Decimal | None, target: Decimal | None) -> bool | None:
 
 def install(app: FastAPI) -> None:
     """The pages, their static files at /static, their sessions and error pages."""
-    app.state.page_sessions = SessionStore()
+    app.state.page_sessions = SessionStore.for_settings(app.state.settings)
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
