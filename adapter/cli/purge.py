@@ -14,7 +14,7 @@ from adapter.fhirclient import FhirClient, FhirError
 from adapter.purge import PurgeResult, purge
 from adapter.sandbox import RunTagError, check_run_tag
 from adapter.settings import Settings, get_settings
-from adapter.sync import open_outbox
+from adapter.sync import open_outbox, outbox_url
 
 EXIT_OK, EXIT_FAILED, EXIT_KEPT = 0, 1, 2
 
@@ -53,7 +53,7 @@ def purge_command(
 
 def _forget_in_outbox(settings: Settings, result: PurgeResult) -> None:
     """The local outbox must not believe the server still holds what was purged."""
-    outbox = open_outbox(settings.data_dir)
+    outbox = open_outbox(outbox_url(settings))
     for resource_type, ids in result.deleted_ids.items():
         outbox.forget(resource_type, ids)
     recorded = outbox.server_epoch(settings.base_url.rstrip("/"))

@@ -38,7 +38,7 @@ from adapter.sync import (
     CheckResult,
     Importer,
     Outbox,
-    OutboxVersionError,
+    OutboxOpenError,
     SyncEngine,
     SyncHooks,
     SyncSettings,
@@ -50,6 +50,7 @@ from adapter.sync import (
     counted_run,
     metrics_hooks,
     open_outbox,
+    outbox_url,
     verify,
 )
 
@@ -207,7 +208,7 @@ def import_command(
         try:
             with _client(settings, tally) as client:
                 importer = Importer(
-                    open_outbox(settings.data_dir),
+                    open_outbox(outbox_url(settings)),
                     client,
                     settings.mappings_dir,
                     tally,
@@ -261,8 +262,8 @@ def sync_command(
     settings, sync_settings = _settings(batch_size, workers)
     out = Console()
     try:
-        outbox = open_outbox(settings.data_dir)
-    except OutboxVersionError as error:
+        outbox = open_outbox(outbox_url(settings))
+    except OutboxOpenError as error:
         out.print(f"[bold red]Synkningen kunde inte starta:[/] {error}")
         raise typer.Exit(EXIT_FAILED) from None
     if failed:
