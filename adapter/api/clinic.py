@@ -27,10 +27,12 @@ from adapter.canonical import TaskType
 from adapter.domain import Event, EventCode, PlanKind, SourceRef
 from adapter.fhirclient import Conflict, FhirClient, NotFound, Rejected, entry_error
 from adapter.followup.facts import Translations
-from adapter.followup.load import CHUNK_SIZE, LoadedPatient, load_states
+from adapter.followup.load import load_states
+from adapter.followup.loaded import LoadedPatient
 from adapter.followup.params import RULES_FILE
 from adapter.followup.reconcile import local_today
 from adapter.followup.rules import Outcome, PlanFocus, RuleSet
+from adapter.followup.scope import CHUNK_SIZE
 from adapter.followup.service import FollowupService
 from adapter.followup.tasks import ServerTask, closed_task, read_task
 from adapter.indicators.compute import IndicatorResult, Period

@@ -16,7 +16,7 @@ from adapter.api.clinic import Clinic
 from adapter.api.principal import Principal, Role
 from adapter.api.routes.hook import followup_service
 from adapter.fhirclient import AuthError, FhirError, NotFound, TemporaryError
-from adapter.followup.load import ScopeError
+from adapter.followup.scope import ScopeError
 from adapter.logs import get_logger
 
 _log = get_logger("adapter.api")

@@ -29,7 +29,6 @@ from adapter.cli.units import hsa_ids
 from adapter.conformance import load_conformance
 from adapter.fhirclient import FhirError
 from adapter.followup import subscriptions
-from adapter.followup.load import ScopeError
 from adapter.followup.params import RuleParamsError
 from adapter.followup.reconcile import (
     CancelledTask,
@@ -39,6 +38,7 @@ from adapter.followup.reconcile import (
     TaskRow,
 )
 from adapter.followup.rules import ActionKind, OwnerKind
+from adapter.followup.scope import ScopeError
 from adapter.followup.service import FollowupService
 from adapter.mapping import MappingsError
 from adapter.scheduler import JOBS, run_blocking, time_zone

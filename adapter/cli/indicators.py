@@ -19,9 +19,9 @@ from adapter import logs
 from adapter.cli.app import app
 from adapter.cli.units import hsa_ids
 from adapter.fhirclient import FhirClient, FhirError
-from adapter.followup.load import ScopeError
 from adapter.followup.params import RuleParamsError
 from adapter.followup.rules import RuleSet
+from adapter.followup.scope import ScopeError
 from adapter.indicators.chart import write_trend_chart
 from adapter.indicators.compute import Period
 from adapter.indicators.measures import MeasureError, load_measures

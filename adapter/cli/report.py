@@ -26,7 +26,7 @@ from adapter.cli.indicators import (
     start,
 )
 from adapter.fhirclient import FhirClient, FhirError
-from adapter.followup.load import ScopeError
+from adapter.followup.scope import ScopeError
 from adapter.indicators.measures import load_measures
 from adapter.indicators.registry import ndjson_resources, post_to_registry, write_ndjson
 from adapter.indicators.store import indicators_from_server, loaded_reference, store_reports

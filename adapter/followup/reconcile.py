@@ -36,7 +36,8 @@ from enum import StrEnum
 from adapter.canonical import ID_DISCHARGE, ID_PLAN, ID_TASK, TaskBusinessStatus, TaskType
 from adapter.domain import PersonId
 from adapter.fhirclient import Conflict, FhirClient, FhirError, Rejected
-from adapter.followup.load import LoadedPatient, LoadedStates, load_states
+from adapter.followup.load import load_states
+from adapter.followup.loaded import LoadedPatient, LoadedStates
 from adapter.followup.rules import (
     Action,
     ActionKind,

@@ -20,9 +20,11 @@ from adapter.canonical import ID_DISCHARGE, KVA, PROFILE_MEASURE_REPORT
 from adapter.domain import PersonId
 from adapter.fhirclient import FhirClient, WriteResult
 from adapter.followup.facts import notice_facts, subject_of
-from adapter.followup.load import LoadedStates, find_patients, load_states, unit_token
+from adapter.followup.load import load_states
+from adapter.followup.loaded import LoadedStates
 from adapter.followup.params import RULES_FILE
 from adapter.followup.rules import RuleSet
+from adapter.followup.scope import find_patients, unit_token
 from adapter.followup.state import PatientState
 from adapter.indicators.compute import (
     KVA_INDICATORS,

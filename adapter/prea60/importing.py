@@ -21,8 +21,8 @@ from pathlib import Path
 
 from adapter.domain import Prea60Row, Record
 from adapter.fhirclient import FhirClient, FhirError
-from adapter.followup.load import missing_search_params
 from adapter.followup.params import RULES_FILE, load_rule_params
+from adapter.followup.scope import missing_search_params
 from adapter.mapping import MappedResource
 from adapter.mapping.prea60 import as_unconfirmed
 from adapter.prea60.guard import RunCheck
