@@ -33,8 +33,8 @@ from adapter.api.routes.pages import (
     as_page,
     render,
 )
-from adapter.api.routes.patients import read_patient
 from adapter.api.routes.survey import survey_state, survey_url
+from adapter.api.services import read_patient
 from adapter.api.sessions import csrf_ok
 from adapter.minplan import MinPlan, min_plan
 from adapter.minplan.pdf import render_pdf

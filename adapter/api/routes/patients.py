@@ -15,18 +15,14 @@ from collections.abc import Callable
 from datetime import date
 from typing import TypeVar
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter
 
 from adapter.api.access import PatientAccess, PatientAccessDep
 from adapter.api.clinic import Clinic
 from adapter.api.deps import (
-    NOT_FOUND_PATIENT,
     AsOfQuery,
     ClinicDep,
     PatientPath,
-    audit_unit,
-    fhir_errors,
-    may_see,
 )
 from adapter.api.models import (
     HistoryOut,
@@ -36,26 +32,11 @@ from adapter.api.models import (
     PatientTasksOut,
     TaskOut,
 )
+from adapter.api.services import read_patient
 from adapter.worklist import PatientView
-from adapter.worklist.scope import scoped_view, shown
 
 router = APIRouter(prefix="/patients", tags=["patient"])
 T = TypeVar("T")
-
-
-def read_patient(
-    clinic: Clinic, access: PatientAccess, patient_id: str, day: date, resource: str
-) -> PatientView:
-    """The view of a patient the caller may see (404 otherwise), audited before it returns."""
-    with fhir_errors():
-        found = clinic.patient(patient_id, day)
-    view = found[0] if found else None
-    if view is None or not may_see(access.principal, view.units):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=NOT_FOUND_PATIENT)
-    visible = scoped_view(view, access.scope)
-    unit = audit_unit(access.principal, view.units)
-    access.record([view.person], resource=resource, unit=unit, detail=shown(visible))
-    return visible
 
 
 def _answer(
