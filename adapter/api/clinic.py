@@ -29,9 +29,9 @@ from adapter.fhirclient import Conflict, FhirClient, NotFound, Rejected, entry_e
 from adapter.followup.facts import Translations
 from adapter.followup.load import load_states
 from adapter.followup.loaded import LoadedPatient
-from adapter.followup.params import RULES_FILE
 from adapter.followup.reconcile import local_today
 from adapter.followup.rules import Outcome, PlanFocus, RuleSet
+from adapter.followup.rulesfile import rules_of
 from adapter.followup.scope import CHUNK_SIZE
 from adapter.followup.service import FollowupService
 from adapter.followup.tasks import ServerTask, closed_task, read_task
@@ -116,7 +116,7 @@ class Clinic:
 
     @cached_property
     def rules(self) -> RuleSet:
-        return RuleSet.load(self.settings.mappings_dir / RULES_FILE)
+        return rules_of(self.settings)
 
     @cached_property
     def mappings(self) -> Mappings:

@@ -21,6 +21,7 @@ from adapter.cli.units import hsa_ids
 from adapter.fhirclient import FhirClient, FhirError
 from adapter.followup.params import RuleParamsError
 from adapter.followup.rules import RuleSet
+from adapter.followup.rulesfile import rules_of
 from adapter.followup.scope import ScopeError
 from adapter.indicators.chart import write_trend_chart
 from adapter.indicators.compute import Period
@@ -101,10 +102,10 @@ def resolve_period(as_of: str | None, period: str | None) -> Period:
     return chosen
 
 
-def load_rules() -> RuleSet:
+def load_rules(settings: Settings) -> RuleSet:
     try:
         load_measures()  # the tables and the registry need them: fail before any request
-        return RuleSet.load()
+        return rules_of(settings)
     except (RuleParamsError, MeasureError) as error:
         raise fail(str(error), EXIT_USAGE) from None
 
@@ -148,7 +149,7 @@ def indicators_command(
     patientkontrakt, andel uppföljda inom 90 dagar, andel kallade till SIP i tid (LUS) och
     antal KVÅ AU124, AU125 och AW010. Med --trend: utvecklingen vecka för vecka."""
     settings = start()
-    rules = load_rules()
+    rules = load_rules(settings)
     if trend:
         _trend(settings, rules, unit, fmt, out)
         return

@@ -54,7 +54,7 @@ def report_command(
     FHIR-servern och skicka sammanfattningarna (utan patientuppgifter) till registret med --post
     och/eller som NDJSON-filer med --ndjson. Kan köras om: samma enhet och period uppdaterar."""
     settings = start()
-    rules = load_rules()
+    rules = load_rules(settings)
     chosen = resolve_period(as_of, period)
     registry = None
     if post:

@@ -22,8 +22,8 @@ from adapter.fhirclient import FhirClient, WriteResult
 from adapter.followup.facts import notice_facts, subject_of
 from adapter.followup.load import load_states
 from adapter.followup.loaded import LoadedStates
-from adapter.followup.params import RULES_FILE
 from adapter.followup.rules import RuleSet
+from adapter.followup.rulesfile import rules_of
 from adapter.followup.scope import find_patients, unit_token
 from adapter.followup.state import PatientState
 from adapter.indicators.compute import (
@@ -191,11 +191,10 @@ def store_snapshot(
     units: Sequence[str] | None,
     as_of: date,
     *,
-    rules: RuleSet | None = None,
+    rules: RuleSet,
 ) -> list[IndicatorResult]:
     """The weekly job: every indicator of `units` (None: all listing units) for the week ending
     on `as_of`, stored on the server. Returns what was stored."""
-    rules = rules or RuleSet.load()
     results, loaded = indicators_from_server(client, units, snapshot_period(as_of), rules)
     store_reports(client, results, loaded_reference(loaded))
     return results
@@ -236,7 +235,7 @@ def read_reports(
 def weekly_snapshot(settings: Settings, today: date | None = None) -> list[IndicatorResult]:
     """The scheduler's weekly job: every listing unit's snapshot of the week that ended
     yesterday (run on a Monday: Monday–Sunday), in the rules' time zone."""
-    rules = RuleSet.load(settings.mappings_dir / RULES_FILE)
+    rules = rules_of(settings)
     if today is None:
         today = datetime.now(ZoneInfo(rules.params.calendar.timezone)).date()
     as_of = today - timedelta(days=1)

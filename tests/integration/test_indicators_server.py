@@ -26,7 +26,7 @@ from adapter.canonical import (
 )
 from adapter.cli import app
 from adapter.fhirclient import FhirClient
-from adapter.followup.rules import RuleSet
+from adapter.followup.rulesfile import load_rules
 from adapter.followup.state import states_from_records
 from adapter.indicators.compute import Period
 from adapter.indicators.store import (
@@ -59,7 +59,7 @@ from tests.integration.test_indicators_support import (
 
 pytestmark = pytest.mark.integration
 
-RULES = RuleSet.load(REPO_ROOT / "mappings" / "rules.json")
+RULES = load_rules(REPO_ROOT / "mappings" / "rules.json")
 Json = dict[str, Any]
 IC = IndicatorCode
 

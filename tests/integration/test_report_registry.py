@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from adapter.canonical import HSA_ID, ID_MEASURE_REPORT, IndicatorCode
 from adapter.cli import app
 from adapter.fhirclient import FhirClient
-from adapter.followup.rules import RuleSet
+from adapter.followup.rulesfile import load_rules
 from adapter.indicators.measures import load_measures
 from adapter.indicators.registry import post_to_registry
 from adapter.indicators.store import indicators_from_server
@@ -23,7 +23,7 @@ from tests.integration.test_indicators_support import PERIOD, Scenario, on_serve
 
 pytestmark = pytest.mark.integration
 
-RULES = RuleSet.load(REPO_ROOT / "mappings" / "rules.json")
+RULES = load_rules(REPO_ROOT / "mappings" / "rules.json")
 PERIOD_ARG = f"{PERIOD.start}/{PERIOD.end}"
 
 

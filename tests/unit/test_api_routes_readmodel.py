@@ -21,7 +21,8 @@ from adapter.canonical import TaskType
 from adapter.domain import EventCode, PersonId, PlanStatus, Record
 from adapter.followup.facts import FocusIndex, PatientFacts, Translations
 from adapter.followup.load import LoadedPatient
-from adapter.followup.rules import Outcome, PlanFocus, RuleSet, decide
+from adapter.followup.rules import Outcome, PlanFocus, decide
+from adapter.followup.rulesfile import load_rules
 from adapter.followup.service import FollowupService
 from adapter.followup.state import PatientState, UnitRun, states_from_records
 from adapter.followup.tasks import closed_task, new_task, read_task
@@ -31,7 +32,7 @@ from adapter.sources import SourceKind, read_file
 from adapter.worklist import PlanLabel, patient_view, worklist_rows
 from tests.unit.test_mapping import UNIT, event, patientkontrakt, prea60_row, sip
 
-RULES = RuleSet.load(REPO_ROOT / "mappings" / "rules.json")
+RULES = load_rules(REPO_ROOT / "mappings" / "rules.json")
 MAPPINGS = load_mappings(REPO_ROOT / "mappings")
 AS_OF = date(2024, 12, 20)
 RUN = date(2024, 12, 16)
