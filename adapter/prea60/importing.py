@@ -59,7 +59,7 @@ class RunGate:
 
 def _prea60_rows(paths: Sequence[Path], mappings_dir: Path) -> Iterator[Prea60Row]:
     for path in paths:
-        reading = read_file(path, SourceKind.PREA60, mappings_dir)
+        reading = read_file(path, SourceKind.PREA60, mappings_dir=mappings_dir)
         yield from (r for r in reading.records() if isinstance(r, Prea60Row))
 
 

@@ -32,6 +32,8 @@ from adapter.sources import SourceKind, read_file
 from adapter.worklist import PlanLabel, patient_view, worklist_rows
 from tests.unit.test_mapping import UNIT, event, patientkontrakt, prea60_row, sip
 
+MAPPINGS_DIR = REPO_ROOT / "mappings"
+
 RULES = load_rules(REPO_ROOT / "mappings" / "rules.json")
 MAPPINGS = load_mappings(REPO_ROOT / "mappings")
 AS_OF = date(2024, 12, 20)
@@ -212,7 +214,11 @@ def test_the_act_travels_as_an_events_file_the_reader_gives_back_unchanged(
     act = event(LATE, code=EventCode.UPPF, contact="telefon", plan_ref="cosmic:VP-1001")
     body = events_csv([act], REPO_ROOT / "mappings")
     assert body.decode().splitlines()[0].startswith("Personnummer;Datum;Åtgärdskod")
-    (back,) = list(read_file(io.BytesIO(body), SourceKind.EVENTS, name="x").records())
+    (back,) = list(
+        read_file(
+            io.BytesIO(body), SourceKind.EVENTS, name="x", mappings_dir=MAPPINGS_DIR
+        ).records()
+    )
     assert replace(back, source=act.source) == act
     ingestion = Ingestion(Settings(data_dir=tmp_path))
     with ingestion.spooled(io.BytesIO(body), SourceKind.EVENTS) as path:
