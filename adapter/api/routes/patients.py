@@ -19,19 +19,8 @@ from fastapi import APIRouter
 
 from adapter.api.access import PatientAccess, PatientAccessDep
 from adapter.api.clinic import Clinic
-from adapter.api.deps import (
-    AsOfQuery,
-    ClinicDep,
-    PatientPath,
-)
-from adapter.api.models import (
-    HistoryOut,
-    PatientHistoryOut,
-    PatientOut,
-    PatientPlansOut,
-    PatientTasksOut,
-    TaskOut,
-)
+from adapter.api.deps import AsOfQuery, ClinicDep, PatientPath
+from adapter.api.models import PatientHistoryOut, PatientOut, PatientPlansOut, PatientTasksOut
 from adapter.api.services import read_patient
 from adapter.worklist import PatientView
 
@@ -61,46 +50,18 @@ def patient(
 def patient_plans(
     patient_id: PatientPath, access: PatientAccessDep, clinic: ClinicDep, as_of: AsOfQuery = None
 ) -> PatientPlansOut:
-    return _answer(
-        patient_id,
-        access,
-        clinic,
-        as_of,
-        "CarePlan",
-        PatientPlansOut.of,
-    )
+    return _answer(patient_id, access, clinic, as_of, "CarePlan", PatientPlansOut.of)
 
 
 @router.get("/{patient_id}/followups", summary="Patientens uppföljningshistorik")
 def patient_followups(
     patient_id: PatientPath, access: PatientAccessDep, clinic: ClinicDep, as_of: AsOfQuery = None
 ) -> PatientHistoryOut:
-    return _answer(
-        patient_id,
-        access,
-        clinic,
-        as_of,
-        "Procedure",
-        lambda v: PatientHistoryOut(
-            patient_id=v.patient_id,
-            last_follow_up=v.last_follow_up,
-            follow_up_due=v.follow_up_due,
-            history=[HistoryOut.of(h) for h in v.history],
-        ),
-    )
+    return _answer(patient_id, access, clinic, as_of, "Procedure", PatientHistoryOut.of)
 
 
 @router.get("/{patient_id}/tasks", summary="Patientens öppna uppföljningsuppgifter")
 def patient_tasks(
     patient_id: PatientPath, access: PatientAccessDep, clinic: ClinicDep, as_of: AsOfQuery = None
 ) -> PatientTasksOut:
-    return _answer(
-        patient_id,
-        access,
-        clinic,
-        as_of,
-        "Task",
-        lambda v: PatientTasksOut(
-            patient_id=v.patient_id, open_tasks=[TaskOut.of(t) for t in v.tasks]
-        ),
-    )
+    return _answer(patient_id, access, clinic, as_of, "Task", PatientTasksOut.of)
