@@ -31,7 +31,6 @@ from adapter.followup.load import load_states
 from adapter.followup.loaded import LoadedPatient
 from adapter.followup.reconcile import local_today
 from adapter.followup.rules import Outcome, PlanFocus, RuleSet
-from adapter.followup.rulesfile import rules_of
 from adapter.followup.scope import CHUNK_SIZE
 from adapter.followup.service import FollowupService
 from adapter.followup.tasks import ServerTask, closed_task, read_task
@@ -39,7 +38,7 @@ from adapter.indicators.compute import IndicatorResult, Period
 from adapter.indicators.store import indicators_from_server, read_reports
 from adapter.indicators.trend import UnitTrend, snapshot_period, unit_trends
 from adapter.logs import get_logger
-from adapter.mapping import Mappings, load_mappings
+from adapter.mapping import Mappings
 from adapter.mapping.fhir import Json
 from adapter.prea60.guard import RunCheck
 from adapter.prea60.runs import pending_runs
@@ -114,13 +113,14 @@ class Clinic:
         self.followups = followups
         self.ingestion = Ingestion(settings)
 
-    @cached_property
+    # The follow-up engine's (same settings): the files are read once for both.
+    @property
     def rules(self) -> RuleSet:
-        return rules_of(self.settings)
+        return self.followups.rules
 
-    @cached_property
+    @property
     def mappings(self) -> Mappings:
-        return load_mappings(self.settings.mappings_dir)
+        return self.followups.mappings
 
     @cached_property
     def translations(self) -> Translations:
