@@ -218,7 +218,9 @@ class Clinic:
         """The unit's indicators for the week ending on `as_of` (the weekly snapshot's period)."""
         period = snapshot_period(as_of)
         with self.client() as client:
-            results, _ = indicators_from_server(client, [unit_hsa_id], period, self.rules)
+            results, _ = indicators_from_server(
+                client, [unit_hsa_id], period, self.rules, mappings=self.mappings
+            )
         return Indicators(unit_hsa_id, period, results)
 
     def trend(self, unit_hsa_id: str) -> UnitTrend | None:

@@ -42,6 +42,7 @@ from adapter.indicators.store import (
     store_reports,
 )
 from adapter.indicators.trend import snapshot_period, unit_trends
+from adapter.mapping import load_mappings
 from adapter.settings import Settings, get_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -158,7 +159,8 @@ def indicators_command(
     chosen = resolve_period(as_of, period)
     try:
         with FhirClient(settings.endpoint()) as client:
-            results, loaded = indicators_from_server(client, unit, chosen, rules)
+            mappings = load_mappings(settings.mappings_dir)
+            results, loaded = indicators_from_server(client, unit, chosen, rules, mappings=mappings)
             if store:
                 summary = store_reports(client, results, loaded_reference(loaded))
                 Console(stderr=True).print(

@@ -30,6 +30,7 @@ from adapter.followup.scope import ScopeError
 from adapter.indicators.measures import load_measures
 from adapter.indicators.registry import ndjson_resources, post_to_registry, write_ndjson
 from adapter.indicators.store import indicators_from_server, loaded_reference, store_reports
+from adapter.mapping import load_mappings
 
 
 @app.command("report")
@@ -66,7 +67,8 @@ def report_command(
     out = Console(stderr=True)
     try:
         with FhirClient(settings.endpoint()) as client:
-            results, loaded = indicators_from_server(client, unit, chosen, rules)
+            mappings = load_mappings(settings.mappings_dir)
+            results, loaded = indicators_from_server(client, unit, chosen, rules, mappings=mappings)
             store_reports(client, results, loaded_reference(loaded))
     except (FhirError, ScopeError) as error:
         raise fail(f"FHIR-servern: {error}", EXIT_FAILED) from None

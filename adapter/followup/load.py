@@ -3,10 +3,11 @@
 The server is the truth (other systems write to it too), so the rules and the indicators read
 their input from it, not from local files. The API:
 
-    loaded = load_states(client, as_of=day, rules=rules, units=["SE2321000057-E00000000001"])
-    loaded = load_states(client, as_of=day, rules=rules)                        # the region
-    loaded = load_states(client, as_of=day, rules=rules, patients=[person])     # PersonId
-    loaded = load_states(client, as_of=day, rules=rules, patient_refs=["Patient/123"])
+    m = load_mappings(mappings_dir)                      # the ConceptMaps the facts translate by
+    loaded = load_states(client, as_of=day, rules=rules, mappings=m, units=[unit]) # a unit
+    loaded = load_states(client, as_of=day, rules=rules, mappings=m)               # the region
+    loaded = load_states(client, as_of=day, rules=rules, mappings=m, patients=[person])
+    loaded = load_states(client, as_of=day, rules=rules, mappings=m, patient_refs=["Patient/123"])
     for person, patient in loaded.patients.items():
         patient.state            # PatientState: what the rules and the indicators read
         patient.open_tasks()     # the adapter's open Tasks as OpenTask, one per key
@@ -66,10 +67,9 @@ from adapter.followup.scope import (
     unit_token,
 )
 from adapter.logs import get_logger
-from adapter.mapping import Mappings, load_mappings
+from adapter.mapping import Mappings
 from adapter.mapping.fhir import Json
 from adapter.mapping.prea60 import CONFIRMED_RUN
-from adapter.settings import get_settings
 
 WORKERS = 4  # chunks read at the same time
 BATCH_QUERIES = 100  # small searches per batch Bundle
@@ -176,7 +176,7 @@ def load_states(
     patients: Iterable[PersonId] | None = None,
     patient_refs: Iterable[str] | None = None,
     quick: bool = False,
-    mappings: Mappings | None = None,
+    mappings: Mappings,
     on_chunk: Callable[[int, int], None] | None = None,
 ) -> LoadedStates:
     """Read the follow-up state of the patients in scope (see the module docstring).
@@ -185,9 +185,7 @@ def load_states(
     `units` (None: the region), narrowed to open Tasks (and recent notices) by `quick`.
     `on_chunk(done, total)` reports progress in chunks. The states are exact for `as_of`.
     """
-    translations = Translations.from_mappings(
-        mappings or load_mappings(get_settings().mappings_dir)
-    )
+    translations = Translations.from_mappings(mappings)
     loaded = LoadedStates(as_of)
     if patients is None and patient_refs is None:
         scope = find_patients(

@@ -1,6 +1,6 @@
 """Reconciliation: the follow-up Tasks on the server brought in line with the rules.
 
-    report = run_followups(client, rules, as_of, units=["SE2321000057-E00000000001"])
+    report = run_followups(client, rules, as_of, mappings=m, units=["SE2321000057-E00000000001"])
 
 One function for every caller — `sip-fhir followups`, the scheduler's jobs, the subscription
 hook (`patient_refs=[...]`): read the state from the server (`load.load_states`), plan per patient
@@ -131,7 +131,7 @@ class TaskWriter:
     client: FhirClient
     rules: RuleSet
     as_of: date
-    mappings: Mappings | None
+    mappings: Mappings
     report: FollowupReport
     batch_size: int
     hold_cancellations: bool = False
@@ -208,7 +208,7 @@ def run_followups(
     patient_refs: Iterable[str] | None = None,
     quick: bool = False,
     dry_run: bool = False,
-    mappings: Mappings | None = None,
+    mappings: Mappings,
     batch_size: int = 200,
     cancellations: CancelPolicy = CancelPolicy.HOLD,
 ) -> FollowupReport:

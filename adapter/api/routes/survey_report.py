@@ -39,7 +39,15 @@ def _period(clinic: Clinic, text: str | None) -> Period:
 def _result(request: Request, clinic: Clinic, unit: str, period: Period) -> SurveyResult:
     state = survey_state(request)
     with clinic.client() as client:
-        return unit_survey(client, state.survey, state.codes, unit, period, clinic.rules)
+        return unit_survey(
+            client,
+            state.survey,
+            state.codes,
+            unit,
+            period,
+            clinic.rules,
+            mappings=clinic.mappings,
+        )
 
 
 @router.get("/units/{hsa_id}/survey", summary="Enkäten om SIP-mötet per kvartal (sip-survey)")
