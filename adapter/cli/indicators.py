@@ -105,7 +105,8 @@ def resolve_period(as_of: str | None, period: str | None) -> Period:
 
 def load_rules(settings: Settings) -> RuleSet:
     try:
-        load_measures()  # the tables and the registry need them: fail before any request
+        # The tables and the registry need them: fail before any request.
+        load_measures(settings.profiles_dir)
         return rules_of(settings)
     except (RuleParamsError, MeasureError) as error:
         raise fail(str(error), EXIT_USAGE) from None

@@ -63,7 +63,7 @@ def report_command(
             registry = settings.registry_endpoint()
         except ValueError as error:
             raise fail(str(error), EXIT_USAGE) from None
-    measures = list(load_measures().values()) if with_measures else []
+    measures = list(load_measures(settings.profiles_dir).values()) if with_measures else []
     out = Console(stderr=True)
     try:
         with FhirClient(settings.endpoint()) as client:

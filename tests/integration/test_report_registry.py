@@ -99,7 +99,7 @@ def test_the_registry_transaction_is_all_or_nothing_and_only_summaries(
     results, _ = indicators_from_server(
         fhir_client, [scenario.unit], PERIOD, RULES, mappings=MAPPINGS
     )
-    measures = list(load_measures().values())
+    measures = list(load_measures(REPO_ROOT / "profiles").values())
     with FhirClient(EndpointSettings(base_url=hapi_base_url)) as registry:
         written = post_to_registry(registry, results, measures)
     n = len(IndicatorCode)
