@@ -30,15 +30,7 @@ from adapter.survey.codes import normalize
 from adapter.survey.indicators import quarter_of, read_responses, sips_held, survey_result
 from adapter.survey.questionnaire import SURVEY_FILE, install_survey, load_survey
 from adapter.survey.ratelimit import RateLimit
-from tests.integration.test_api_support import (
-    MAPPINGS,
-    RULES,
-    Clinic,
-    Service,
-    ingest,
-    make_service,
-    today,
-)
+from tests.integration.test_api_support import RULES, Clinic, Service, ingest, make_service, today
 from tests.integration.test_profiles import profiles_installed  # noqa: F401
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
@@ -251,7 +243,9 @@ def test_code_answered_once_anonymously_valid_and_counted(
     assert "enkät: kod utlämnad, besvarad" in client.get(f"/ui/units/{clinic.unit}").text
 
     # the quarter's indicator: answers against the unit's AU124 + AU125, positive per question
-    held = sips_held(fhir_client, clinic.unit, period, RULES, mappings=MAPPINGS)
+    held = sips_held(
+        fhir_client, clinic.unit, period, RULES, mappings=load_mappings(REPO_ROOT / "mappings")
+    )
     assert held == 2
     result = survey_result(SURVEY, clinic.unit, period, after, sips_held=held, codes_issued=1)
     assert result.answers == 1
