@@ -163,6 +163,16 @@ def _exit_code(tally: Tally, open_left: int, stop: SyncStop | None) -> int:
     return EXIT_OK
 
 
+# The options `import` and `sync` share.
+BatchSizeOption = Annotated[
+    int | None,
+    typer.Option("--batch-size", min=1, help="Resurser per transaktion (SIP_FHIR_BATCH_SIZE)."),
+]
+WorkersOption = Annotated[
+    int, typer.Option("--workers", min=1, max=8, help="Samtidiga transaktioner mot servern.")
+]
+
+
 def _client(settings: Settings, tally: Tally) -> FhirClient:
     return FhirClient(settings.endpoint(), on_retry=tally.client_retry)
 
@@ -176,13 +186,8 @@ def import_command(
         SourceKind | None,
         typer.Option("--kind", help="Filtyp för alla filer (standard: filnamnets början)."),
     ] = None,
-    batch_size: Annotated[
-        int | None,
-        typer.Option("--batch-size", min=1, help="Resurser per transaktion (SIP_FHIR_BATCH_SIZE)."),
-    ] = None,
-    workers: Annotated[
-        int, typer.Option("--workers", min=1, max=8, help="Samtidiga transaktioner mot servern.")
-    ] = DEFAULT_WORKERS,
+    batch_size: BatchSizeOption = None,
+    workers: WorkersOption = DEFAULT_WORKERS,
     force: Annotated[
         bool,
         typer.Option("--force", help="Skriv allt igen, även det servern redan har."),
@@ -243,13 +248,8 @@ def sync_command(
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Lägg de avvisade i kö igen och skicka.")
     ] = False,
-    batch_size: Annotated[
-        int | None,
-        typer.Option("--batch-size", min=1, help="Resurser per transaktion (SIP_FHIR_BATCH_SIZE)."),
-    ] = None,
-    workers: Annotated[
-        int, typer.Option("--workers", min=1, max=8, help="Samtidiga transaktioner mot servern.")
-    ] = DEFAULT_WORKERS,
+    batch_size: BatchSizeOption = None,
+    workers: WorkersOption = DEFAULT_WORKERS,
     verify_all: Annotated[
         bool,
         typer.Option(

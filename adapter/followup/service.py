@@ -19,7 +19,6 @@ from functools import cached_property
 
 from adapter.fhirclient import FhirClient, FhirError
 from adapter.followup.facts import subject_of
-from adapter.followup.params import RULES_FILE
 from adapter.followup.reconcile import (
     CancelPolicy,
     FollowupReport,
@@ -28,6 +27,7 @@ from adapter.followup.reconcile import (
     run_followups,
 )
 from adapter.followup.rules import RuleSet
+from adapter.followup.rulesfile import rules_of
 from adapter.logs import get_logger
 from adapter.mapping import Mappings, load_mappings
 from adapter.mapping.fhir import Json
@@ -47,7 +47,7 @@ class FollowupService:
 
     @cached_property
     def rules(self) -> RuleSet:
-        return RuleSet.load(self.settings.mappings_dir / RULES_FILE)
+        return rules_of(self.settings)
 
     @cached_property
     def mappings(self) -> Mappings:

@@ -126,7 +126,8 @@ class Importer:
         first (adapter/prea60/importing.py): a run the guard does not trust is written
         unconfirmed."""
         self.gate = run_gate(self.client, paths, kind, self.mappings_dir)
-        readings = [read_file(path, kind, self.mappings_dir) for path in paths]  # read lazily
+        # Read lazily.
+        readings = [read_file(path, kind, mappings_dir=self.mappings_dir) for path in paths]
         result = self.run_readings(readings)
         result.runs, result.runs_unchecked = self.gate.checks, self.gate.unchecked
         result.readings = readings

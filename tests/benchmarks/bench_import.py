@@ -78,7 +78,7 @@ def mapped_records(
 ) -> Iterator[list[MappedResource]]:
     """Each record's resources, read and mapped as the importer does (bad rows left out)."""
     for path in source_files(directory):
-        for record in read_file(path, None, mappings_dir).records():
+        for record in read_file(path, mappings_dir=mappings_dir).records():
             try:
                 yield map_record(record, mappings)
             except MappingError:

@@ -24,12 +24,14 @@ from adapter.api.apikeys import ApiKeyEntry, add_entry, new_key
 from adapter.api.principal import Role
 from adapter.audit import AuditLog
 from adapter.followup.reconcile import FollowupReport, local_today
-from adapter.followup.rules import RuleSet
+from adapter.followup.rulesfile import load_rules
 from adapter.followup.service import FollowupService
+from adapter.mapping import load_mappings
 from adapter.settings import REPO_ROOT, Settings
 from tests.integration.sync_support import personnummer, unit_hsa_id
 
-RULES = RuleSet.load(REPO_ROOT / "mappings" / "rules.json")
+RULES = load_rules(REPO_ROOT / "mappings" / "rules.json")
+MAPPINGS = load_mappings(REPO_ROOT / "mappings")
 PREA60_HEADER = (
     "Personnummer;Namn;Risk (%);Beräkningsdatum;Listningsenhet HSA-id;Listningsenhet;"
     "Fast läkarkontakt HSA-id"

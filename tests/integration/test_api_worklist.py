@@ -19,6 +19,8 @@ from adapter.audit import AuditKind
 from adapter.fhirclient import FhirClient
 from adapter.indicators.store import store_snapshot
 from tests.integration.test_api_support import (
+    MAPPINGS,
+    RULES,
     Clinic,
     Service,
     ingest,
@@ -221,7 +223,7 @@ def test_indicators_and_trend(service: Service, clinic: Clinic, fhir_client: Fhi
     assert by_id["kva-AW010"]["scoring"] == "cohort"
     assert client.get(f"/units/{clinic.unit}/indicators/trend").json()["days"] == []
     assert client.get(f"/units/{clinic.unit}/indicators/trend.svg").status_code == 404
-    store_snapshot(fhir_client, [clinic.unit], today())
+    store_snapshot(fhir_client, [clinic.unit], today(), rules=RULES, mappings=MAPPINGS)
     trend = client.get(f"/units/{clinic.unit}/indicators/trend").json()
     assert trend["days"] == [today().isoformat()]
     shares = {s["id"]: s["points"][0]["value"] for s in trend["series"]}

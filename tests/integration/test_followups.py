@@ -29,7 +29,8 @@ from adapter.followup.reconcile import (
     plan_all,
     run_followups,
 )
-from adapter.followup.rules import ActionKind, RuleSet
+from adapter.followup.rules import ActionKind
+from adapter.followup.rulesfile import load_rules
 from adapter.mapping import load_mappings, map_record, transaction_bundle
 from adapter.settings import REPO_ROOT, EndpointSettings, get_settings
 from tests.integration.sync_support import personnummer
@@ -40,7 +41,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_install
 
 Json = dict[str, Any]
 MAPPINGS = load_mappings(REPO_ROOT / "mappings")
-RULES = RuleSet.load(REPO_ROOT / "mappings" / "rules.json")
+RULES = load_rules(REPO_ROOT / "mappings" / "rules.json")
 DEC_10 = date(2024, 12, 10)
 RUNS = (date(2024, 12, 2), date(2024, 12, 9))
 LEFT_GROUP = "Patienten ingår inte längre i riskgruppen (senaste Prea60-körningen)"

@@ -243,7 +243,9 @@ def test_code_answered_once_anonymously_valid_and_counted(
     assert "enkät: kod utlämnad, besvarad" in client.get(f"/ui/units/{clinic.unit}").text
 
     # the quarter's indicator: answers against the unit's AU124 + AU125, positive per question
-    held = sips_held(fhir_client, clinic.unit, period, RULES)
+    held = sips_held(
+        fhir_client, clinic.unit, period, RULES, mappings=load_mappings(REPO_ROOT / "mappings")
+    )
     assert held == 2
     result = survey_result(SURVEY, clinic.unit, period, after, sips_held=held, codes_issued=1)
     assert result.answers == 1

@@ -14,16 +14,22 @@ from typer.testing import CliRunner
 from adapter.canonical import HSA_ID, ID_MEASURE_REPORT, IndicatorCode
 from adapter.cli import app
 from adapter.fhirclient import FhirClient
-from adapter.followup.rules import RuleSet
+from adapter.followup.rulesfile import load_rules
 from adapter.indicators.measures import load_measures
 from adapter.indicators.registry import post_to_registry
 from adapter.indicators.store import indicators_from_server
 from adapter.settings import REPO_ROOT, EndpointSettings, get_settings
-from tests.integration.test_indicators_support import PERIOD, Scenario, on_server, use_servers
+from tests.integration.test_indicators_support import (
+    MAPPINGS,
+    PERIOD,
+    Scenario,
+    on_server,
+    use_servers,
+)
 
 pytestmark = pytest.mark.integration
 
-RULES = RuleSet.load(REPO_ROOT / "mappings" / "rules.json")
+RULES = load_rules(REPO_ROOT / "mappings" / "rules.json")
 PERIOD_ARG = f"{PERIOD.start}/{PERIOD.end}"
 
 
@@ -90,8 +96,10 @@ def test_report_posts_one_idempotent_transaction_and_writes_ndjson(
 def test_the_registry_transaction_is_all_or_nothing_and_only_summaries(
     fhir_client: FhirClient, scenario: Scenario, hapi_base_url: str
 ) -> None:
-    results, _ = indicators_from_server(fhir_client, [scenario.unit], PERIOD, RULES)
-    measures = list(load_measures().values())
+    results, _ = indicators_from_server(
+        fhir_client, [scenario.unit], PERIOD, RULES, mappings=MAPPINGS
+    )
+    measures = list(load_measures(REPO_ROOT / "profiles").values())
     with FhirClient(EndpointSettings(base_url=hapi_base_url)) as registry:
         written = post_to_registry(registry, results, measures)
     n = len(IndicatorCode)

@@ -26,7 +26,7 @@ from adapter.fhirclient import FhirClient
 from adapter.followup import subscriptions
 from adapter.followup.load import patient_refs_of
 from adapter.followup.reconcile import local_today, run_followups
-from adapter.followup.rules import RuleSet
+from adapter.followup.rulesfile import load_rules
 from adapter.followup.subscriptions import HOOK_HEADER, RegisterOutcome
 from adapter.mapping import load_mappings, map_record, transaction_bundle
 from adapter.settings import REPO_ROOT, Settings
@@ -38,7 +38,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_install
 
 SECRET = f"hook-{uuid.uuid4().hex}"
 MAPPINGS = load_mappings(REPO_ROOT / "mappings")
-RULES = RuleSet.load(REPO_ROOT / "mappings" / "rules.json")
+RULES = load_rules(REPO_ROOT / "mappings" / "rules.json")
 DELIVERY_TIMEOUT = 90.0  # seconds; HAPI queues changes and delivers them from a scheduled task
 
 

@@ -22,6 +22,8 @@ from adapter.fhirclient import FhirClient
 from adapter.indicators.store import store_snapshot
 from adapter.settings import REPO_ROOT
 from tests.integration.test_api_support import (
+    MAPPINGS,
+    RULES,
     Clinic,
     Service,
     ingest,
@@ -158,7 +160,7 @@ def test_login_worklist_mark_done_and_the_task_leaves_the_list(
 
     # The indicators with their targets, and the trend of the weekly snapshot (taken now).
     with FhirClient(service.settings.endpoint()) as client:
-        store_snapshot(client, [clinic.unit], today())
+        store_snapshot(client, [clinic.unit], today(), rules=RULES, mappings=MAPPINGS)
     p.goto(f"{base_url}/ui/units/{clinic.unit}/indicators")
     expect(p.get_by_role("table").first).to_contain_text("66,67 %")
     expect(p.get_by_role("img", name="Trenddiagram")).to_be_visible()

@@ -21,7 +21,8 @@ from adapter.canonical import TaskType
 from adapter.domain import EventCode, PersonId, PlanStatus, Record
 from adapter.followup.facts import FocusIndex, PatientFacts, Translations
 from adapter.followup.load import LoadedPatient
-from adapter.followup.rules import Outcome, PlanFocus, RuleSet, decide
+from adapter.followup.rules import Outcome, PlanFocus, decide
+from adapter.followup.rulesfile import load_rules
 from adapter.followup.service import FollowupService
 from adapter.followup.state import PatientState, UnitRun, states_from_records
 from adapter.followup.tasks import closed_task, new_task, read_task
@@ -31,7 +32,9 @@ from adapter.sources import SourceKind, read_file
 from adapter.worklist import PlanLabel, patient_view, worklist_rows
 from tests.unit.test_mapping import UNIT, event, patientkontrakt, prea60_row, sip
 
-RULES = RuleSet.load(REPO_ROOT / "mappings" / "rules.json")
+MAPPINGS_DIR = REPO_ROOT / "mappings"
+
+RULES = load_rules(REPO_ROOT / "mappings" / "rules.json")
 MAPPINGS = load_mappings(REPO_ROOT / "mappings")
 AS_OF = date(2024, 12, 20)
 RUN = date(2024, 12, 16)
@@ -211,7 +214,11 @@ def test_the_act_travels_as_an_events_file_the_reader_gives_back_unchanged(
     act = event(LATE, code=EventCode.UPPF, contact="telefon", plan_ref="cosmic:VP-1001")
     body = events_csv([act], REPO_ROOT / "mappings")
     assert body.decode().splitlines()[0].startswith("Personnummer;Datum;Åtgärdskod")
-    (back,) = list(read_file(io.BytesIO(body), SourceKind.EVENTS, name="x").records())
+    (back,) = list(
+        read_file(
+            io.BytesIO(body), SourceKind.EVENTS, name="x", mappings_dir=MAPPINGS_DIR
+        ).records()
+    )
     assert replace(back, source=act.source) == act
     ingestion = Ingestion(Settings(data_dir=tmp_path))
     with ingestion.spooled(io.BytesIO(body), SourceKind.EVENTS) as path:

@@ -155,7 +155,7 @@ def test_trend_chart_png_and_svg(tmp_path: Path) -> None:
 
 
 def test_every_indicator_has_a_measure_that_matches_what_is_computed() -> None:
-    measures = load_measures()
+    measures = load_measures(PROFILES_DIR)
     results = {r.indicator: r for r in _results()}
     for code in IndicatorCode:
         measure = measures[code]

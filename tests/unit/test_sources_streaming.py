@@ -17,6 +17,7 @@ from adapter.personnummer import FICTIONAL_SERIALS, luhn_digit
 from adapter.settings import REPO_ROOT
 from adapter.sources import read_prea60
 
+MAPPINGS_DIR = REPO_ROOT / "mappings"
 HEADER = (
     "Personnummer;Namn;Risk (%);Beräkningsdatum;Listningsenhet HSA-id;Listningsenhet;"
     "Fast läkarkontakt HSA-id\r\n"
@@ -60,7 +61,7 @@ def traced_peak(path: Path) -> tuple[int, int]:
     """(accepted records, tracemalloc peak in bytes) of one full read."""
     tracemalloc.start()
     try:
-        reading = read_prea60(path)
+        reading = read_prea60(path, mappings_dir=MAPPINGS_DIR)
         for _ in reading:
             pass
         return reading.summary.accepted, tracemalloc.get_traced_memory()[1]
@@ -75,7 +76,8 @@ def test_memory_does_not_grow_with_the_number_of_rows(tmp_path: Path) -> None:
     assert write_prea60(large, rows=8_000) == 8_000
     with large.open("a", encoding="cp1252", newline="") as out:  # one repeat at the far end
         out.write(next(prea60_rows()))
-    list(read_prea60(small))  # first-time costs (caches, lazy imports) out of the way
+    # First-time costs (caches, lazy imports) out of the way.
+    list(read_prea60(small, mappings_dir=MAPPINGS_DIR))
     small_accepted, small_peak = traced_peak(small)
     large_accepted, large_peak = traced_peak(large)
     assert (small_accepted, large_accepted) == (1_000, 8_000)
@@ -85,8 +87,9 @@ def test_memory_does_not_grow_with_the_number_of_rows(tmp_path: Path) -> None:
 
 CHILD = """
 import json, resource, sys
+from adapter.settings import REPO_ROOT
 from adapter.sources import read_prea60
-reading = read_prea60(sys.argv[1])
+reading = read_prea60(sys.argv[1], mappings_dir=REPO_ROOT / "mappings")
 for _ in reading:
     pass
 s = reading.summary

@@ -19,7 +19,10 @@ import holidays
 import pytest
 
 from adapter.domain import RowError
+from adapter.settings import REPO_ROOT
 from adapter.synth import SynthConfig, generate
+
+MAPPINGS_DIR = REPO_ROOT / "mappings"
 
 END = date(2024, 12, 31)
 TARGET_SHARE = 0.04
@@ -391,7 +394,7 @@ def test_the_adapters_readers_accept_every_generated_row(data: DataSet) -> None:
     files = sorted(data.out.iterdir())
     accepted = 0
     for path in files:
-        reading = sources.read_file(path)
+        reading = sources.read_file(path, mappings_dir=MAPPINGS_DIR)
         errors = [item for item in reading if isinstance(item, RowError)]
         assert errors == [], (path.name, errors[:3])
         assert reading.summary.accepted == reading.summary.rows > 0

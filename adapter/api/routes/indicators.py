@@ -8,31 +8,17 @@ MeasureReports on the FHIR server (`sip-fhir indicators --store`), not answered 
 
 from __future__ import annotations
 
-import io
-from typing import Annotated
+from fastapi import APIRouter, HTTPException, Response, status
 
-from fastapi import APIRouter, Depends, HTTPException, Response, status
-from matplotlib import rc_context
-
+from adapter.api.access import Reader
 from adapter.api.deps import AsOfQuery, ClinicDep, UnitPath, fhir_errors
 from adapter.api.models import IndicatorsOut, TrendOut
-from adapter.api.principal import PATIENT_DATA_READERS, Principal
-from adapter.api.security import ensure_unit_access, require_role
-from adapter.indicators.chart import trend_figure
-from adapter.indicators.trend import UnitTrend
+from adapter.api.security import ensure_unit_access
+from adapter.api.services import trend_svg
 
 router = APIRouter(prefix="/units/{hsa_id}/indicators", tags=["indikatorer"])
 
-Reader = Annotated[Principal, Depends(require_role(*PATIENT_DATA_READERS))]
 SVG = "image/svg+xml"
-
-
-def trend_svg(trend: UnitTrend) -> bytes:
-    """The trend chart (adapter.indicators.chart) as SVG, the same bytes for the same trend."""
-    buffer = io.BytesIO()
-    with rc_context({"svg.hashsalt": "sip-fhir"}):
-        trend_figure(trend).savefig(buffer, format="svg", metadata={"Date": None})
-    return buffer.getvalue()
 
 
 @router.get("", summary="Enhetens indikatorer (veckan som slutar på as_of)")

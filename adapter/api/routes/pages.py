@@ -41,10 +41,8 @@ from adapter.api.deps import (
     fhir_errors,
 )
 from adapter.api.principal import PATIENT_DATA_READERS, Role
-from adapter.api.routes.indicators import trend_svg
-from adapter.api.routes.patients import read_patient
-from adapter.api.routes.tasks import complete_task
 from adapter.api.security import AuthenticationError, ensure_unit_access
+from adapter.api.services import complete_task, read_patient, trend_svg
 from adapter.api.sessions import COOKIE, PageSession, SessionStore, csrf_ok, same_origin
 from adapter.audit import Purpose
 from adapter.canonical import TaskType
