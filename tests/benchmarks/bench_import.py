@@ -54,6 +54,9 @@ from tests.benchmarks.raw import FHIR_JSON, disjoint_batches, post_parallel, spl
 HAPI_SCRIPT = REPO_ROOT / "deploy" / "hapi" / "hapi.sh"
 HAPI_START_TIMEOUT = 600
 DEFAULT_LEVELS = (1, 2, 4, 8)
+# The scans run twice: on the server holding the warm-up set only (small) and at the end
+# (everything), so their round trips, time and memory are seen at two sizes in one run.
+SCANS = ("scan", "re-scan", "indicators")
 
 
 # --- data sets ---
@@ -238,18 +241,18 @@ def _print_table(report: Report) -> None:
 
 
 def _print_scans(report: Report) -> None:
-    for name in ("scan", "re-scan", "indicators"):
+    for name in (f"{scan}{size}" for size in (" small", "") for scan in SCANS):
         run = report.runs[name]
         f = run.figures
         patients = int(f["patients"]) or 1
         trips = int(f["round_trips"])
         extra = (
             f", {int(f['units'])} units, {int(f['indicators'])} indicators"
-            if name == "indicators"
+            if name.startswith("indicators")
             else f", {int(f['write_bundles'])} write Bundles, {int(f['changes'])} Task changes"
         )
         print(
-            f"{name:<10} {int(f['patients']):>7} patients  {trips:>6} round trips "
+            f"{name:<16} {int(f['patients']):>7} patients  {trips:>6} round trips "
             f"({trips / patients * 1000:.1f} per 1000 patients)  {run.seconds:>7.1f} s "
             f"({run.seconds / patients * 1000:.1f} ms per patient){extra}"
         )
@@ -280,15 +283,13 @@ def print_report(report: Report, command: str) -> None:
         ("import N/4", report.small_patients, "warm-up"),
         ("import N", report.patients, "import"),
         ("re-import N", report.patients, "re-import"),
-        ("scan", None, "scan"),
-        ("re-scan", None, "re-scan"),
-        ("indicators", None, "indicators"),
+        *((name, None, name) for size in (" small", "") for name in (f"{s}{size}" for s in SCANS)),
     ):
         run = report.runs[name]
         size = f"{patients:>6} patients" if patients else "whole server  "
         phases = "".join(f", {phase}: {_mib(kb)}" for phase, kb in run.phases_kb.items())
         print(
-            f"peak RSS {label:<12} ({size}): {_mib(run.rss_peak_kb)}  "
+            f"peak RSS {label:<16} ({size}): {_mib(run.rss_peak_kb)}  "
             f"(before: {_mib(run.rss_before_kb)}{phases})"
         )
     if report.hapi_peak_kb is not None:
@@ -356,14 +357,18 @@ def benchmark(args: argparse.Namespace, work: Path, base_url_of: Callable[[], st
     def imported(key: str, outbox: str) -> ChildRun:
         return run_child("import", base_url, work / outbox, ["--dir", str(sets[key]), *trace])
 
+    def scans(suffix: str) -> None:
+        for name in SCANS:
+            task = "indicators" if name == "indicators" else "scan"
+            runs[name + suffix] = run_child(task, base_url, work / "state-scan", trace)
+
     runs = {"warm-up": imported("warm-up", "outbox-d")}
+    scans(" small")
     raw = raw_limit(base_url, raw_bodies, counts, args.raw_workers)
     runs["import"] = imported("import", "outbox-b")
     runs["re-import"] = imported("import", "outbox-b")
     naive_seconds = send_each(base_url, naive_requests)
-    for name in ("scan", "re-scan", "indicators"):
-        task = "indicators" if name == "indicators" else "scan"
-        runs[name] = run_child(task, base_url, work / "state-scan", trace)
+    scans("")
     measurements = [
         _measure("warm-up", names["warm-up"], small_resources, runs["warm-up"]),
         *(
