@@ -204,9 +204,12 @@ def load_states(
     chunks = [ordered[i : i + CHUNK_SIZE] for i in range(0, len(ordered), CHUNK_SIZE)]
     facts: dict[PersonId, tuple[str, PatientFacts]] = {}
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        jobs = [pool.submit(_chunk_resources, client, chunk) for chunk in chunks]
-        for done, job in enumerate(as_completed(jobs), start=1):
+        # No name holds the futures: as_completed lets go of each one it yields, so a chunk's
+        # raw JSON (held by its done future) is freed once its facts are made, not at the end.
+        jobs = as_completed([pool.submit(_chunk_resources, client, chunk) for chunk in chunks])
+        for done, job in enumerate(jobs, start=1):
             found, anonymous = _facts_of_chunk(*job.result(), translations, rules)
+            del job
             loaded.without_person += anonymous
             for person, ref, patient in found:
                 if person in facts:
