@@ -14,7 +14,10 @@ from typing import Any
 import pytest
 
 import adapter.followup.load as load
-from adapter.followup.rules import RuleSet
+from adapter.followup.params import RULES_FILE
+from adapter.followup.rulesfile import load_rules
+from adapter.mapping.codes import load_mappings
+from adapter.settings import REPO_ROOT
 
 
 class Tracked(list[Any]):
@@ -41,7 +44,13 @@ def test_a_chunks_raw_json_is_freed_before_the_next_chunk_is_read(
     monkeypatch.setattr(load, "_absent_runs", lambda *_: {})
     refs = [f"Patient/{n}" for n in range(1, 5 * load.CHUNK_SIZE + 1)]
 
-    load.load_states(None, as_of=date(2024, 12, 31), rules=RuleSet.load(), patient_refs=refs)  # type: ignore[arg-type]
+    load.load_states(  # type: ignore[arg-type]
+        None,
+        as_of=date(2024, 12, 31),
+        rules=load_rules(REPO_ROOT / "mappings" / RULES_FILE),
+        patient_refs=refs,
+        mappings=load_mappings(REPO_ROOT / "mappings"),
+    )
 
     assert len(still_held) == 5
     assert still_held == [0, 0, 0, 0, 0]  # before the fix: [0, 1, 2, 3, 4]
