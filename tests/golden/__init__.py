@@ -39,10 +39,10 @@ def map_examples(out: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIP_FHIR_")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env["SIP_FHIR_MAPPINGS_DIR"] = str(REPO / "mappings")
+    files = [str(path) for path in example_files()]
     with tempfile.TemporaryDirectory() as cwd:  # no .env is read from here
         done = subprocess.run(
-            [sys.executable, "-c", COMMAND, "map", *map(str, example_files())]
-            + ["--out", str(out)],
+            [sys.executable, "-c", COMMAND, "map", *files, "--out", str(out)],
             cwd=cwd,
             env=env,
             capture_output=True,
