@@ -29,10 +29,9 @@ from adapter.fhirclient import FhirClient
 from adapter.followup.service import FollowupService
 from adapter.personnummer import luhn_digit
 from adapter.settings import Settings
-from tests.integration.sync_support import unit_hsa_id
-from tests.integration.test_api_support import PREA60_HEADER, today
-from tests.integration.test_profiles import profiles_installed  # noqa: F401
-from tests.unit.test_api_inner_confidentiality import body, every_route, filled
+from tests.support.api import PREA60_HEADER, today
+from tests.support.confidentiality import body, every_route, filled
+from tests.support.sync import unit_hsa_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 
@@ -146,7 +145,7 @@ def service(
     tmp_path_factory: pytest.TempPathFactory,
     hapi_base_url: str,
     region: Region,
-    profiles_installed: None,  # noqa: F811
+    profiles_installed: None,
 ) -> Iterator[Service]:
     """Keys as the review had them; the shared patient's data in through the region's key,
     then the follow-up engine on both units."""

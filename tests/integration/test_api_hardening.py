@@ -8,7 +8,6 @@ from __future__ import annotations
 import inspect
 import json
 import random
-import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,8 +25,7 @@ from adapter.canonical import ID_DISCHARGE, ID_PLAN
 from adapter.fhirclient import FhirClient
 from adapter.followup.subscriptions import HOOK_HEADER, HOOK_PATH
 from adapter.personnummer import luhn_digit
-from tests.integration.faultproxy import Fault, FaultProxy
-from tests.integration.test_api_support import (
+from tests.support.api import (
     HOOK_SECRET,
     PREA60_HEADER,
     Clinic,
@@ -37,8 +35,9 @@ from tests.integration.test_api_support import (
     running,
     today,
 )
-from tests.integration.test_profiles import profiles_installed  # noqa: F401
-from tests.integration.test_sync import cli
+from tests.support.faultproxy import Fault, FaultProxy
+from tests.support.net import free_port
+from tests.support.sync import cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 
@@ -84,7 +83,7 @@ def service(
     hapi_base_url: str,
     proxy: FaultProxy,
     clinic: Clinic,
-    profiles_installed: None,  # noqa: F811
+    profiles_installed: None,
 ) -> Service:
     path = urlsplit(hapi_base_url).path
     return make_service(tmp_path_factory.mktemp("hardening"), f"{proxy.url}{path}", clinic.unit)
@@ -276,12 +275,6 @@ def test_an_upload_whose_every_row_is_rejected_is_422_not_klar(service: Service)
     assert {e["line"] for e in out["errors"]} == {2, 3}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_healthz_answers_while_200_slow_worklist_reads_are_in_flight(
     tmp_path: Path, hapi_base_url: str, clinic: Clinic
@@ -293,7 +286,7 @@ def test_healthz_answers_while_200_slow_worklist_reads_are_in_flight(
     upstream = f"{parts.scheme}://{parts.netloc}"
     with FaultProxy(upstream, faults=[Fault.STALL], stall_seconds=2.0) as stalling:
         slow = make_service(tmp_path, f"{stalling.url}{parts.path}", clinic.unit)
-        with running(slow.app, _free_port()) as base, ThreadPoolExecutor(200) as pool:
+        with running(slow.app, free_port()) as base, ThreadPoolExecutor(200) as pool:
             headers = {"X-API-Key": slow.keys.vardsamordnare, "X-Purpose": "uppfoljning"}
             url = f"{base}/units/{clinic.unit}/worklist"
             reads = [

@@ -19,8 +19,7 @@ from adapter.canonical import TaskType
 from adapter.fhirclient import FhirClient
 from adapter.followup.load import patient_refs_of
 from adapter.mapping import map_record, transaction_bundle
-from tests.integration.sync_support import personnummer, plan_line
-from tests.integration.test_followups import (  # noqa: F401 (the unit fixture)
+from tests.support.followups import (
     DEC_10,
     MAPPINGS,
     counts,
@@ -30,13 +29,12 @@ from tests.integration.test_followups import (  # noqa: F401 (the unit fixture)
     plan_of,
     scan,
     tasks_of,
-    unit,
     versions,
     write,
 )
-from tests.integration.test_profiles import errors, profiles_installed  # noqa: F401
-from tests.integration.test_sync import importer
-from tests.unit.test_mapping import KARIN, STOCKHOLM, discharge
+from tests.support.profiles import errors
+from tests.support.records import KARIN, STOCKHOLM, discharge
+from tests.support.sync import importer, personnummer, plan_line
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 Json = dict[str, Any]
@@ -92,7 +90,7 @@ def _as_written_before(task: Json) -> Json:
 
 def test_old_tasks_with_the_reason_in_focus_are_moved_once_not_duplicated(
     fhir_client: FhirClient,
-    unit: str,  # noqa: F811
+    unit: str,
 ) -> None:
     person = new_person()
     notice = replace(
@@ -127,7 +125,7 @@ def test_old_tasks_with_the_reason_in_focus_are_moved_once_not_duplicated(
 
 def test_care_teams_written_with_the_oid_still_give_the_task_its_owner(
     fhir_client: FhirClient,
-    unit: str,  # noqa: F811
+    unit: str,
 ) -> None:
     person = new_person()
     resources = [

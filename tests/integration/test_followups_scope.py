@@ -14,18 +14,9 @@ import pytest
 from adapter.canonical import TaskType
 from adapter.domain import DischargeNotice, PersonId
 from adapter.fhirclient import FhirClient
-from tests.integration.test_followups import (
-    counts,
-    listed,
-    one_task,
-    scan,
-    tasks_of,
-    unit,  # noqa: F401
-    write,
-)
-from tests.integration.test_prea60_runs import fictional_person
-from tests.integration.test_profiles import profiles_installed  # noqa: F401
-from tests.unit.test_mapping import STOCKHOLM, discharge
+from tests.support.followups import counts, listed, one_task, scan, tasks_of, write
+from tests.support.people import fictional_person
+from tests.support.records import STOCKHOLM, discharge
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 
@@ -41,7 +32,7 @@ def _notice(person: PersonId, tag: str) -> DischargeNotice:
 
 def test_a_unit_scan_raises_the_sip_call_of_a_low_risk_patient_of_the_unit(
     fhir_client: FhirClient,
-    unit: str,  # noqa: F811
+    unit: str,
 ) -> None:
     low_risk = new_person()
     write(fhir_client, [*listed(low_risk, unit, risk="4.0"), _notice(low_risk, unit[-12:])])
@@ -54,7 +45,7 @@ def test_a_unit_scan_raises_the_sip_call_of_a_low_risk_patient_of_the_unit(
 
 def test_a_unit_scan_leaves_a_discharged_patient_of_another_unit_alone(
     fhir_client: FhirClient,
-    unit: str,  # noqa: F811
+    unit: str,
 ) -> None:
     other_unit = f"{unit}X"
     elsewhere = new_person()  # listed at our unit once, but now at another: home unit elsewhere

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -20,12 +19,8 @@ import pytest
 from adapter.fhirclient import FhirClient
 from adapter.settings import REPO_ROOT, EndpointSettings
 from adapter.sync.outbox import OUTBOX_FILE
-from tests.integration.sync_support import (
-    assert_exactly_once,
-    expected_resources,
-    version_ids,
-    write_events,
-)
+from tests.support.net import free_port
+from tests.support.sync import assert_exactly_once, expected_resources, version_ids, write_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -85,15 +80,9 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnServer]:
-    server = OwnServer(_free_port(), tmp_path_factory.mktemp("hapi-kill"))
+    server = OwnServer(free_port(), tmp_path_factory.mktemp("hapi-kill"))
     try:
         server.start()
         yield server

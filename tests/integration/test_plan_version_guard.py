@@ -18,7 +18,7 @@ from adapter.fhirclient import FhirClient
 from adapter.personnummer import luhn_digit
 from adapter.settings import EndpointSettings
 from adapter.sync import Importer, SyncSettings, Tally, open_outbox
-from tests.integration.sync_support import (
+from tests.support.sync import (
     MAPPINGS_DIR,
     expected_resources,
     plan_line,

@@ -19,7 +19,7 @@ from adapter.indicators.measures import load_measures
 from adapter.indicators.registry import post_to_registry
 from adapter.indicators.store import indicators_from_server
 from adapter.settings import REPO_ROOT, EndpointSettings, get_settings
-from tests.integration.test_indicators_support import PERIOD, Scenario, on_server, use_servers
+from tests.support.indicators import PERIOD, Scenario, on_server, use_servers
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from adapter.canonical import TAG_ADAPTER
 from adapter.cli import app
 from adapter.fhirclient import FhirClient
 from adapter.followup import subscriptions
-from tests.integration.test_followups import run_cli
+from tests.support.followups import run_cli
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ import pytest
 
 from adapter.canonical import TAG_RUN
 from adapter.fhirclient import FhirClient
-from tests.integration.sync_support import assert_exactly_once, expected_resources, write_events
+from tests.support.sync import assert_exactly_once, expected_resources, write_events
 
 pytestmark = pytest.mark.integration
 SIP_FHIR = str(Path(sys.executable).with_name("sip-fhir"))

@@ -27,12 +27,7 @@ from adapter.sync.servercheck import (
     marker_resource,
     verify,
 )
-from tests.integration.sync_support import (
-    MAPPINGS_DIR,
-    assert_exactly_once,
-    expected_resources,
-    write_events,
-)
+from tests.support.sync import MAPPINGS_DIR, assert_exactly_once, expected_resources, write_events
 
 pytestmark = pytest.mark.integration
 

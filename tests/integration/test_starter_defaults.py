@@ -33,9 +33,8 @@ from adapter.followup.service import FollowupService
 from adapter.mapping import map_record, transaction_bundle
 from adapter.personnummer import luhn_digit
 from adapter.settings import EndpointSettings, Settings
-from tests.integration.faultproxy import Fault, FaultProxy
-from tests.integration.test_followups import MAPPINGS, listed, plan_of, run_cli, write
-from tests.integration.test_profiles import profiles_installed  # noqa: F401
+from tests.support.faultproxy import Fault, FaultProxy
+from tests.support.followups import MAPPINGS, listed, plan_of, run_cli, write
 
 pytestmark = [pytest.mark.integration]
 

@@ -5,7 +5,6 @@ within seconds. The hook runs in the real API app under uvicorn on a loopback po
 from __future__ import annotations
 
 import random
-import socket
 import threading
 import time
 import uuid
@@ -30,9 +29,9 @@ from adapter.followup.rules import RuleSet
 from adapter.followup.subscriptions import HOOK_HEADER, RegisterOutcome
 from adapter.mapping import load_mappings, map_record, transaction_bundle
 from adapter.settings import REPO_ROOT, Settings
-from tests.integration.sync_support import personnummer
-from tests.integration.test_profiles import profiles_installed  # noqa: F401
-from tests.unit.test_mapping import STOCKHOLM, discharge, event, prea60_row
+from tests.support.net import free_port
+from tests.support.records import STOCKHOLM, discharge, event, prea60_row
+from tests.support.sync import personnummer
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 
@@ -42,12 +41,6 @@ RULES = RuleSet.load(REPO_ROOT / "mappings" / "rules.json")
 DELIVERY_TIMEOUT = 90.0  # seconds; HAPI queues changes and delivers them from a scheduled task
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def adapter_url(hapi_base_url: str, tmp_path: Path) -> Iterator[str]:
     """The adapter's API (hook included) under uvicorn in a thread, talking to the test server."""
@@ -55,7 +48,7 @@ def adapter_url(hapi_base_url: str, tmp_path: Path) -> Iterator[str]:
         base_url=hapi_base_url, data_dir=tmp_path, hook_secret=SECRET, scheduler=False
     )
     api = create_app(settings, readiness_checks={})
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     )

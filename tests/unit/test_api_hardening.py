@@ -24,13 +24,12 @@ from adapter.api.readiness import default_checks
 from adapter.api.sessions import COOKIE
 from adapter.audit import AuditKind, AuditLog
 from adapter.settings import REPO_ROOT, Settings
-from tests.unit.test_api import OWN_UNIT, PURPOSE, VARDSAMORDNARE, Service
-from tests.unit.test_api_routes import Service as PagesService
-from tests.unit.test_api_routes import login
-from tests.unit.test_api_routes import service as pages_service  # noqa: F401  (a fixture)
-from tests.unit.test_api_routes_readmodel import LATE, NO_PLAN
-from tests.unit.test_api_support import logging_to_current_stderr
-from tests.unit.test_mapping import UNIT
+from tests.support.app import OWN_UNIT, PURPOSE, VARDSAMORDNARE, Service
+from tests.support.pages import Service as PagesService
+from tests.support.pages import login, make_pages_service
+from tests.support.records import UNIT
+from tests.support.stderr import logging_to_current_stderr
+from tests.support.worklist import LATE, NO_PLAN
 
 
 @pytest.fixture(autouse=True)
@@ -40,6 +39,11 @@ def _logging() -> Iterator[None]:
 
 
 # --- login CSRF ---
+
+
+@pytest.fixture
+def pages_service(tmp_path: Path) -> PagesService:
+    return make_pages_service(tmp_path)
 
 
 @pytest.fixture
@@ -108,7 +112,7 @@ def test_a_login_from_the_services_own_page_is_accepted(
 
 
 def test_the_worklist_page_carries_no_full_personnummer(
-    pages_service: PagesService,  # noqa: F811
+    pages_service: PagesService,
 ) -> None:
     page = login(pages_service, Role.VARDSAMORDNARE).get(f"/ui/units/{UNIT}")
     assert page.status_code == 200

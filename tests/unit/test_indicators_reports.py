@@ -37,24 +37,8 @@ from adapter.indicators.reports import (
 )
 from adapter.mapping import match_url, transaction_bundle
 from adapter.mapping.r4 import check_structure
-from tests.unit.test_rules_support import RULES, UNIT, d, entry, event, notice, person, plan, state
-
-PERIOD = Period(d("2024-12-05"), d("2024-12-11"))
-RUN = "2024-12-09"
-
-
-def _aneby() -> list:
-    """19 in the risk group, 17 of them with an active plan, one below the threshold."""
-    states = [
-        state(
-            patient=person(n),
-            entries=(entry(RUN, "27.5"),),
-            plans=(plan(f"cosmic:VP-{n}", created="2024-06-01"),) if n < 17 else (),
-        )
-        for n in range(19)
-    ]
-    states.append(state(patient=person(99), entries=(entry(RUN, "14.9"),), plans=(plan(),)))
-    return states
+from tests.support.reports import PERIOD, RUN, _aneby
+from tests.support.rules import RULES, UNIT, d, entry, event, notice, person, state
 
 
 def _by_type(resources: list, resource_type: str) -> list[dict]:

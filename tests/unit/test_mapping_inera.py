@@ -26,9 +26,9 @@ from adapter.settings import REPO_ROOT
 from adapter.sources import read_plan_lines
 from adapter.sync.fingerprint import mapping_fingerprint
 from adapter.worklist.patient import patient_name
-from tests.unit.test_indicators_reports import PERIOD as REPORT_PERIOD
-from tests.unit.test_indicators_reports import _aneby
-from tests.unit.test_mapping import (
+from tests.support.plan_lines import SIP as SIP_LINE
+from tests.support.plan_lines import lines
+from tests.support.records import (
     UNIT,
     codes,
     ext,
@@ -40,10 +40,10 @@ from tests.unit.test_mapping import (
     sample_records,
     sip,
 )
-from tests.unit.test_rules_support import RULES
-from tests.unit.test_sources_plans import SIP as SIP_LINE
-from tests.unit.test_sources_plans import lines
-from tests.unit.test_tasks import build, stored
+from tests.support.reports import PERIOD as REPORT_PERIOD
+from tests.support.reports import _aneby
+from tests.support.rules import RULES
+from tests.support.tasks import build, stored
 
 CARE_PROVIDER = "SE2321000016-15CQ"
 Json = dict[str, Any]

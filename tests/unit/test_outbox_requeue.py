@@ -7,7 +7,7 @@ from pathlib import Path
 
 from adapter.mapping.resource import MappedResource
 from adapter.sync.outbox import Outbox, ServerEpoch, State
-from tests.unit.test_outbox import resource, send_all, state_of
+from tests.support.outbox_rows import resource, send_all, state_of
 
 
 def referring(resource_type: str, value: str, target: MappedResource) -> MappedResource:

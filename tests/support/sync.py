@@ -4,7 +4,10 @@ the server holds for them (counted per business identifier, so duplicates show).
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -17,9 +20,9 @@ import requests
 from adapter.fhirclient import FhirClient
 from adapter.mapping import MappedResource, load_mappings, map_record
 from adapter.personnummer import luhn_digit
-from adapter.settings import REPO_ROOT
+from adapter.settings import REPO_ROOT, EndpointSettings
 from adapter.sources import read_file
-from adapter.sync import plan_version
+from adapter.sync import Importer, SyncSettings, Tally, open_outbox, plan_version
 
 MAPPINGS_DIR = REPO_ROOT / "mappings"
 EVENT_HEADER = "Personnummer;Datum;Åtgärdskod;Utförande enhet HSA-id;Kontakttyp;Plan-id"
@@ -207,3 +210,32 @@ def history_counts(base_url: str, resources: Iterable[dict[str, object]]) -> lis
             answer.raise_for_status()
             counts.append(int(answer.json()["total"]))
     return counts
+
+
+SIP_FHIR = str(Path(sys.executable).with_name("sip-fhir"))  # the console script
+
+
+def importer(
+    base_url: str, data_dir: Path, *, batch_size: int = 50, workers: int = 2
+) -> tuple[Importer, Tally]:
+    tally = Tally()
+    client = FhirClient(EndpointSettings(base_url=base_url), on_retry=tally.client_retry)
+    settings = SyncSettings(batch_size=batch_size, workers=workers)
+    return Importer(open_outbox(data_dir), client, MAPPINGS_DIR, tally, settings), tally
+
+
+def cli(data_dir: Path, base_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "SIP_FHIR_BASE_URL": base_url,
+        "SIP_FHIR_DATA_DIR": str(data_dir),
+        "SIP_FHIR_MAX_RETRY_SECONDS": "30",
+    }
+    return subprocess.run(
+        [SIP_FHIR, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )

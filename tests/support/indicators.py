@@ -47,7 +47,7 @@ from adapter.indicators.compute import Period
 from adapter.mapping import load_mappings, map_record, transaction_bundle
 from adapter.personnummer import luhn_digit
 from adapter.settings import REPO_ROOT, get_settings
-from tests.unit.test_mapping import STOCKHOLM, patientkontrakt
+from tests.support.records import STOCKHOLM, patientkontrakt
 
 PERIOD = Period(date(2024, 10, 1), date(2024, 12, 11))
 RUNS = (date(2024, 11, 11), date(2024, 12, 9))

@@ -27,7 +27,7 @@ from adapter.followup.reconcile import FollowupReport, local_today
 from adapter.followup.rules import RuleSet
 from adapter.followup.service import FollowupService
 from adapter.settings import REPO_ROOT, Settings
-from tests.integration.sync_support import personnummer, unit_hsa_id
+from tests.support.sync import personnummer, unit_hsa_id
 
 RULES = RuleSet.load(REPO_ROOT / "mappings" / "rules.json")
 PREA60_HEADER = (

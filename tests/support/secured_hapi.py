@@ -36,7 +36,8 @@ from joserfc.jwk import KeySet, RSAKey
 
 from adapter.canonical import PERSONNUMMER
 from adapter.personnummer import luhn_digit
-from tests.conftest import HAPI_START_TIMEOUT, _free_port, _hapi
+from tests.support.hapi import HAPI_START_TIMEOUT, run_hapi
+from tests.support.net import free_port
 
 SIP_FHIR = str(Path(sys.executable).with_name("sip-fhir"))  # the console script
 EVENT_HEADER = "Personnummer;Datum;Åtgärdskod;Utförande enhet HSA-id;Kontakttyp;Plan-id"
@@ -252,7 +253,7 @@ def make_pki(directory: Path) -> Pki:
 @contextmanager
 def hapi_server(data_dir: Path, env: Mapping[str, str]) -> Iterator[str]:
     """Our HAPI server on a free port with `env` (HAPI_AUTH, HAPI_TLS_*...); yields its base URL."""
-    port = _free_port()
+    port = free_port()
     full_env = {
         **os.environ,
         **env,
@@ -261,7 +262,7 @@ def hapi_server(data_dir: Path, env: Mapping[str, str]) -> Iterator[str]:
         "HAPI_START_TIMEOUT": str(HAPI_START_TIMEOUT - 60),
     }
     try:
-        started = _hapi("start", full_env, HAPI_START_TIMEOUT)
+        started = run_hapi("start", full_env, HAPI_START_TIMEOUT)
         if started.returncode != 0:
             pytest.fail(
                 f"hapi.sh start misslyckades ({started.returncode}):\n"
@@ -270,7 +271,7 @@ def hapi_server(data_dir: Path, env: Mapping[str, str]) -> Iterator[str]:
         scheme = "https" if env.get("HAPI_TLS_CERT") else "http"
         yield f"{scheme}://localhost:{port}/fhir"
     finally:
-        _hapi("stop", full_env, 120)
+        run_hapi("stop", full_env, 120)
 
 
 def listening_addresses(port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
