@@ -11,6 +11,7 @@ import pytest
 
 from adapter.conformance import install_conformance
 from adapter.fhirclient import FhirClient
+from adapter.followup import subscriptions
 from tests.support.api import Clinic, Service
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.profiles import PROFILES_DIR
@@ -45,3 +46,17 @@ def page(served: tuple[str, Service, Clinic]) -> Iterator[Page]:
         yield context.new_page()
         context.close()
         browser.close()
+
+
+@pytest.fixture
+def own_subscriptions(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The adapter's follow-up Subscriptions under ids and a tag of this test alone.
+
+    An installation has one fixed id per watched type (`sip-fhir-followup-<type>`) and removes
+    what carries its tag; on a shared test server two runs would overwrite each other's endpoint
+    and delete each other's Subscriptions. The suffix keeps them apart; the code is unchanged."""
+    run = uuid.uuid4().hex[:12]
+    original = subscriptions.subscription_id
+    monkeypatch.setattr(subscriptions, "subscription_id", lambda t: f"{original(t)}-{run}")
+    monkeypatch.setattr(subscriptions, "TAG_CODE", f"{subscriptions.TAG_CODE}-{run}")
+    return run

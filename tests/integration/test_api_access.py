@@ -13,7 +13,7 @@ import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -27,10 +27,10 @@ from adapter.audit import AuditKind, AuditLog
 from adapter.canonical import ID_PLAN
 from adapter.fhirclient import FhirClient
 from adapter.followup.service import FollowupService
-from adapter.personnummer import luhn_digit
 from adapter.settings import Settings
 from tests.support.api import PREA60_HEADER, today
 from tests.support.confidentiality import body, every_route, filled
+from tests.support.people import fictional_personnummer
 from tests.support.sync import unit_hsa_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
@@ -39,13 +39,6 @@ SECRET = "HEMLIGT888"
 EVENTS_HEADER = "Personnummer;Datum;Åtgärdskod;Utförande enhet HSA-id;Kontakttyp;Plan-id"
 PURPOSE = {"X-Purpose": "vard"}
 Json = dict[str, Any]
-
-
-def fictional_personnummer(rng: random.Random) -> str:
-    """A personnummer of no one (födelsenummer 980–999), random so runs share no patient."""
-    born = date(1925, 1, 1) + timedelta(days=rng.randrange(40 * 365))
-    nine = f"{born:%y%m%d}{rng.randrange(980, 1000)}"
-    return f"{born:%Y%m%d}-{nine[6:]}{luhn_digit(nine)}"
 
 
 @dataclass

@@ -24,7 +24,6 @@ from adapter.audit import AuditKind
 from adapter.canonical import ID_DISCHARGE, ID_PLAN
 from adapter.fhirclient import FhirClient
 from adapter.followup.subscriptions import HOOK_HEADER, HOOK_PATH
-from adapter.personnummer import luhn_digit
 from tests.support.api import (
     HOOK_SECRET,
     PREA60_HEADER,
@@ -37,6 +36,7 @@ from tests.support.api import (
 )
 from tests.support.faultproxy import Fault, FaultProxy
 from tests.support.net import free_port
+from tests.support.people import Births, fictional_personnummer
 from tests.support.sync import cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
@@ -49,16 +49,7 @@ DISCHARGES_HEADER = (
     "Insatser region;Samtycke SIP"
 )
 DEEP_LINE = "[" * 2000 + "]" * 2000
-
-
-def test_personnummer(rng: random.Random) -> str:
-    """A personnummer no real person can have: födelsenummer 980-999 (the project's rule)."""
-    born = date(1930, 1, 1) + timedelta(days=rng.randrange(30 * 365))
-    nine = f"{born:%y%m%d}{rng.randrange(980, 1000)}"
-    return f"{born:%Y%m%d}-{nine[6:]}{luhn_digit(nine)}"
-
-
-test_personnummer.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+BORN_1930S_TO_50S = Births(date(1930, 1, 1), 30)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +57,7 @@ def clinic() -> Clinic:
     rng = random.Random()
     clinic = Clinic.new()
     for person in clinic.people:
-        person.pnr = test_personnummer(rng)
+        person.pnr = fictional_personnummer(rng, BORN_1930S_TO_50S)
     return clinic
 
 
@@ -203,8 +194,9 @@ def test_sip_fhir_import_of_a_file_with_one_bad_byte_says_utf8_and_exits_2(
     rng = random.Random()
     message = f"enc-{rng.randrange(10**9)}"
     stamp = f"{today() - timedelta(days=1)} 08:00"
-    good = f"{message}-1;{test_personnummer(rng)};{stamp};Höglandssjukhuset;Med;Ja;Ja;Ja"
-    bad = f"{message}-2;{test_personnummer(rng)};{stamp};Värnamo sjukhus;Kir;Ja;Nej;Ja"
+    first, second = (fictional_personnummer(rng, BORN_1930S_TO_50S) for _ in range(2))
+    good = f"{message}-1;{first};{stamp};Höglandssjukhuset;Med;Ja;Ja;Ja"
+    bad = f"{message}-2;{second};{stamp};Värnamo sjukhus;Kir;Ja;Nej;Ja"
     source = tmp_path / "discharges-bad-byte.csv"
     source.write_bytes(
         DISCHARGES_HEADER.encode() + b"\n" + good.encode() + b"\n" + bad.encode("cp1252") + b"\n"

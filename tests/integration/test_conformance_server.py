@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -32,9 +31,10 @@ from tests.support.followups import (
     versions,
     write,
 )
+from tests.support.people import fictional_personnummer
 from tests.support.profiles import errors
 from tests.support.records import KARIN, STOCKHOLM, discharge
-from tests.support.sync import importer, personnummer, plan_line
+from tests.support.sync import importer, plan_line
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 Json = dict[str, Any]
@@ -56,7 +56,7 @@ def test_a_goal_dropped_by_a_new_plan_version_is_cancelled_on_the_server(
     fhir_client: FhirClient, hapi_base_url: str, tmp_path: Path
 ) -> None:
     plan_id = f"P-{os.urandom(4).hex()}"
-    patient = personnummer(random.Random())
+    patient = fictional_personnummer()
     first, second = tmp_path / "plans-v1.jsonl", tmp_path / "plans-v2.jsonl"
     first.write_text(plan_line(plan_id, 1, patient, goals=2) + "\n", encoding="utf-8")
     second.write_text(plan_line(plan_id, 2, patient, goals=1) + "\n", encoding="utf-8")

@@ -5,8 +5,6 @@ guard), and the next scan would cancel 19 Tasks ("no longer in the risk group").
 
 from __future__ import annotations
 
-import random
-import uuid
 from datetime import date
 from typing import Any
 
@@ -27,7 +25,7 @@ from tests.support.followups import (
     scan,
     write,
 )
-from tests.support.people import fictional_person
+from tests.support.people import fictional_person as new_person
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 
@@ -107,8 +105,3 @@ def test_a_few_cancellations_go_through_and_are_listed(
     assert sorted(c.person.digits for c in report.cancelled) == sorted(p.digits for p in people[1:])
     assert {c.reason for c in report.cancelled} == {LEFT_GROUP}
     assert all(c.task_id for c in report.cancelled)
-
-
-def new_person() -> PersonId:
-    """A personnummer no real person has (födelsenummer 980–999)."""
-    return fictional_person(random.Random(uuid.uuid4().int))

@@ -4,8 +4,6 @@ discharge notice: listed at the unit on a low-risk row, no plan, no open Task.""
 
 from __future__ import annotations
 
-import random
-import uuid
 from dataclasses import replace
 from datetime import date, datetime
 
@@ -15,7 +13,7 @@ from adapter.canonical import TaskType
 from adapter.domain import DischargeNotice, PersonId
 from adapter.fhirclient import FhirClient
 from tests.support.followups import counts, listed, one_task, scan, tasks_of, write
-from tests.support.people import fictional_person
+from tests.support.people import fictional_person as new_person
 from tests.support.records import STOCKHOLM, discharge
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
@@ -61,8 +59,3 @@ def test_a_unit_scan_leaves_a_discharged_patient_of_another_unit_alone(
     assert report.patients == 0
     assert tasks_of(fhir_client, elsewhere) == []
     assert counts(scan(fhir_client, other_unit, DEC_10)) == {("create", "sip-call"): 1}
-
-
-def new_person() -> PersonId:
-    """A personnummer no real person has (födelsenummer 980–999)."""
-    return fictional_person(random.Random(uuid.uuid4().int))

@@ -5,7 +5,6 @@ neither the CarePlan nor its Goals and CareTeam."""
 from __future__ import annotations
 
 import os
-import random
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,9 +14,9 @@ from typing import Any
 import pytest
 
 from adapter.fhirclient import FhirClient
-from adapter.personnummer import luhn_digit
 from adapter.settings import EndpointSettings
 from adapter.sync import Importer, SyncSettings, Tally, open_outbox
+from tests.support.people import fictional_personnummer
 from tests.support.sync import (
     MAPPINGS_DIR,
     expected_resources,
@@ -40,10 +39,7 @@ def run_import(data_dir: Path, path: Path, client: FhirClient) -> Tally:
 @pytest.fixture
 def patient() -> str:
     """A test personnummer (födelsenummer 980-999: never a real person's)."""
-    rng = random.Random()
-    born = f"{rng.randint(30, 45):02d}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
-    nine = f"{born}{rng.randint(980, 999)}"
-    return f"19{nine[:6]}-{nine[6:]}{luhn_digit(nine)}"
+    return fictional_personnummer()
 
 
 @pytest.fixture

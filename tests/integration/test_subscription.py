@@ -4,7 +4,6 @@ within seconds. The hook runs in the real API app under uvicorn on a loopback po
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 import uuid
@@ -20,7 +19,7 @@ import uvicorn
 
 from adapter.api import create_app
 from adapter.canonical import TaskType
-from adapter.domain import EventCode, PersonId
+from adapter.domain import EventCode
 from adapter.fhirclient import FhirClient
 from adapter.followup import subscriptions
 from adapter.followup.load import patient_refs_of
@@ -30,10 +29,13 @@ from adapter.followup.subscriptions import HOOK_HEADER, RegisterOutcome
 from adapter.mapping import load_mappings, map_record, transaction_bundle
 from adapter.settings import REPO_ROOT, Settings
 from tests.support.net import free_port
+from tests.support.people import fictional_person
 from tests.support.records import STOCKHOLM, discharge, event, prea60_row
-from tests.support.sync import personnummer
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.usefixtures("profiles_installed", "own_subscriptions"),
+]
 
 SECRET = f"hook-{uuid.uuid4().hex}"
 MAPPINGS = load_mappings(REPO_ROOT / "mappings")
@@ -94,11 +96,11 @@ def test_the_hook_refuses_a_caller_without_the_secret(adapter_url: str) -> None:
 
 
 def test_a_sipkall_posted_to_the_server_completes_the_sip_call_task(
-    fhir_client: FhirClient, adapter_url: str
+    fhir_client: FhirClient, adapter_url: str, own_subscriptions: str
 ) -> None:
     today = local_today(RULES)
     unit = f"SE2321000057-E{uuid.uuid4().hex[:12].upper()}"
-    patient = PersonId(personnummer(random.Random()).replace("-", ""))
+    patient = fictional_person()
     ready = datetime.combine(today - timedelta(days=1), datetime.min.time(), STOCKHOLM)
     records = [
         replace(
@@ -121,6 +123,7 @@ def test_a_sipkall_posted_to_the_server_completes_the_sip_call_task(
         first = subscriptions.register(fhir_client, adapter_url, SECRET)
         assert {r.outcome for r in first} <= {RegisterOutcome.CREATED, RegisterOutcome.UPDATED}
         assert len(first) == len(subscriptions.CRITERIA)
+        assert all(r.id.endswith(own_subscriptions) for r in first)  # no other run's ids
         _wait_active(fhir_client)
         again = subscriptions.register(fhir_client, adapter_url, SECRET)
         assert {r.outcome for r in again} == {RegisterOutcome.UNCHANGED}

@@ -27,7 +27,8 @@ from adapter.followup.reconcile import FollowupReport, local_today
 from adapter.followup.rules import RuleSet
 from adapter.followup.service import FollowupService
 from adapter.settings import REPO_ROOT, Settings
-from tests.support.sync import personnummer, unit_hsa_id
+from tests.support.people import fictional_personnummer
+from tests.support.sync import unit_hsa_id
 
 RULES = RuleSet.load(REPO_ROOT / "mappings" / "rules.json")
 PREA60_HEADER = (
@@ -83,7 +84,7 @@ class Clinic:
         rng = random.Random(seed)
 
         def person(family: str, given: str, risk: str) -> Person:
-            return Person(personnummer(rng), family, given, risk)
+            return Person(fictional_personnummer(rng), family, given, risk)
 
         clinic = cls(
             unit=unit_hsa_id(rng),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import uuid
 from collections.abc import Iterable
 from dataclasses import replace
@@ -26,7 +25,6 @@ from adapter.followup.rules import RuleSet
 from adapter.mapping import load_mappings, map_record, transaction_bundle
 from adapter.settings import REPO_ROOT, get_settings
 from tests.support.records import patientkontrakt, prea60_row
-from tests.support.sync import personnummer
 
 Json = dict[str, Any]
 
@@ -44,10 +42,6 @@ RUNS = (date(2024, 12, 2), date(2024, 12, 9))
 
 
 LEFT_GROUP = "Patienten ingår inte längre i riskgruppen (senaste Prea60-körningen)"
-
-
-def new_person() -> PersonId:
-    return PersonId(personnummer(random.Random()).replace("-", ""))
 
 
 def write(client: FhirClient, records: Iterable[Record]) -> None:
