@@ -30,13 +30,13 @@ from adapter.followup.service import FollowupService
 from adapter.settings import Settings
 from tests.support.api import PREA60_HEADER, today
 from tests.support.confidentiality import body, every_route, filled
+from tests.support.formats import EVENTS_LINE as EVENTS_HEADER
 from tests.support.people import fictional_personnummer
 from tests.support.sync import unit_hsa_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 
 SECRET = "HEMLIGT888"
-EVENTS_HEADER = "Personnummer;Datum;Åtgärdskod;Utförande enhet HSA-id;Kontakttyp;Plan-id"
 PURPOSE = {"X-Purpose": "vard"}
 Json = dict[str, Any]
 

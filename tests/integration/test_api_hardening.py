@@ -35,6 +35,7 @@ from tests.support.api import (
     today,
 )
 from tests.support.faultproxy import Fault, FaultProxy
+from tests.support.formats import DISCHARGES_LINE as DISCHARGES_HEADER
 from tests.support.net import free_port
 from tests.support.people import Births, fictional_personnummer
 from tests.support.sync import cli
@@ -44,10 +45,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_install
 Json = dict[str, Any]
 PNR_IN_URL = "19400402-9973"  # the attack run's: födelsenummer 997, a test number
 DEEP_BODY = "[" * 950 + "]" * 950
-DISCHARGES_HEADER = (
-    "Meddelande-id;Personnummer;Utskrivningsklar;Sjukhus;Avdelning;Insatser kommun;"
-    "Insatser region;Samtycke SIP"
-)
 DEEP_LINE = "[" * 2000 + "]" * 2000
 BORN_1930S_TO_50S = Births(date(1930, 1, 1), 30)
 

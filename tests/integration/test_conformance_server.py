@@ -23,7 +23,6 @@ from tests.support.followups import (
     MAPPINGS,
     counts,
     listed,
-    new_person,
     one_task,
     plan_of,
     scan,
@@ -31,6 +30,7 @@ from tests.support.followups import (
     versions,
     write,
 )
+from tests.support.people import fictional_person as new_person
 from tests.support.people import fictional_personnummer
 from tests.support.profiles import errors
 from tests.support.records import KARIN, STOCKHOLM, discharge

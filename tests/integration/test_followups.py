@@ -32,7 +32,6 @@ from tests.support.followups import (
     RULES,
     counts,
     listed,
-    new_person,
     one_task,
     plan_of,
     run_cli,
@@ -41,6 +40,7 @@ from tests.support.followups import (
     versions,
     write,
 )
+from tests.support.people import fictional_person as new_person
 from tests.support.profiles import errors
 from tests.support.records import KARIN, STOCKHOLM, discharge, event
 

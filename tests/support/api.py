@@ -27,14 +27,11 @@ from adapter.followup.reconcile import FollowupReport, local_today
 from adapter.followup.rules import RuleSet
 from adapter.followup.service import FollowupService
 from adapter.settings import REPO_ROOT, Settings
+from tests.support.formats import PREA60_LINE as PREA60_HEADER
 from tests.support.people import fictional_personnummer
 from tests.support.sync import unit_hsa_id
 
 RULES = RuleSet.load(REPO_ROOT / "mappings" / "rules.json")
-PREA60_HEADER = (
-    "Personnummer;Namn;Risk (%);Beräkningsdatum;Listningsenhet HSA-id;Listningsenhet;"
-    "Fast läkarkontakt HSA-id"
-)
 KARIN = "SE2321000057-P00000000011"
 HOOK_SECRET = "test-hook-secret-0123456789"
 

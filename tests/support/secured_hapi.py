@@ -36,11 +36,11 @@ from joserfc.jwk import KeySet, RSAKey
 
 from adapter.canonical import PERSONNUMMER
 from adapter.personnummer import luhn_digit
+from tests.support.formats import EVENTS_LINE as EVENT_HEADER
 from tests.support.hapi import HAPI_START_TIMEOUT, run_hapi
 from tests.support.net import free_port
 
 SIP_FHIR = str(Path(sys.executable).with_name("sip-fhir"))  # the console script
-EVENT_HEADER = "Personnummer;Datum;Åtgärdskod;Utförande enhet HSA-id;Kontakttyp;Plan-id"
 ISSUER = "https://idp.region.test/realms/sip"
 AUDIENCE = "sip-fhir-hapi"
 SCOPE = "system/*.*"  # SMART backend services: all resource types, read and write

@@ -22,10 +22,10 @@ from adapter.mapping import MappedResource, load_mappings, map_record
 from adapter.settings import REPO_ROOT, EndpointSettings
 from adapter.sources import read_file
 from adapter.sync import Importer, SyncSettings, Tally, open_outbox, plan_version
+from tests.support.formats import EVENTS_LINE as EVENT_HEADER
 from tests.support.people import EVENTS_ONLY, fictional_personnummer
 
 MAPPINGS_DIR = REPO_ROOT / "mappings"
-EVENT_HEADER = "Personnummer;Datum;Åtgärdskod;Utförande enhet HSA-id;Kontakttyp;Plan-id"
 CODES = ("AU124", "AU125", "AW010", "UPPF", "SIPKALL")
 CONTACTS = ("besök", "telefon", "video", "hembesök")
 
