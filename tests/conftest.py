@@ -16,7 +16,7 @@ import structlog
 from adapter.fhirclient import FhirClient
 from adapter.settings import EndpointSettings
 from tests.support.clock import FakeTime
-from tests.support.hapi import HAPI_SCRIPT, HAPI_START_TIMEOUT, run_hapi
+from tests.support.hapi import HAPI_SCRIPT, hapi_env, start_hapi, stop_hapi
 from tests.support.net import free_port
 from tests.support.postgres import PostgresCluster, postgres_cluster
 
@@ -40,22 +40,24 @@ def _restore_logging() -> Iterator[None]:
     structlog.configure(**saved)
 
 
+def _chosen(variable: str, choices: tuple[str, ...]) -> str:
+    """The value of `variable`, one of `choices` (the first when unset)."""
+    value = os.environ.get(variable, "").strip() or choices[0]
+    if value not in choices:
+        pytest.fail(f"{variable}={value!r}: ange ett av {', '.join(choices)}")
+    return value
+
+
 @pytest.fixture(scope="session")
 def hapi_mode() -> str:
     """The test server's mode: "sip-fhir" (default) or "starter" (see HAPI_MODE_ENV)."""
-    mode = os.environ.get(HAPI_MODE_ENV, "").strip() or HAPI_MODES[0]
-    if mode not in HAPI_MODES:
-        pytest.fail(f"{HAPI_MODE_ENV}={mode!r}: ange ett av {', '.join(HAPI_MODES)}")
-    return mode
+    return _chosen(HAPI_MODE_ENV, HAPI_MODES)
 
 
 @pytest.fixture(scope="session")
 def hapi_db() -> str:
     """The started test server's database: "h2" (default) or "postgres" (see HAPI_DB_ENV)."""
-    db = os.environ.get(HAPI_DB_ENV, "").strip() or HAPI_DBS[0]
-    if db not in HAPI_DBS:
-        pytest.fail(f"{HAPI_DB_ENV}={db!r}: ange ett av {', '.join(HAPI_DBS)}")
-    return db
+    return _chosen(HAPI_DB_ENV, HAPI_DBS)
 
 
 def _postgres_env() -> tuple[dict[str, str], Path]:
@@ -90,27 +92,13 @@ def hapi_base_url(
         pytest.fail(f"{HAPI_SCRIPT} saknas: kan inte starta den lokala HAPI-servern")
     port = free_port()
     db_env, pg_root = _postgres_env() if hapi_db == "postgres" else ({"HAPI_DB": "h2"}, None)
-    env = {
-        **os.environ,
-        **db_env,
-        "HAPI_PORT": str(port),
-        "HAPI_DATA_DIR": str(tmp_path_factory.mktemp("hapi-data")),
-        "HAPI_PROFILE": hapi_mode,
-        "HAPI_START_TIMEOUT": str(
-            HAPI_START_TIMEOUT - 60
-        ),  # the script gives up first, with its log
-    }
+    data_dir = tmp_path_factory.mktemp("hapi-data")
+    env = hapi_env(port, data_dir, **db_env, HAPI_PROFILE=hapi_mode)
     try:
-        started = run_hapi("start", env, HAPI_START_TIMEOUT)
-        if started.returncode != 0:
-            pytest.fail(
-                f"hapi.sh start misslyckades ({started.returncode}):\n"
-                f"{started.stdout[-3000:]}\n{started.stderr[-3000:]}"
-            )
-        urls = [line for line in started.stdout.split() if line.startswith("http")]
+        urls = [line for line in start_hapi(env).split() if line.startswith("http")]
         yield urls[-1].rstrip("/") if urls else f"http://localhost:{port}/fhir"
     finally:
-        run_hapi("stop", env, 120)  # with PostgreSQL: the cluster too
+        stop_hapi(env)  # with PostgreSQL: the cluster too
         if pg_root is not None:
             shutil.rmtree(pg_root, ignore_errors=True)
 

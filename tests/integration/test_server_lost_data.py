@@ -23,7 +23,7 @@ import pytest
 from adapter.canonical import TAG_RUN
 from adapter.fhirclient import FhirClient
 from adapter.settings import REPO_ROOT, EndpointSettings, sandbox_profile_version
-from tests.support.hapi import HAPI_START_TIMEOUT, run_hapi
+from tests.support.hapi import HAPI_START_TIMEOUT, hapi_env, run_hapi, stop_hapi
 from tests.support.net import free_port
 from tests.support.sync import assert_exactly_once, expected_resources, version_ids, write_events
 
@@ -57,18 +57,13 @@ class OwnServer:
 def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnServer]:
     port = free_port()
     data_dir = tmp_path_factory.mktemp("hapi-wiped")
-    env = {
-        **os.environ,
-        "HAPI_PORT": str(port),
-        "HAPI_DATA_DIR": str(data_dir),
-        "HAPI_START_TIMEOUT": str(HAPI_START_TIMEOUT - 60),
-    }
+    env = hapi_env(port, data_dir)
     server = OwnServer(f"http://localhost:{port}/fhir", data_dir, env)
     try:
         server.start()
         yield server
     finally:
-        run_hapi("stop", env, 120)
+        stop_hapi(env)
 
 
 def sip_fhir(

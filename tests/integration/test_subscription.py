@@ -4,7 +4,6 @@ within seconds. The hook runs in the real API app under uvicorn on a loopback po
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import requests
-import uvicorn
 
 from adapter.api import create_app
 from adapter.canonical import TaskType
@@ -28,6 +26,7 @@ from adapter.followup.rules import RuleSet
 from adapter.followup.subscriptions import HOOK_HEADER, RegisterOutcome
 from adapter.mapping import load_mappings, map_record, transaction_bundle
 from adapter.settings import REPO_ROOT, Settings
+from tests.support.api import running
 from tests.support.net import free_port
 from tests.support.people import fictional_person
 from tests.support.records import STOCKHOLM, discharge, event, prea60_row
@@ -49,22 +48,8 @@ def adapter_url(hapi_base_url: str, tmp_path: Path) -> Iterator[str]:
     settings = Settings(
         base_url=hapi_base_url, data_dir=tmp_path, hook_secret=SECRET, scheduler=False
     )
-    api = create_app(settings, readiness_checks={})
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, name="adapter-api", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with running(create_app(settings, readiness_checks={}), free_port()) as url:
+        yield url
 
 
 def _wait_active(client: FhirClient) -> None:

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-import pytest
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -37,7 +36,7 @@ from joserfc.jwk import KeySet, RSAKey
 from adapter.canonical import PERSONNUMMER
 from adapter.personnummer import luhn_digit
 from tests.support.formats import EVENTS_LINE as EVENT_HEADER
-from tests.support.hapi import HAPI_START_TIMEOUT, run_hapi
+from tests.support.hapi import hapi_env, start_hapi, stop_hapi
 from tests.support.net import free_port
 
 SIP_FHIR = str(Path(sys.executable).with_name("sip-fhir"))  # the console script
@@ -254,24 +253,13 @@ def make_pki(directory: Path) -> Pki:
 def hapi_server(data_dir: Path, env: Mapping[str, str]) -> Iterator[str]:
     """Our HAPI server on a free port with `env` (HAPI_AUTH, HAPI_TLS_*...); yields its base URL."""
     port = free_port()
-    full_env = {
-        **os.environ,
-        **env,
-        "HAPI_PORT": str(port),
-        "HAPI_DATA_DIR": str(data_dir),
-        "HAPI_START_TIMEOUT": str(HAPI_START_TIMEOUT - 60),
-    }
+    full_env = hapi_env(port, data_dir, **env)
     try:
-        started = run_hapi("start", full_env, HAPI_START_TIMEOUT)
-        if started.returncode != 0:
-            pytest.fail(
-                f"hapi.sh start misslyckades ({started.returncode}):\n"
-                f"{started.stdout[-3000:]}\n{started.stderr[-3000:]}"
-            )
+        start_hapi(full_env)
         scheme = "https" if env.get("HAPI_TLS_CERT") else "http"
         yield f"{scheme}://localhost:{port}/fhir"
     finally:
-        run_hapi("stop", full_env, 120)
+        stop_hapi(full_env)
 
 
 def listening_addresses(port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:

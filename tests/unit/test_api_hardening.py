@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 
 from adapter.api import create_app
 from adapter.api.apikeys import ApiKeyEntry, ApiKeyStore, add_entry, new_key
@@ -61,6 +62,16 @@ def pages(tmp_path: Path) -> tuple[TestClient, str]:
     return TestClient(app, base_url="http://sip.local:8000"), key
 
 
+def post_login(client: TestClient, key: str, headers: dict[str, str]) -> Response:
+    """The log-in form posted with the care purpose and `headers` (Origin, Referer)."""
+    return client.post(
+        "/ui/login",
+        data={"api_key": key, "purpose": "vard"},
+        headers=headers,
+        follow_redirects=False,
+    )
+
+
 @pytest.mark.parametrize(
     "headers",
     [
@@ -74,12 +85,7 @@ def test_a_login_posted_from_another_site_is_refused(
     pages: tuple[TestClient, str], headers: dict[str, str]
 ) -> None:
     client, key = pages
-    answer = client.post(
-        "/ui/login",
-        data={"api_key": key, "purpose": "vard"},
-        headers=headers,
-        follow_redirects=False,
-    )
+    answer = post_login(client, key, headers)
     assert answer.status_code == 403 and "annan webbplats" in answer.text
     assert COOKIE not in answer.headers.get("set-cookie", "")
     assert len(client.app.state.page_sessions) == 0  # type: ignore[attr-defined]
@@ -98,12 +104,7 @@ def test_a_login_from_the_services_own_page_is_accepted(
     pages: tuple[TestClient, str], headers: dict[str, str]
 ) -> None:
     client, key = pages
-    answer = client.post(
-        "/ui/login",
-        data={"api_key": key, "purpose": "vard"},
-        headers=headers,
-        follow_redirects=False,
-    )
+    answer = post_login(client, key, headers)
     assert answer.status_code == 303, answer.text
     assert COOKIE in answer.headers["set-cookie"]
 
