@@ -11,7 +11,7 @@ PERIOD = Period(d("2024-12-05"), d("2024-12-11"))
 RUN = "2024-12-09"
 
 
-def _aneby() -> list:
+def aneby_states() -> list:
     """19 in the risk group, 17 of them with an active plan, one below the threshold."""
     states = [
         state(

@@ -41,7 +41,7 @@ from tests.support.records import (
     sip,
 )
 from tests.support.reports import PERIOD as REPORT_PERIOD
-from tests.support.reports import _aneby
+from tests.support.reports import aneby_states
 from tests.support.rules import RULES
 from tests.support.tasks import build, stored
 
@@ -237,7 +237,7 @@ def test_tasks_reports_lists_and_subscriptions_get_a_narrative_too() -> None:
     assert "status begärd" in task["text"]["div"]
     closed = closed_task(stored(task), Outcome.COMPLETED, "Uppföljd")
     assert "status avslutad" in closed["text"]["div"] and "orsak: Uppföljd" in closed["text"]["div"]
-    result = plan_coverage(_aneby(), UNIT, REPORT_PERIOD, RULES)
+    result = plan_coverage(aneby_states(), UNIT, REPORT_PERIOD, RULES)
     for resource in report_resources([result]):
         assert resource.resource["text"]["status"] == "generated"
     hook = subscription("Procedure", "https://adapter.example/", "hemligt")
