@@ -45,7 +45,13 @@ from adapter.sync.outbox import (
     unique_by_key,
 )
 from adapter.sync.progress import Tally, WriteOutcome
-from adapter.sync.versionguard import decide, guard_bundle, read_server_plans, versioned_plans
+from adapter.sync.versionguard import (
+    UniqueRule,
+    decide,
+    guard_bundle,
+    read_server_plans,
+    versioned_plans,
+)
 
 _log = get_logger("adapter.sync")
 
@@ -96,6 +102,7 @@ class SyncEngine:
         self.tally = tally
         self.settings = settings or SyncSettings()
         self._sleep = sleep
+        self._unique_rule = UniqueRule(client)
 
     def drain(self) -> SyncStop | None:
         """Send everything pending; None when done, else why it stopped."""
@@ -179,7 +186,9 @@ class SyncEngine:
             self.tally.count_older_on_server(message)
         entries = unique_by_key(entry for group in decision.send for entry in group)
         bundle = transaction_bundle(_mapped(entry) for entry in entries)
-        return decision.send, guard_bundle(bundle, decision.held)
+        # A new plan is created (never matched) only where the server refuses a second one.
+        absent = decision.absent if decision.absent and self._unique_rule.active() else set()
+        return decision.send, guard_bundle(bundle, decision.held, absent)
 
     def _split(
         self,

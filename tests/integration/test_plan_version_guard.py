@@ -24,6 +24,7 @@ from tests.support.sync import (
     server_matches,
     version_ids,
 )
+from tests.integration.test_profiles import profiles_installed  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -148,3 +149,35 @@ def test_the_cli_says_which_plan_it_left_and_why(
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Äldre planversioner (hoppades över)" in result.stdout
     assert "version 1 skrevs inte: servern har redan version 2" in result.stdout
+
+
+@pytest.mark.parametrize(("theirs", "ours", "winner"), [(3, 2, 3), (1, 2, 2)])
+def test_a_plan_created_by_another_installation_between_read_and_write(
+    hapi_base_url: str,
+    fhir_client: FhirClient,
+    profiles_installed: None,  # noqa: F811 - the unique rule the create relies on
+    tmp_path: Path,
+    plan_files: dict[int, Path],
+    theirs: int,
+    ours: int,
+    winner: int,
+) -> None:
+    """B reads: no such plan yet. A creates it (version `theirs`) before B writes (`ours`). B's
+    create is refused by the server's unique index, B reads again and decides again: one
+    CarePlan, the newer version, never B's older one written over A's."""
+    a, b = tmp_path / "installation-a", tmp_path / "installation-b"
+
+    def race() -> Iterator[None]:
+        run_import(a, plan_files[theirs], fhir_client)  # lands after B found nothing
+        yield
+
+    racing = RacingClient(hapi_base_url, race())
+    with racing:
+        tally = run_import(b, plan_files[ours], racing)
+
+    (plan,) = stored(fhir_client, plan_files[winner], "CarePlan")
+    assert plan["title"] == f"Version {winner}"
+    goals = stored(fhir_client, plan_files[winner], "Goal")
+    assert len(goals) == 2 and all(f"v{winner}" in g["description"]["text"] for g in goals)
+    assert racing.plan_reads == 2 and tally.retries == 1  # refused once, then decided again
+    assert tally.older_skipped == (1 if theirs > ours else 0)

@@ -26,6 +26,7 @@ from tests.support.sync import (
     version_ids,
     write_events,
 )
+from tests.integration.test_profiles import profiles_installed  # noqa: F401
 
 pytestmark = pytest.mark.integration
 TEST_SYSTEM = "https://sip-fhir.se/fhir/identifier/test"
@@ -215,7 +216,10 @@ def test_cli_import_exit_codes_and_masked_row_errors(
 
 
 def test_two_concurrent_imports_of_overlapping_data_leave_no_duplicates(
-    hapi_base_url: str, fhir_client: FhirClient, tmp_path: Path
+    hapi_base_url: str,
+    fhir_client: FhirClient,
+    profiles_installed: None,  # noqa: F811 - the server's unique identifier rule, as in a region
+    tmp_path: Path,
 ) -> None:
     rng = random.Random()
     both = write_events(tmp_path / "events-all.csv", rows=600, patients=120, rng=rng).path
