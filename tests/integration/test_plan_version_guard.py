@@ -24,7 +24,6 @@ from tests.support.sync import (
     server_matches,
     version_ids,
 )
-from tests.integration.test_profiles import profiles_installed  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -155,7 +154,7 @@ def test_the_cli_says_which_plan_it_left_and_why(
 def test_a_plan_created_by_another_installation_between_read_and_write(
     hapi_base_url: str,
     fhir_client: FhirClient,
-    profiles_installed: None,  # noqa: F811 - the unique rule the create relies on
+    profiles_installed: None,
     tmp_path: Path,
     plan_files: dict[int, Path],
     theirs: int,

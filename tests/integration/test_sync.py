@@ -26,7 +26,6 @@ from tests.support.sync import (
     version_ids,
     write_events,
 )
-from tests.integration.test_profiles import profiles_installed  # noqa: F401
 
 pytestmark = pytest.mark.integration
 TEST_SYSTEM = "https://sip-fhir.se/fhir/identifier/test"
@@ -218,7 +217,7 @@ def test_cli_import_exit_codes_and_masked_row_errors(
 def test_two_concurrent_imports_of_overlapping_data_leave_no_duplicates(
     hapi_base_url: str,
     fhir_client: FhirClient,
-    profiles_installed: None,  # noqa: F811 - the server's unique identifier rule, as in a region
+    profiles_installed: None,
     tmp_path: Path,
 ) -> None:
     rng = random.Random()
