@@ -14,8 +14,8 @@ import pytest
 from adapter.fhirclient import FhirClient
 from adapter.settings import EndpointSettings
 from adapter.sync import Importer, SyncSettings, Tally, open_outbox
-from tests.integration.faultproxy import Fault, FaultProxy
-from tests.integration.sync_support import (
+from tests.support.faultproxy import Fault, FaultProxy
+from tests.support.sync import (
     MAPPINGS_DIR,
     assert_exactly_once,
     expected_resources,

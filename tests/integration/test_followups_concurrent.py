@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -15,12 +14,12 @@ import pytest
 
 from adapter.canonical import TaskType
 from adapter.fhirclient import FhirClient
-from tests.integration.test_followups import listed, new_person, tasks_of, write
-from tests.integration.test_profiles import profiles_installed  # noqa: F401
+from tests.support.followups import listed, tasks_of, write
+from tests.support.people import fictional_person as new_person
+from tests.support.processes import SIP_FHIR
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 
-SIP_FHIR = str(Path(sys.executable).with_name("sip-fhir"))
 PATIENTS = 40
 
 

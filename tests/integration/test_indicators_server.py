@@ -39,7 +39,7 @@ from adapter.indicators.store import (
 )
 from adapter.indicators.trend import unit_trends
 from adapter.settings import REPO_ROOT, get_settings
-from tests.integration.test_indicators_support import (
+from tests.support.indicators import (
     AU124,
     AU125,
     AW010,

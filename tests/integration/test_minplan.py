@@ -30,8 +30,7 @@ from adapter.survey.codes import normalize
 from adapter.survey.indicators import quarter_of, read_responses, sips_held, survey_result
 from adapter.survey.questionnaire import SURVEY_FILE, install_survey, load_survey
 from adapter.survey.ratelimit import RateLimit
-from tests.integration.test_api_support import RULES, Clinic, Service, ingest, make_service, today
-from tests.integration.test_profiles import profiles_installed  # noqa: F401
+from tests.support.api import RULES, Clinic, Service, ingest, make_service, today
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 
@@ -47,7 +46,7 @@ def world(
     tmp_path_factory: pytest.TempPathFactory,
     hapi_base_url: str,
     fhir_client: FhirClient,
-    profiles_installed: None,  # noqa: F811
+    profiles_installed: None,
 ) -> Iterator[tuple[Service, Clinic]]:
     clinic = Clinic.new()
     service = make_service(tmp_path_factory.mktemp("minplan"), hapi_base_url, clinic.unit)

@@ -5,7 +5,6 @@ neither the CarePlan nor its Goals and CareTeam."""
 from __future__ import annotations
 
 import os
-import random
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,17 +14,16 @@ from typing import Any
 import pytest
 
 from adapter.fhirclient import FhirClient
-from adapter.personnummer import luhn_digit
 from adapter.settings import EndpointSettings
 from adapter.sync import Importer, SyncSettings, Tally, open_outbox
-from tests.integration.sync_support import (
+from tests.support.people import fictional_personnummer
+from tests.support.sync import (
     MAPPINGS_DIR,
     expected_resources,
     plan_line,
     server_matches,
     version_ids,
 )
-from tests.integration.test_profiles import profiles_installed  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -41,10 +39,7 @@ def run_import(data_dir: Path, path: Path, client: FhirClient) -> Tally:
 @pytest.fixture
 def patient() -> str:
     """A test personnummer (födelsenummer 980-999: never a real person's)."""
-    rng = random.Random()
-    born = f"{rng.randint(30, 45):02d}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
-    nine = f"{born}{rng.randint(980, 999)}"
-    return f"19{nine[:6]}-{nine[6:]}{luhn_digit(nine)}"
+    return fictional_personnummer()
 
 
 @pytest.fixture
@@ -159,7 +154,7 @@ def test_the_cli_says_which_plan_it_left_and_why(
 def test_a_plan_created_by_another_installation_between_read_and_write(
     hapi_base_url: str,
     fhir_client: FhirClient,
-    profiles_installed: None,  # noqa: F811 - the unique rule the create relies on
+    profiles_installed: None,
     tmp_path: Path,
     plan_files: dict[int, Path],
     theirs: int,

@@ -14,13 +14,13 @@ import pytest
 
 from adapter.fhirclient import FhirClient
 from adapter.sync.outbox import OUTBOX_FILE, Outbox, State
-from tests.integration.sync_support import (
+from tests.support.processes import adapter_env, sip_fhir, start_import
+from tests.support.sync import (
     assert_exactly_once,
     expected_resources,
     version_ids,
     write_events,
 )
-from tests.integration.test_kill import adapter_env, sip_fhir, start_import
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -25,8 +25,7 @@ from adapter.cli import app
 from adapter.fhirclient import Conflict, FhirClient
 from adapter.mapping.fhir import Json
 from adapter.settings import EndpointSettings
-from tests.integration.test_profiles import profiles_installed  # noqa: F401
-from tests.unit.test_business_identifier_rule import WRITTEN
+from tests.support.business_ids import WRITTEN
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 

@@ -22,7 +22,7 @@ from adapter.sources import SourceKind, read_file
 from adapter.sources.values import InvalidValue
 from adapter.sources.values import parse_hsa_id as parse_cell
 from adapter.sync import Importer, SyncHooks, SyncSettings, Tally, open_outbox
-from tests.unit.test_mapping import UNIT, discharge, event, prea60_row, sip
+from tests.support.records import UNIT, discharge, event, prea60_row, sip
 
 MAPPINGS_DIR = REPO_ROOT / "mappings"
 OTHER = "SE2321000057-E00000000888"

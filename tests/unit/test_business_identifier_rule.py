@@ -10,27 +10,11 @@ from typing import Any
 from adapter import canonical as c
 from adapter.mapping import load_mappings, map_record
 from adapter.settings import REPO_ROOT
-from tests.unit.test_mapping import sip
+from tests.support.business_ids import WRITTEN
+from tests.support.records import sip
 
 PROFILES = REPO_ROOT / "profiles"
 HAPI_SP_UNIQUE = "http://hapifhir.io/fhir/StructureDefinition/sp-unique"
-
-# Every (type, business identifier system) the adapter writes with a conditional write.
-WRITTEN = {
-    ("Patient", c.PERSONNUMMER),
-    ("Patient", c.SAMORDNINGSNUMMER),
-    ("CarePlan", c.ID_PLAN),
-    ("Goal", c.ID_GOAL),
-    ("CareTeam", c.ID_CARETEAM),
-    ("Provenance", c.ID_PROVENANCE),
-    ("RiskAssessment", c.ID_RISK_ASSESSMENT),
-    ("Procedure", c.ID_PROCEDURE),
-    ("Encounter", c.ID_DISCHARGE),
-    ("Task", c.ID_TASK),
-    ("MeasureReport", c.ID_MEASURE_REPORT),
-    ("List", c.ID_SUBJECT_LIST),
-    ("Basic", c.ID_OUTBOX_EPOCH),
-}
 
 
 def _load(name: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from adapter.indicators.compute import Period, unit_indicators
 from adapter.indicators.measures import load_measures
 from adapter.indicators.registry import ndjson_resources, registry_bundle, write_ndjson
 from adapter.settings import REPO_ROOT, AuthMode, Settings
-from tests.unit.test_rules_support import RULES, UNIT, UNIT_B, d, entry, event, person, plan, state
+from tests.support.rules import RULES, UNIT, UNIT_B, d, entry, event, person, plan, state
 
 PERIOD = Period(d("2024-12-05"), d("2024-12-11"))
 

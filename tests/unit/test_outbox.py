@@ -27,23 +27,7 @@ from adapter.sync.outbox import (
     content_hash,
 )
 from tests.support import outbox as outbox_support
-from tests.support.outbox import change, rows
-
-SYSTEM = "https://example.org/id"
-
-
-def resource(
-    resource_type: str, value: str, *, note: str = "", create_only: bool = False, version: int = 0
-) -> MappedResource:
-    body: dict[str, object] = {
-        "resourceType": resource_type,
-        "identifier": [{"system": SYSTEM, "value": value}],
-    }
-    if note:
-        body["note"] = note
-    if version:
-        body["version"] = version
-    return MappedResource(resource_type, SYSTEM, value, body, create_only)
+from tests.support.outbox import SYSTEM, change, resource, send_all, state_of
 
 
 def version_of(item: MappedResource) -> int | None:
@@ -57,22 +41,6 @@ where = outbox_support.where  # the fixture: each test taking it runs on SQLite 
 @pytest.fixture
 def outbox(where: str | Path) -> Outbox:
     return Outbox(where, version_of=version_of)
-
-
-def state_of(outbox: Outbox, item: MappedResource) -> str:
-    (row,) = rows(outbox, "SELECT state FROM resource WHERE match_url = :u", {"u": item.match_url})
-    return str(row[0])
-
-
-def send_all(outbox: Outbox, size: int = 1000) -> list[list[str]]:
-    """Claim and confirm everything; the groups (as match URLs) in the order they were sent."""
-    token = "test:1:a"
-    sent: list[list[str]] = []
-    while (claimed := outbox.claim(token, size).batch) is not None:
-        sent.extend([e.match_url for e in group] for group in claimed.groups)
-        outbox.complete(token, [Written(e, "1", "1") for e in claimed.entries])
-        outbox.close_records(claimed.record_ids)
-    return sent
 
 
 def test_canonical_hash_ignores_key_order() -> None:

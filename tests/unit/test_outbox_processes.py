@@ -14,8 +14,7 @@ from pathlib import Path
 from adapter.sync.outbox import Outbox, State
 from adapter.sync.outboxdb import Tx
 from tests.support import outbox as outbox_support
-from tests.support.outbox import rows
-from tests.unit.test_outbox import resource
+from tests.support.outbox import resource, rows
 
 where = outbox_support.where  # the fixture: each test runs on SQLite and PostgreSQL
 

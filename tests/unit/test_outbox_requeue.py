@@ -8,8 +8,7 @@ from pathlib import Path
 from adapter.mapping.resource import MappedResource
 from adapter.sync.outbox import Outbox, ServerEpoch, State
 from tests.support import outbox as outbox_support
-from tests.support.outbox import change, rows
-from tests.unit.test_outbox import resource, send_all, state_of
+from tests.support.outbox import change, resource, rows, send_all, state_of
 
 where = outbox_support.where  # the fixture: each test runs on SQLite and PostgreSQL
 

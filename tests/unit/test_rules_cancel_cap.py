@@ -15,7 +15,7 @@ from adapter.followup.rulesfile import load_rules
 from adapter.followup.state import PatientState, UnitRun
 from adapter.followup.tasks import new_task, read_task
 from adapter.settings import REPO_ROOT
-from tests.unit.test_mapping import UNIT, prea60_row
+from tests.support.records import UNIT, prea60_row
 
 RULES = load_rules(REPO_ROOT / "mappings" / "rules.json")
 PERSON = PersonId("193102149824")

@@ -18,18 +18,10 @@ from adapter.domain import Prea60Row, RowError
 from adapter.settings import REPO_ROOT
 from adapter.sources import ColumnMapError, SourceKind, kind_of, read_file, read_prea60
 from adapter.sources.values import InvalidValue, parse_datetime, parse_decimal
+from tests.support import formats
+from tests.support.formats import PREA60 as HEADER
 
 MAPPINGS_DIR = REPO_ROOT / "mappings"
-
-HEADER = [
-    "Personnummer",
-    "Namn",
-    "Risk (%)",
-    "Beräkningsdatum",
-    "Listningsenhet HSA-id",
-    "Listningsenhet",
-    "Fast läkarkontakt HSA-id",
-]
 UNIT = "SE2321000057-E00000000101"
 GP = "SE2321000057-P00000000201"
 ROWS = [
@@ -313,24 +305,8 @@ def test_a_missing_column_map_fails_at_once(tmp_path: Path) -> None:
 def test_the_shipped_column_maps_name_the_formats_readme_headers() -> None:
     expected = {
         "prea60": HEADER,
-        "events": [
-            "Personnummer",
-            "Datum",
-            "Åtgärdskod",
-            "Utförande enhet HSA-id",
-            "Kontakttyp",
-            "Plan-id",
-        ],
-        "discharges": [
-            "Meddelande-id",
-            "Personnummer",
-            "Utskrivningsklar",
-            "Sjukhus",
-            "Avdelning",
-            "Insatser kommun",
-            "Insatser region",
-            "Samtycke SIP",
-        ],
+        "events": formats.EVENTS,
+        "discharges": formats.DISCHARGES,
     }
     for kind, headers in expected.items():
         data = json.loads((REPO_ROOT / "mappings" / "columns" / f"{kind}.json").read_text("utf-8"))

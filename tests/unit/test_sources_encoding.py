@@ -10,23 +10,16 @@ from pathlib import Path
 from adapter.domain import DischargeNotice, Prea60Row, RowError
 from adapter.settings import REPO_ROOT
 from adapter.sources import SourceKind, read_discharges, read_file, read_plans, read_prea60
+from tests.support.formats import DISCHARGES_LINE as DISCHARGES_HEADER
+from tests.support.formats import PREA60_LINE as PREA60_HEADER
 
 MAPPINGS_DIR = REPO_ROOT / "mappings"
-
-PREA60_HEADER = (
-    "Personnummer;Namn;Risk (%);Beräkningsdatum;Listningsenhet HSA-id;Listningsenhet;"
-    "Fast läkarkontakt HSA-id"
-)
 UNIT = "SE2321000057-E00000000101"
 PREA60_ROWS = [
     f"19310214-9824;Bergqvist, Elsa;27,4;2025-03-10;{UNIT};Ekeby vårdcentral;",
     f"19520171-9829;Öberg-Åhlén, Märta;15;2025-03-10;{UNIT};Ekeby vårdcentral;",
     f"19231105-9808;Karlsson, Dagny;35,6;2025-03-10;{UNIT};Ekeby vårdcentral;",
 ]
-DISCHARGES_HEADER = (
-    "Meddelande-id;Personnummer;Utskrivningsklar;Sjukhus;Avdelning;Insatser kommun;"
-    "Insatser region;Samtycke SIP"
-)
 DISCHARGE_ROWS = [
     "LC-1;19231105-9808;2024-12-23 10:15;Höglandssjukhuset;Medicin 2;Ja;Ja;Ja",
     "LC-2;19310214-9824;2024-12-27 09:00;Länssjukhuset Ryhov;Geriatrik;Ja;Ja;Ja",

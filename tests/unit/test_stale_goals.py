@@ -13,7 +13,7 @@ from adapter.settings import REPO_ROOT
 from adapter.sync.importer import open_outbox
 from adapter.sync.outbox import Outbox
 from tests.support.outbox import rows
-from tests.unit.test_mapping import sip
+from tests.support.records import sip
 
 MAPPINGS = load_mappings(REPO_ROOT / "mappings")
 
