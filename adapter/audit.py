@@ -1,23 +1,41 @@
 """The audit log (PDL, patientdatalagen 4 kap. 3 §): who read which patient's data, when and why.
 
-A SQLite database of its own (WAL, synchronous=FULL): an event is on disk when `record` returns,
-and callers record before they answer. It is the one place that keeps the full personnummer of
-the patient read, because follow-up ("who looked at patient X?") needs it; the file is created
-readable by its owner only and is searched through the admin-only API. Ordinary logs never carry
-the number. Timestamps are UTC.
+Stored where the adapter keeps its state (adapter/database.py): the shared database when
+SIP_FHIR_DATABASE_URL is set, so every `serve` process writes to, and an admin searches, one log;
+else a SQLite file of its own (WAL, synchronous FULL, SIP_FHIR_AUDIT_DB or <data_dir>/audit.sqlite).
+An event is stored when `record` returns, and callers record before they answer. It is the one
+place that keeps the full personnummer of the patient read, because follow-up ("who looked at
+patient X?") needs it; a SQLite file is created readable by its owner only, and the log is
+searched through the admin-only API. Ordinary logs never carry the number. Timestamps are UTC.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import astuple, dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.engine import make_url
+
+from adapter.database import is_postgres, open_tables, sqlite_url, state_url
+from adapter.settings import Settings
 
 
 class AuditKind(StrEnum):
@@ -54,47 +72,44 @@ class AuditEvent:
 CHECK_TIMEOUT = 2.0  # seconds the readiness check waits for the write lock
 _AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, so text order is time order
 _COLUMNS = tuple(f.name for f in fields(AuditEvent))
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS audit_event (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    {", ".join(f"{name} TEXT" for name in _COLUMNS)}
-);
-CREATE INDEX IF NOT EXISTS audit_event_patient ON audit_event (patient, at);
-CREATE INDEX IF NOT EXISTS audit_event_subject ON audit_event (subject, at);
-"""
+_METADATA = MetaData()
+_TABLE = Table(
+    "audit_event",
+    _METADATA,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    *(Column(name, Text) for name in _COLUMNS),
+    Index("audit_event_patient", "patient", "at"),
+    Index("audit_event_subject", "subject", "at"),
+    sqlite_autoincrement=True,
+)
+
+
+def audit_url(settings: Settings) -> str:
+    """The shared database when set; else SIP_FHIR_AUDIT_DB, else <data_dir>/audit.sqlite."""
+    if settings.database_url is None and settings.audit_db is not None:
+        return sqlite_url(settings.audit_db)
+    return state_url(settings, "audit.sqlite")
 
 
 class AuditLog:
-    """Append-only audit events in a SQLite file."""
+    """Append-only audit events: a SQLite file (a Path) or a database URL (a str)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+    def __init__(self, target: Path | str) -> None:
+        self.url = sqlite_url(target) if isinstance(target, Path) else target
+        self.path = None if is_postgres(self.url) else Path(make_url(self.url).database or "")
+        self._engine = open_tables(self.url, _METADATA)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.path, timeout=30)) as db:
-            db.execute("PRAGMA synchronous=FULL")  # WAL + FULL: durable once the commit returns
-            with db:
-                yield db
+    @classmethod
+    def for_settings(cls, settings: Settings) -> AuditLog:
+        return cls(audit_url(settings))
 
     def record(self, events: Sequence[AuditEvent]) -> None:
         """Write `events` in one transaction; raises if they could not be stored."""
         if not events:
             return
-        placeholders = ", ".join("?" for _ in _COLUMNS)
-        rows = [_row(event) for event in events]
-        with self._lock, self._connect() as db:
-            db.executemany(
-                f"INSERT INTO audit_event ({', '.join(_COLUMNS)}) VALUES ({placeholders})",  # noqa: S608
-                rows,
-            )
+        rows = [dict(zip(_COLUMNS, _row(event), strict=True)) for event in events]
+        with self._engine.begin() as db:
+            db.execute(insert(_TABLE), rows)
 
     def search(
         self,
@@ -106,32 +121,39 @@ class AuditLog:
         limit: int = 100,
     ) -> list[AuditEvent]:
         """Events matching every given criterion, newest first."""
-        clauses: list[str] = []
-        params: list[str | int] = []
-        for column, value in (("patient", patient), ("subject", subject)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
+        c = _TABLE.c
+        clauses: list[ColumnElement[bool]] = []
+        if patient is not None:
+            clauses.append(c.patient == patient)
+        if subject is not None:
+            clauses.append(c.subject == subject)
         if since is not None:
-            clauses.append("at >= ?")
-            params.append(_utc_text(since))
+            clauses.append(c.at >= _utc_text(since))
         if until is not None:
-            clauses.append("at < ?")
-            params.append(_utc_text(until))
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        params.append(limit)
-        with self._connect() as db:
-            rows = db.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM audit_event {where} "  # noqa: S608
-                "ORDER BY at DESC, id DESC LIMIT ?",
-                params,
-            ).fetchall()
-        return [_event(row) for row in rows]
+            clauses.append(c.at < _utc_text(until))
+        query = (
+            select(*(c[name] for name in _COLUMNS))
+            .where(*clauses)
+            .order_by(c.at.desc(), c.id.desc())
+            .limit(limit)
+        )
+        with self._engine.connect() as db:
+            return [_event(row) for row in db.execute(query)]
 
     def check(self, timeout: float = CHECK_TIMEOUT) -> None:
-        """Raise unless an event could be written now (readiness): a read-only file, a full
-        disk or a writer holding the lock for `timeout` seconds make the service not ready, as
-        every patient read must be logged. The test write is rolled back."""
+        """Raise unless an event could be written now (readiness): a read-only file or
+        database, a full disk or a writer holding the lock for `timeout` seconds make the
+        service not ready, as every patient read must be logged. The test write is rolled back."""
+        if self.path is None:
+            with self._engine.connect() as db:
+                millis = int(timeout * 1000)
+                db.execute(text(f"SET LOCAL lock_timeout = {millis}"))
+                db.execute(text(f"SET LOCAL statement_timeout = {millis}"))
+                db.execute(insert(_TABLE).values(kind="readiness"))
+                db.rollback()
+            return
+        # A connection of its own, not a pooled one: a file made read-only since the pool
+        # opened it would still take writes through the old handle.
         with closing(sqlite3.connect(self.path, timeout=timeout, isolation_level=None)) as db:
             db.execute("BEGIN IMMEDIATE")  # the write lock, as `record` takes it
             try:
@@ -151,6 +173,6 @@ def _row(event: AuditEvent) -> tuple[str | None, ...]:
     return (_utc_text(event.at), *(None if v is None else str(v) for v in values[1:]))
 
 
-def _event(row: tuple[str, ...]) -> AuditEvent:
+def _event(row: Sequence[str]) -> AuditEvent:
     at = datetime.strptime(row[0], _AT_FORMAT).replace(tzinfo=UTC)
     return AuditEvent(at, AuditKind(row[1]), *row[2:])

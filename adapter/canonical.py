@@ -115,6 +115,10 @@ ID_SUBJECT_LIST = _ident("subject-list")  # value: "<indicator>:<unit>:<start>/<
 # --- Search parameters (profiles/SearchParameter-*.json) and tags of the adapter's resources ---
 SP_UNIT = f"{CANONICAL_BASE}/SearchParameter/unit"  # code "unit": RiskAssessment, CarePlan, Task
 SP_RISK_STATUS = f"{CANONICAL_BASE}/SearchParameter/riskassessment-status"  # code "status"
+# The business identifier of each type the adapter writes (code "sip-business-id"), and HAPI's
+# unique combo index over it: the server refuses a second resource with the same identifier.
+SP_BUSINESS_ID = f"{CANONICAL_BASE}/SearchParameter/business-identifier"
+SP_BUSINESS_ID_UNIQUE = f"{CANONICAL_BASE}/SearchParameter/business-identifier-unique"
 TAG_ADAPTER = f"{CANONICAL_BASE}/adapter"  # meta.tag system: e.g. the follow-up Subscriptions
 # Provenance has no identifier element: its business key is a meta.tag of this system (the
 # conditional write searches `_tag`, see mapping/identifiers.py). value: the CarePlan's key.

@@ -8,10 +8,11 @@ scheduler job store, one set of worklist sessions and one read model.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 
 from adapter.settings import Settings
@@ -42,6 +43,30 @@ def engine(url: str) -> Engine:
         if found is None:
             found = _ENGINES[url] = _create(url)
         return found
+
+
+# Any fixed 64-bit number: serialises table setup of processes that start at the same moment
+# (PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against a concurrent one).
+_SETUP_LOCK = 0x5F1F_5E70
+
+
+def open_tables(url: str, metadata: MetaData) -> Engine:
+    """The engine of `url` with `metadata`'s tables (and indexes) created where missing.
+
+    A new SQLite file is created readable by its owner only: the stores hold personnummer,
+    session data or survey handouts. On PostgreSQL the database's own grants apply.
+    """
+    if not is_postgres(url):
+        path = make_url(url).database
+        if path and path != ":memory:" and not Path(path).exists():
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    made = engine(url)
+    with made.begin() as connection:
+        if is_postgres(url):
+            connection.execute(select(func.pg_advisory_xact_lock(_SETUP_LOCK)))
+        metadata.create_all(connection)
+    return made
 
 
 def dispose_all() -> None:

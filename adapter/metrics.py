@@ -77,6 +77,12 @@ TASKS_OVERDUE = Gauge(
     namespace=NAMESPACE,
     registry=REGISTRY,
 )
+SCHEDULER_LEADER = Gauge(
+    "scheduler_leader",
+    "1 om denna process leder schemaläggaren (kör de schemalagda jobben), annars 0",
+    namespace=NAMESPACE,
+    registry=REGISTRY,
+)
 
 Refresher = Callable[[], None]
 _refreshers: list[Refresher] = []
@@ -109,6 +115,10 @@ def count_retry() -> None:
 
 def set_outbox_depth(depth: int) -> None:
     OUTBOX_DEPTH.set(depth)
+
+
+def set_scheduler_leader(leader: bool) -> None:
+    SCHEDULER_LEADER.set(1 if leader else 0)
 
 
 TaskCounts = Mapping[tuple[str, str], int]  # (unit HSA-id, task type) -> count

@@ -11,29 +11,35 @@ Europe/Stockholm). The follow-up jobs call what `sip-fhir followups` calls (Foll
 - indicator snapshot, Mondays 07:00 (after the full scan): every unit's indicators for the week
   that ended yesterday, stored as MeasureReports for the trend (`sip-fhir indicators --trend`).
 
-The job store is SQLAlchemy on SQLite (<data_dir>/scheduler.sqlite): a run missed while the
-process was down runs once when it is back (within MISFIRE_GRACE), never twice.
+The job store is SQLAlchemy where the adapter keeps its state (adapter/database.py): the shared
+database when SIP_FHIR_DATABASE_URL is set, else <data_dir>/scheduler.sqlite.
 
-Run exactly ONE scheduler. Two would scan the same patients at the same time: the writes stay
-correct (a new Task is a conditional update on its identifier, a change is If-Match on the version
-read), but the second scan's writes collide (409), re-read and retry, doubling the load on the
-FHIR server for nothing. So:
-- one API process: SIP_FHIR_SCHEDULER=on (the default) runs it inside the API
-  (`scheduler_service`, a lifespan hook of adapter.api.create_app);
-- the API scaled out (replicas, or uvicorn --workers): SIP_FHIR_SCHEDULER=off everywhere and one
-  `sip-fhir scheduler run` as its own service — or on in exactly one replica.
-A file lock (<data_dir>/scheduler.lock) keeps a second scheduler on the same data directory off
-(it logs and does not start); on other hosts only the setting can.
+Only one scheduler may run the jobs. Two would scan the same patients at the same time: the writes
+stay correct (a new Task is a conditional update on its identifier, a change is If-Match on the
+version read), but the second scan's writes collide (409), re-read and retry, doubling the load
+on the FHIR server for nothing. So:
+- on the shared database (PostgreSQL) every `serve` (with SIP_FHIR_SCHEDULER=on) and every
+  `sip-fhir scheduler run` takes part in an election: the one holding a session-level advisory
+  lock, on a connection of its own, is the leader and runs the jobs; the others are followers
+  and try again every SIP_FHIR_SCHEDULER_RETRY_SECONDS. A leader that dies (even kill -9) loses
+  its connection and with it the lock, so a follower takes over within about that time; a leader
+  whose connection is lost stops its jobs at its next check. The metric
+  `sip_fhir_scheduler_leader` is 1 in the leader, 0 in a follower.
+- on SQLite (one machine) a file lock (<data_dir>/scheduler.lock) keeps a second scheduler on
+  the same data directory off (it logs and does not start; it does not take over later), and on
+  other hosts only the setting can: SIP_FHIR_SCHEDULER=on in exactly one process, or off
+  everywhere and one `sip-fhir scheduler run` as its own service.
 """
 
 from __future__ import annotations
 
 import fcntl
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -42,12 +48,17 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from fastapi import FastAPI
+from sqlalchemy import Connection, create_engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
+from adapter.database import is_postgres, state_url
 from adapter.followup.params import RULES_FILE, load_rule_params
 from adapter.followup.reconcile import FollowupReport
 from adapter.followup.service import FollowupService
 from adapter.indicators.store import weekly_snapshot
 from adapter.logs import get_logger
+from adapter.metrics import set_scheduler_leader
 from adapter.settings import Settings, get_settings
 
 FULL_SCAN = "followups-full-scan"
@@ -56,6 +67,7 @@ INDICATOR_SNAPSHOT = "indicators-weekly-snapshot"
 MISFIRE_GRACE = 12 * 3600  # seconds: a scan missed at night still runs in the morning
 JOB_STORE = "scheduler.sqlite"
 LOCK_FILE = "scheduler.lock"
+LEADER_LOCK = 0x5F1F_5C4E  # the advisory lock's key: any fixed number, the same in every process
 
 _log = get_logger("adapter.scheduler")
 
@@ -135,7 +147,7 @@ def build_scheduler(settings: Settings, *, blocking: bool = False) -> BaseSchedu
     """A scheduler with the follow-up jobs in its persistent store (not started)."""
     zone = time_zone(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = SQLAlchemyJobStore(url=f"sqlite:///{settings.data_dir / JOB_STORE}")
+    store = SQLAlchemyJobStore(url=state_url(settings, JOB_STORE))
     kind = BlockingScheduler if blocking else BackgroundScheduler
     scheduler: BaseScheduler = kind(
         jobstores={"default": store},
@@ -178,24 +190,185 @@ class SchedulerLock:
             self._file = None
 
 
+KEEPALIVE = 30  # seconds until a silent peer of the leader's lock connection counts as dead
+_CLIENT_KEEPALIVE = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 4,
+}
+_SERVER_KEEPALIVE = {
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "4",
+    "tcp_user_timeout": str(KEEPALIVE * 1000),
+}
+
+
+class AdvisoryLock:
+    """The leader's PostgreSQL advisory lock (session level), held on a connection of its own
+    outside any pool: the lock lives exactly as long as that connection, so a process that dies
+    in any way releases it, and closing the connection can never hand a held lock back to a pool.
+    """
+
+    def __init__(self, url: str) -> None:
+        # Keepalives both ways: a leader host that vanishes (power, network) is noticed by the
+        # server within about KEEPALIVE seconds, which ends its session and frees the lock; the
+        # leader notices a dead link as fast instead of waiting on TCP's two hours.
+        self._engine = create_engine(url, poolclass=NullPool, connect_args=_CLIENT_KEEPALIVE)
+        self._connection: Connection | None = None
+
+    def acquire(self) -> bool:
+        connection = self._engine.connect()
+        try:
+            for name, value in _SERVER_KEEPALIVE.items():
+                connection.execute(select(func.set_config(name, value, False)))
+            got = bool(connection.execute(select(func.pg_try_advisory_lock(LEADER_LOCK))).scalar())
+            connection.commit()  # the lock outlives the transaction; idle, not idle in one
+        except BaseException:
+            connection.close()
+            raise
+        if not got:
+            connection.close()
+            return False
+        self._connection = connection
+        return True
+
+    def held(self) -> bool:
+        """Whether the lock is still ours: its connection still answers."""
+        if self._connection is None:
+            return False
+        try:
+            self._connection.execute(select(1))
+            self._connection.commit()
+        except SQLAlchemyError:
+            self._close()
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.execute(select(func.pg_advisory_unlock(LEADER_LOCK)))
+                self._connection.commit()
+            except SQLAlchemyError:
+                pass  # the connection is gone, and the lock with it
+            self._close()
+        self._engine.dispose()
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            except SQLAlchemyError:
+                pass
+            self._connection = None
+
+
+class Scheduling(Protocol):
+    """A scheduler this process takes part in, as the API's hook and the CLI see it."""
+
+    @property
+    def leader(self) -> bool: ...
+
+    def stop(self) -> None: ...
+
+
 @dataclass
 class RunningScheduler:
+    """SQLite: the scheduler of the one process that holds the data directory's file lock."""
+
     scheduler: BaseScheduler
     lock: SchedulerLock
+
+    @property
+    def leader(self) -> bool:
+        return True
 
     def stop(self) -> None:
         try:
             self.scheduler.shutdown(wait=False)
         finally:
             self.lock.release()
+            set_scheduler_leader(False)
 
 
-def start_scheduler(settings: Settings) -> RunningScheduler | None:
-    """Start the follow-up jobs in the background, unless SIP_FHIR_SCHEDULER=off or another
-    scheduler holds the lock on the data directory (then None, and a log line says why)."""
+class LeaderElection:
+    """PostgreSQL: runs the jobs while this process holds the leader lock. A thread tries to
+    take the lock every `retry_seconds` while a follower, and checks it is still held as the
+    leader (stepping down if not)."""
+
+    def __init__(self, settings: Settings, lock: AdvisoryLock, *, retry_seconds: float) -> None:
+        self._settings = settings
+        self._lock = lock
+        self._retry = retry_seconds
+        self._stopped = threading.Event()
+        self._scheduler: BaseScheduler | None = None
+        self._thread = threading.Thread(target=self._run, name="scheduler-election", daemon=True)
+
+    @property
+    def leader(self) -> bool:
+        return self._scheduler is not None
+
+    def start(self) -> LeaderElection:
+        self._thread.start()
+        return self
+
+    def wait(self) -> None:
+        """Until stopped (the CLI's foreground process)."""
+        while not self._stopped.wait(1.0):
+            pass
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
+        self._step_down()
+        self._lock.release()
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                self._step()
+            except Exception as error:  # the database away: try again, never die silently
+                _log.warning("scheduler election failed; retrying", error=str(error))
+                self._step_down()
+            self._stopped.wait(self._retry)
+
+    def _step(self) -> None:
+        if self._scheduler is None:
+            if self._lock.acquire():
+                scheduler = build_scheduler(self._settings)
+                scheduler.start()
+                self._scheduler = scheduler
+                set_scheduler_leader(True)
+                _log.info("scheduler leader: running the jobs", jobs=[j.id for j in JOBS])
+        elif not self._lock.held():
+            _log.warning("scheduler leader lock lost: stopping the jobs")
+            self._step_down()
+
+    def _step_down(self) -> None:
+        scheduler, self._scheduler = self._scheduler, None
+        set_scheduler_leader(False)
+        try:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
+        finally:
+            self._lock.release()  # a leader that is not running the jobs must not hold it
+
+
+def start_scheduler(settings: Settings) -> Scheduling | None:
+    """Start the follow-up jobs in the background, unless SIP_FHIR_SCHEDULER=off (then None).
+    On the shared database: join the leader election. On SQLite: start unless another scheduler
+    holds the lock on the data directory (then None, and a log line says why)."""
     if not settings.scheduler:
         _log.info("scheduler off (SIP_FHIR_SCHEDULER=off)")
         return None
+    url = state_url(settings, JOB_STORE)
+    if is_postgres(url):
+        set_scheduler_leader(False)
+        retry = settings.scheduler_retry_seconds
+        return LeaderElection(settings, AdvisoryLock(url), retry_seconds=retry).start()
     lock = SchedulerLock(settings.data_dir)
     if not lock.acquire():
         _log.warning("scheduler not started: another one runs", lock=str(lock.path))
@@ -206,12 +379,13 @@ def start_scheduler(settings: Settings) -> RunningScheduler | None:
     except Exception:
         lock.release()
         raise
+    set_scheduler_leader(True)
     _log.info("scheduler started", jobs=[j.id for j in JOBS])
     return RunningScheduler(scheduler, lock)
 
 
 @contextmanager
-def scheduler_service(app: FastAPI) -> Iterator[RunningScheduler | None]:
+def scheduler_service(app: FastAPI) -> Iterator[Scheduling | None]:
     """A lifespan hook (adapter.api.create_app(hooks=...)): the scheduler lives with the API."""
     running = start_scheduler(app.state.settings)
     try:
@@ -224,8 +398,18 @@ def scheduler_service(app: FastAPI) -> Iterator[RunningScheduler | None]:
 def run_blocking(settings: Settings) -> None:
     """`sip-fhir scheduler run`: the scheduler as its own process, until stopped.
 
+    On the shared database it joins the leader election (and waits as a follower); on SQLite a
     RuntimeError (Swedish) if another scheduler holds the lock.
     """
+    url = state_url(settings, JOB_STORE)
+    if is_postgres(url):
+        retry = settings.scheduler_retry_seconds
+        election = LeaderElection(settings, AdvisoryLock(url), retry_seconds=retry).start()
+        try:
+            election.wait()  # SIGINT ends it (KeyboardInterrupt); SIGTERM ends the process
+        finally:
+            election.stop()
+        return
     lock = SchedulerLock(settings.data_dir)
     if not lock.acquire():
         raise RuntimeError(f"En annan schemaläggare körs redan ({lock.path} är låst)")

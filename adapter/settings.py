@@ -96,7 +96,10 @@ class Settings(BaseSettings, EndpointSettings):
     survey_attempts_per_10min: int = 10
 
     # --- Follow-up engine: the scheduler (adapter/scheduler.py) and the subscription hook ---
-    scheduler: bool = True  # on|off: run the scheduled scans in this process (exactly one!)
+    scheduler: bool = True  # on|off: run the scheduled scans here (SQLite: in exactly one process)
+    # Shared database only: how often a follower tries to become the scheduler's leader, and the
+    # leader checks it still is (adapter/scheduler.py); a dead leader is replaced within it.
+    scheduler_retry_seconds: float = 15.0
     hook_secret: SecretStr | None = None  # the FHIR server's subscriptions send it; unset: hook off
 
     # --- The indicator registry (`sip-fhir report --post`): a second FHIR server, its own login ---

@@ -28,10 +28,11 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
     || echo "Varning: Chromium kunde inte installeras; webbläsartestet fallerar" >&2
 fi
 
-# PostgreSQL (Debian's package) for HAPI on PostgreSQL: when asked for (HAPI_DB=postgres) and in CI,
-# whose third run uses it (.ci/run). Not needed for the default H2 server.
-if [ "${HAPI_DB:-}" = postgres ] || [ "${CI:-}" = true ]; then
-  echo "==> PostgreSQL (apt) för HAPI på PostgreSQL"
+# PostgreSQL (Debian's package): for HAPI on PostgreSQL (HAPI_DB=postgres, CI's third run) and for the
+# tests of the adapter's shared state (SIP_FHIR_DATABASE_URL; deploy/test.sh sets SIP_FHIR_SETUP_TESTS).
+# Not needed to run the demo on the default H2 server with SQLite state.
+if [ "${HAPI_DB:-}" = postgres ] || [ "${CI:-}" = true ] || [ "${SIP_FHIR_SETUP_TESTS:-}" = 1 ]; then
+  echo "==> PostgreSQL (apt) för HAPI på PostgreSQL och testerna av delat tillstånd"
   bash deploy/postgres/pg.sh install
 fi
 

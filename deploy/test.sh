@@ -5,7 +5,7 @@
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
-bash deploy/setup.sh
+SIP_FHIR_SETUP_TESTS=1 bash deploy/setup.sh
 echo "==> ruff"
 .venv/bin/ruff check .
 echo "==> mypy"

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -18,12 +15,11 @@ import structlog
 
 from adapter.fhirclient import FhirClient
 from adapter.settings import EndpointSettings
+from tests.support.clock import FakeTime
+from tests.support.hapi import HAPI_SCRIPT, hapi_env, start_hapi, stop_hapi
+from tests.support.net import free_port
 from tests.support.postgres import PostgresCluster, postgres_cluster
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-HAPI_SCRIPT = REPO_ROOT / "deploy" / "hapi" / "hapi.sh"
-# Build (first run) and start-up of the JPA server; kept under pytest-timeout's 600 s per test.
-HAPI_START_TIMEOUT = 540
 # Which mode of deploy/hapi the tests run against (its HAPI_PROFILE): "sip-fhir", our settings, or
 # "starter", the official HAPI JPA starter's defaults (60 s search cache, no rest-hook, ...).
 # With SIP_FHIR_TEST_SERVER it says which mode that running server is in.
@@ -35,23 +31,6 @@ HAPI_DB_ENV = "SIP_FHIR_TEST_HAPI_DB"
 HAPI_DBS = ("h2", "postgres")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _hapi(command: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(HAPI_SCRIPT), command],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
     """Undo a command's `logs.configure`: under CliRunner it binds structlog to a stderr that is
@@ -61,22 +40,24 @@ def _restore_logging() -> Iterator[None]:
     structlog.configure(**saved)
 
 
+def _chosen(variable: str, choices: tuple[str, ...]) -> str:
+    """The value of `variable`, one of `choices` (the first when unset)."""
+    value = os.environ.get(variable, "").strip() or choices[0]
+    if value not in choices:
+        pytest.fail(f"{variable}={value!r}: ange ett av {', '.join(choices)}")
+    return value
+
+
 @pytest.fixture(scope="session")
 def hapi_mode() -> str:
     """The test server's mode: "sip-fhir" (default) or "starter" (see HAPI_MODE_ENV)."""
-    mode = os.environ.get(HAPI_MODE_ENV, "").strip() or HAPI_MODES[0]
-    if mode not in HAPI_MODES:
-        pytest.fail(f"{HAPI_MODE_ENV}={mode!r}: ange ett av {', '.join(HAPI_MODES)}")
-    return mode
+    return _chosen(HAPI_MODE_ENV, HAPI_MODES)
 
 
 @pytest.fixture(scope="session")
 def hapi_db() -> str:
     """The started test server's database: "h2" (default) or "postgres" (see HAPI_DB_ENV)."""
-    db = os.environ.get(HAPI_DB_ENV, "").strip() or HAPI_DBS[0]
-    if db not in HAPI_DBS:
-        pytest.fail(f"{HAPI_DB_ENV}={db!r}: ange ett av {', '.join(HAPI_DBS)}")
-    return db
+    return _chosen(HAPI_DB_ENV, HAPI_DBS)
 
 
 def _postgres_env() -> tuple[dict[str, str], Path]:
@@ -87,7 +68,7 @@ def _postgres_env() -> tuple[dict[str, str], Path]:
     env = {
         "HAPI_DB": "postgres",
         "PG_DATA_DIR": str(root / "pg"),
-        "PG_PORT": str(_free_port()),
+        "PG_PORT": str(free_port()),
         "HAPI_PG_DATABASE": "hapi",
     }
     return env, root
@@ -109,29 +90,15 @@ def hapi_base_url(
         return
     if not HAPI_SCRIPT.is_file():
         pytest.fail(f"{HAPI_SCRIPT} saknas: kan inte starta den lokala HAPI-servern")
-    port = _free_port()
+    port = free_port()
     db_env, pg_root = _postgres_env() if hapi_db == "postgres" else ({"HAPI_DB": "h2"}, None)
-    env = {
-        **os.environ,
-        **db_env,
-        "HAPI_PORT": str(port),
-        "HAPI_DATA_DIR": str(tmp_path_factory.mktemp("hapi-data")),
-        "HAPI_PROFILE": hapi_mode,
-        "HAPI_START_TIMEOUT": str(
-            HAPI_START_TIMEOUT - 60
-        ),  # the script gives up first, with its log
-    }
+    data_dir = tmp_path_factory.mktemp("hapi-data")
+    env = hapi_env(port, data_dir, **db_env, HAPI_PROFILE=hapi_mode)
     try:
-        started = _hapi("start", env, HAPI_START_TIMEOUT)
-        if started.returncode != 0:
-            pytest.fail(
-                f"hapi.sh start misslyckades ({started.returncode}):\n"
-                f"{started.stdout[-3000:]}\n{started.stderr[-3000:]}"
-            )
-        urls = [line for line in started.stdout.split() if line.startswith("http")]
+        urls = [line for line in start_hapi(env).split() if line.startswith("http")]
         yield urls[-1].rstrip("/") if urls else f"http://localhost:{port}/fhir"
     finally:
-        _hapi("stop", env, 120)  # with PostgreSQL: the cluster too
+        stop_hapi(env)  # with PostgreSQL: the cluster too
         if pg_root is not None:
             shutil.rmtree(pg_root, ignore_errors=True)
 
@@ -151,21 +118,6 @@ def unique() -> Callable[..., str]:
         return f"{prefix}-{uuid.uuid4().hex}"
 
     return make
-
-
-@dataclass
-class FakeTime:
-    """A monotonic clock that only moves when something sleeps on it."""
-
-    now: float = 1000.0
-    sleeps: list[float] = field(default_factory=list)
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture

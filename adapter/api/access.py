@@ -153,9 +153,13 @@ def read_scope(principal: Principal) -> UnitScope:
     return EVERY_UNIT if principal.has_role(Role.ADMIN) else UnitScope(principal.units)
 
 
+# Who may read patient data (and the aggregates about them): one dependency for every route.
+Reader = Annotated[Principal, Depends(require_role(*PATIENT_DATA_READERS))]
+
+
 def patient_access(
     request: Request,
-    principal: Annotated[Principal, Depends(require_role(*PATIENT_DATA_READERS))],
+    principal: Reader,
     x_purpose: Annotated[
         str | None, Header(description=f"Syftet med uppslaget: {_PURPOSE_HELP}")
     ] = None,

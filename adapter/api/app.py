@@ -71,7 +71,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.authenticator = authenticator or build_authenticator(settings)
-    app.state.audit_log = audit_log or AuditLog(settings.audit_db_path)
+    app.state.audit_log = audit_log or AuditLog.for_settings(settings)
     app.state.readiness_checks = (
         dict(readiness_checks)
         if readiness_checks is not None

@@ -28,8 +28,8 @@ from adapter.canonical import TaskType
 from adapter.domain import Event, EventCode, PlanKind, SourceRef
 from adapter.fhirclient import Conflict, FhirClient, NotFound, Rejected, entry_error
 from adapter.followup.facts import Translations
-from adapter.followup.load import LoadedPatient, load_states
-from adapter.followup.params import RULES_FILE
+from adapter.followup.load import load_states
+from adapter.followup.loaded import LoadedPatient
 from adapter.followup.reconcile import local_today
 from adapter.followup.rules import Outcome, PlanFocus, RuleSet
 from adapter.followup.service import FollowupService
@@ -38,7 +38,7 @@ from adapter.indicators.compute import IndicatorResult, Period
 from adapter.indicators.store import indicators_from_server, read_reports
 from adapter.indicators.trend import UnitTrend, snapshot_period, unit_trends
 from adapter.logs import get_logger
-from adapter.mapping import Mappings, load_mappings
+from adapter.mapping import Mappings
 from adapter.mapping.fhir import Json
 from adapter.prea60.guard import RunCheck
 from adapter.readmodel.store import Touched
@@ -114,13 +114,14 @@ class Clinic:
         self.followups = followups
         self.ingestion = Ingestion(settings)
 
-    @cached_property
+    # The follow-up engine's (same settings): the files are read once for both.
+    @property
     def rules(self) -> RuleSet:
-        return RuleSet.load(self.settings.mappings_dir / RULES_FILE)
+        return self.followups.rules
 
-    @cached_property
+    @property
     def mappings(self) -> Mappings:
-        return load_mappings(self.settings.mappings_dir)
+        return self.followups.mappings
 
     @cached_property
     def translations(self) -> Translations:
@@ -211,7 +212,9 @@ class Clinic:
         """The unit's indicators for the week ending on `as_of` (the weekly snapshot's period)."""
         period = snapshot_period(as_of)
         with self.client() as client:
-            results, _ = indicators_from_server(client, [unit_hsa_id], period, self.rules)
+            results, _ = indicators_from_server(
+                client, [unit_hsa_id], period, self.rules, mappings=self.mappings
+            )
         return Indicators(unit_hsa_id, period, results)
 
     def trend(self, unit_hsa_id: str) -> UnitTrend | None:

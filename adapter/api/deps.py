@@ -14,9 +14,9 @@ from pydantic import AfterValidator
 from adapter import hsa
 from adapter.api.clinic import Clinic
 from adapter.api.principal import Principal, Role
-from adapter.api.routes.hook import followup_service
 from adapter.fhirclient import AuthError, FhirError, NotFound, TemporaryError
-from adapter.followup.load import ScopeError
+from adapter.followup.scope import ScopeError
+from adapter.followup.service import FollowupService
 from adapter.logs import get_logger
 
 _log = get_logger("adapter.api")
@@ -50,6 +50,15 @@ AsOfQuery = Annotated[
     date | None,
     Query(description="Dagen listan avser, ÅÅÅÅ-MM-DD (standard: i dag, svensk tid)"),
 ]
+
+
+def followup_service(request: Request) -> FollowupService:
+    """The app's one FollowupService (its notification worker), made on first use."""
+    service = getattr(request.app.state, "followup_service", None)
+    if service is None:
+        service = FollowupService(request.app.state.settings)
+        request.app.state.followup_service = service
+    return service
 
 
 def get_clinic(request: Request) -> Clinic:

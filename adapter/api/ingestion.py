@@ -3,8 +3,9 @@
 A request body (or an uploaded file) is spooled to a file of its own under
 `<data_dir>/uploads/` (readable by the owner only, deleted when the import ends) and handed to
 `adapter.sync.Importer.run`, the function behind `sip-fhir import`: the same readers, mapping,
-outbox (`<data_dir>/outbox.sqlite3`) and sync engine, so a request is durable once it is in the
-outbox and an unchanged resend writes nothing. Spooling keeps memory flat for a large upload.
+outbox (`<data_dir>/outbox.sqlite3`, or the shared database) and sync engine, so a request is
+durable once it is in the outbox and an unchanged resend writes nothing. Spooling keeps memory
+flat for a large upload.
 
 A caller whose API key is limited to some units (`Principal.ingest_units`) gets only their rows
 through: a row of another unit is a row error naming that unit, and a discharge notice (which
@@ -49,6 +50,7 @@ from adapter.sync import (
     combine,
     metrics_hooks,
     open_outbox,
+    outbox_url,
 )
 
 MAX_ERRORS_SHOWN = 1000  # row errors in one answer; the count says how many there were
@@ -164,7 +166,7 @@ class Ingestion:
                 admit = unit_admission(units, kind, self.settings.mappings_dir, owners)
             touches = ImportTouches()
             importer = Importer(
-                open_outbox(self.settings.data_dir),
+                open_outbox(outbox_url(self.settings)),
                 client,
                 self.settings.mappings_dir,
                 tally,

@@ -47,9 +47,9 @@ def fhir_server_check(settings: Settings) -> ReadinessCheck:
 
 def outbox_check(settings: Settings) -> ReadinessCheck:
     def build() -> Callable[[], Any]:
-        from adapter.sync.outbox import Outbox
+        from adapter.sync.outbox import Outbox, outbox_url
 
-        return Outbox.in_dir(settings.data_dir).open_count
+        return Outbox(outbox_url(settings)).open_count
 
     return _lazy(build)
 

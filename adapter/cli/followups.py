@@ -29,16 +29,11 @@ from adapter.cli.units import hsa_ids
 from adapter.conformance import load_conformance
 from adapter.fhirclient import FhirError
 from adapter.followup import subscriptions
-from adapter.followup.load import ScopeError
 from adapter.followup.params import RuleParamsError
-from adapter.followup.reconcile import (
-    CancelledTask,
-    CancelPolicy,
-    FollowupReport,
-    RequestCounter,
-    TaskRow,
-)
+from adapter.followup.planning import CancelledTask, TaskRow
+from adapter.followup.reconcile import CancelPolicy, FollowupReport, RequestCounter
 from adapter.followup.rules import ActionKind, OwnerKind
+from adapter.followup.scope import ScopeError
 from adapter.followup.service import FollowupService
 from adapter.mapping import MappingsError
 from adapter.scheduler import JOBS, run_blocking, time_zone

@@ -19,9 +19,10 @@ from adapter import logs
 from adapter.cli.app import app
 from adapter.cli.units import hsa_ids
 from adapter.fhirclient import FhirClient, FhirError
-from adapter.followup.load import ScopeError
 from adapter.followup.params import RuleParamsError
 from adapter.followup.rules import RuleSet
+from adapter.followup.rulesfile import rules_of
+from adapter.followup.scope import ScopeError
 from adapter.indicators.chart import write_trend_chart
 from adapter.indicators.compute import Period
 from adapter.indicators.measures import MeasureError, load_measures
@@ -41,6 +42,7 @@ from adapter.indicators.store import (
     store_reports,
 )
 from adapter.indicators.trend import snapshot_period, unit_trends
+from adapter.mapping import load_mappings
 from adapter.settings import Settings, get_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -101,10 +103,11 @@ def resolve_period(as_of: str | None, period: str | None) -> Period:
     return chosen
 
 
-def load_rules() -> RuleSet:
+def load_rules(settings: Settings) -> RuleSet:
     try:
-        load_measures()  # the tables and the registry need them: fail before any request
-        return RuleSet.load()
+        # The tables and the registry need them: fail before any request.
+        load_measures(settings.profiles_dir)
+        return rules_of(settings)
     except (RuleParamsError, MeasureError) as error:
         raise fail(str(error), EXIT_USAGE) from None
 
@@ -148,7 +151,7 @@ def indicators_command(
     patientkontrakt, andel uppföljda inom 90 dagar, andel kallade till SIP i tid (LUS) och
     antal KVÅ AU124, AU125 och AW010. Med --trend: utvecklingen vecka för vecka."""
     settings = start()
-    rules = load_rules()
+    rules = load_rules(settings)
     if trend:
         _trend(settings, rules, unit, fmt, out)
         return
@@ -157,7 +160,8 @@ def indicators_command(
     chosen = resolve_period(as_of, period)
     try:
         with FhirClient(settings.endpoint()) as client:
-            results, loaded = indicators_from_server(client, unit, chosen, rules)
+            mappings = load_mappings(settings.mappings_dir)
+            results, loaded = indicators_from_server(client, unit, chosen, rules, mappings=mappings)
             if store:
                 summary = store_reports(client, results, loaded_reference(loaded))
                 Console(stderr=True).print(

@@ -96,7 +96,7 @@ def map_file(
     check: bool = False,
 ) -> tuple[FileResult, dict[str, object]]:
     """Read, map and bundle one file; row errors go to `report`."""
-    reading = read_file(path, kind, mappings_dir)
+    reading = read_file(path, kind, mappings_dir=mappings_dir)
     result = FileResult(name=str(path))
     collector = _Collector()
     for item in reading:

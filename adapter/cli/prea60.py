@@ -75,7 +75,7 @@ def _decide(unit: str, run: date, decision: Decision) -> None:
     settings = get_settings()
     out, err = Console(), Console(stderr=True)
     user = getpass.getuser()
-    audit_log = AuditLog(settings.audit_db_path)
+    audit_log = AuditLog.for_settings(settings)
 
     def audit(detail: str) -> None:
         audit_log.record(

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from adapter.cli.app import app
+from adapter.cli.tables import counts_by_type
 from adapter.conformance import ConformanceError, ConformanceResource, install_conformance
 from adapter.fhirclient import FhirClient, FhirError
 from adapter.settings import get_settings
@@ -57,17 +57,9 @@ def install_command(
     except (ConformanceError, FhirError, OSError) as error:
         err.print(f"[bold red]Profilerna kunde inte installeras:[/] {error}")
         raise typer.Exit(EXIT_FAILED) from None
-    table = Table(title=f"Profiler på {settings.base_url}")
-    table.add_column("Resurstyp")
-    table.add_column("Nya", justify="right")
-    table.add_column("Uppdaterade eller oförändrade", justify="right")
-    for resource_type in sorted(summary.created.keys() | summary.written.keys()):
-        table.add_row(
-            resource_type,
-            str(summary.created[resource_type]),
-            str(summary.written[resource_type]),
-        )
-    out.print(table)
+    headers = ("Nya", "Uppdaterade eller oförändrade")
+    title = f"Profiler på {settings.base_url}"
+    out.print(counts_by_type(title, headers, summary.created, summary.written))
     out.print(f"{summary.total} resurser installerade.")
     for resource_type, count in sorted(summary.reused.items()):
         out.print(f"{count} {resource_type} fanns redan på servern under samma URL och används.")

@@ -6,15 +6,15 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from adapter.cli.app import app
 from adapter.cli.rowerrors import thousands
+from adapter.cli.tables import counts_by_type
 from adapter.fhirclient import FhirClient, FhirError
 from adapter.purge import PurgeResult, purge
 from adapter.sandbox import RunTagError, check_run_tag
 from adapter.settings import Settings, get_settings
-from adapter.sync import open_outbox
+from adapter.sync import open_outbox, outbox_url
 
 EXIT_OK, EXIT_FAILED, EXIT_KEPT = 0, 1, 2
 
@@ -53,7 +53,7 @@ def purge_command(
 
 def _forget_in_outbox(settings: Settings, result: PurgeResult) -> None:
     """The local outbox must not believe the server still holds what was purged."""
-    outbox = open_outbox(settings.data_dir)
+    outbox = open_outbox(outbox_url(settings))
     for resource_type, ids in result.deleted_ids.items():
         outbox.forget(resource_type, ids)
     recorded = outbox.server_epoch(settings.base_url.rstrip("/"))
@@ -63,17 +63,8 @@ def _forget_in_outbox(settings: Settings, result: PurgeResult) -> None:
 
 def _print(result: PurgeResult, tag: str, dry_run: bool, console: Console) -> None:
     title = f"{'Skulle tas bort' if dry_run else 'Borttaget'}: tagg {tag}"
-    table = Table(title=title)
-    table.add_column("Resurstyp")
-    table.add_column("Borttagna", justify="right")
-    table.add_column("Delas med andra körningar (bara taggen bort)", justify="right")
-    for resource_type in sorted(result.deleted.keys() | result.untagged.keys()):
-        table.add_row(
-            resource_type,
-            thousands(result.deleted[resource_type]),
-            thousands(result.untagged[resource_type]),
-        )
-    console.print(table)
+    headers = ("Borttagna", "Delas med andra körningar (bara taggen bort)")
+    console.print(counts_by_type(title, headers, result.deleted, result.untagged, thousands))
     total = sum(result.deleted.values())
     console.print(f"{thousands(total)} resurser {'skulle tas bort' if dry_run else 'borttagna'}.")
     for resource_type, resource_id, reason in result.kept:

@@ -26,10 +26,11 @@ from adapter.cli.indicators import (
     start,
 )
 from adapter.fhirclient import FhirClient, FhirError
-from adapter.followup.load import ScopeError
+from adapter.followup.scope import ScopeError
 from adapter.indicators.measures import load_measures
 from adapter.indicators.registry import ndjson_resources, post_to_registry, write_ndjson
 from adapter.indicators.store import indicators_from_server, loaded_reference, store_reports
+from adapter.mapping import load_mappings
 
 
 @app.command("report")
@@ -54,7 +55,7 @@ def report_command(
     FHIR-servern och skicka sammanfattningarna (utan patientuppgifter) till registret med --post
     och/eller som NDJSON-filer med --ndjson. Kan köras om: samma enhet och period uppdaterar."""
     settings = start()
-    rules = load_rules()
+    rules = load_rules(settings)
     chosen = resolve_period(as_of, period)
     registry = None
     if post:
@@ -62,11 +63,12 @@ def report_command(
             registry = settings.registry_endpoint()
         except ValueError as error:
             raise fail(str(error), EXIT_USAGE) from None
-    measures = list(load_measures().values()) if with_measures else []
+    measures = list(load_measures(settings.profiles_dir).values()) if with_measures else []
     out = Console(stderr=True)
     try:
         with FhirClient(settings.endpoint()) as client:
-            results, loaded = indicators_from_server(client, unit, chosen, rules)
+            mappings = load_mappings(settings.mappings_dir)
+            results, loaded = indicators_from_server(client, unit, chosen, rules, mappings=mappings)
             store_reports(client, results, loaded_reference(loaded))
     except (FhirError, ScopeError) as error:
         raise fail(f"FHIR-servern: {error}", EXIT_FAILED) from None

@@ -13,12 +13,17 @@ from adapter.cli.app import app
 from adapter.fhirclient import FhirClient, FhirError
 from adapter.followup import subscriptions
 from adapter.settings import get_settings
+from adapter.sync.versionguard import UniqueRule
 
 server_app = typer.Typer(help="FHIR-servern som adaptern skriver till.", no_args_is_help=True)
 app.add_typer(server_app, name="server")
 
 # A check should answer within seconds, not spend the sync's whole retry budget on a dead server.
 CHECK_RETRY_SECONDS = 15.0
+NO_UNIQUE_RULE = (
+    "Servern saknar unikhetsregeln för adapterns affärsidentifierare, så två samtidiga "
+    "skrivningar kan ge dubbletter (HAPI med PostgreSQL). Kör `sip-fhir profiles install`."
+)
 
 
 def _resource_types(statement: dict[str, Any]) -> list[str]:
@@ -63,6 +68,7 @@ def check(
     try:
         with FhirClient(endpoint) as client:
             statement = client.capabilities()
+            unique = UniqueRule(client).active()
             hooks = _hook_row(client, hook_wait)
     except (FhirError, ValueError) as exc:
         err.print(f"[bold red]FHIR-servern {endpoint.base_url} fungerar inte:[/] {exc}")
@@ -76,9 +82,12 @@ def check(
     table.add_row("Programvara", f"{name} {software.get('version', '')}".strip())
     table.add_row("FHIR-version", str(statement.get("fhirVersion")))
     table.add_row("Resurstyper", str(len(_resource_types(statement))))
+    table.add_row("Unika affärsidentifierare", "ja" if unique else "nej")
     if hooks is not None:
         table.add_row("Rest-hook", hooks[0])
     out.print(table)
+    if not unique:
+        err.print(f"[bold yellow]Varning:[/] {NO_UNIQUE_RULE}")
     if hooks is not None and hooks[1]:
         err.print(f"[bold yellow]Varning:[/] {hooks[1]}")
 

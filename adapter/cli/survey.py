@@ -24,8 +24,9 @@ from adapter.canonical import ID_PLAN
 from adapter.cli.app import app
 from adapter.fhirclient import FhirClient, FhirError
 from adapter.followup.facts import reference_of
-from adapter.followup.rules import RuleSet
+from adapter.followup.rulesfile import rules_of
 from adapter.indicators.present import swedish
+from adapter.mapping import load_mappings
 from adapter.minplan import min_plan
 from adapter.minplan.read import read_plan
 from adapter.settings import Settings, get_settings
@@ -51,7 +52,7 @@ def _survey(settings: Settings) -> Survey:
 
 
 def _codes(settings: Settings) -> CodeStore:
-    return CodeStore(settings.data_dir / "survey.sqlite")
+    return CodeStore.for_settings(settings)
 
 
 def _fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
@@ -169,7 +170,13 @@ def report_command(
     try:
         with FhirClient(settings.endpoint()) as client:
             result = unit_survey(
-                client, _survey(settings), _codes(settings), unit, period, RuleSet.load()
+                client,
+                _survey(settings),
+                _codes(settings),
+                unit,
+                period,
+                rules_of(settings),
+                mappings=load_mappings(settings.mappings_dir),
             )
     except FhirError as error:
         raise _fail(f"Servern kunde inte läsas: {error}") from None

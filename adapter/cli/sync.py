@@ -40,7 +40,7 @@ from adapter.sync import (
     CheckResult,
     Importer,
     Outbox,
-    OutboxVersionError,
+    OutboxOpenError,
     SyncEngine,
     SyncHooks,
     SyncSettings,
@@ -52,6 +52,7 @@ from adapter.sync import (
     counted_run,
     metrics_hooks,
     open_outbox,
+    outbox_url,
     verify,
 )
 
@@ -164,6 +165,16 @@ def _exit_code(tally: Tally, open_left: int, stop: SyncStop | None) -> int:
     return EXIT_OK
 
 
+# The options `import` and `sync` share.
+BatchSizeOption = Annotated[
+    int | None,
+    typer.Option("--batch-size", min=1, help="Resurser per transaktion (SIP_FHIR_BATCH_SIZE)."),
+]
+WorkersOption = Annotated[
+    int, typer.Option("--workers", min=1, max=8, help="Samtidiga transaktioner mot servern.")
+]
+
+
 def _client(settings: Settings, tally: Tally) -> FhirClient:
     return FhirClient(settings.endpoint(), on_retry=tally.client_retry)
 
@@ -177,13 +188,8 @@ def import_command(
         SourceKind | None,
         typer.Option("--kind", help="Filtyp för alla filer (standard: filnamnets början)."),
     ] = None,
-    batch_size: Annotated[
-        int | None,
-        typer.Option("--batch-size", min=1, help="Resurser per transaktion (SIP_FHIR_BATCH_SIZE)."),
-    ] = None,
-    workers: Annotated[
-        int, typer.Option("--workers", min=1, max=8, help="Samtidiga transaktioner mot servern.")
-    ] = DEFAULT_WORKERS,
+    batch_size: BatchSizeOption = None,
+    workers: WorkersOption = DEFAULT_WORKERS,
     force: Annotated[
         bool,
         typer.Option("--force", help="Skriv allt igen, även det servern redan har."),
@@ -210,7 +216,7 @@ def import_command(
             touches = ImportTouches()
             with _client(settings, tally) as client:
                 importer = Importer(
-                    open_outbox(settings.data_dir),
+                    open_outbox(outbox_url(settings)),
                     client,
                     settings.mappings_dir,
                     tally,
@@ -249,13 +255,8 @@ def sync_command(
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Lägg de avvisade i kö igen och skicka.")
     ] = False,
-    batch_size: Annotated[
-        int | None,
-        typer.Option("--batch-size", min=1, help="Resurser per transaktion (SIP_FHIR_BATCH_SIZE)."),
-    ] = None,
-    workers: Annotated[
-        int, typer.Option("--workers", min=1, max=8, help="Samtidiga transaktioner mot servern.")
-    ] = DEFAULT_WORKERS,
+    batch_size: BatchSizeOption = None,
+    workers: WorkersOption = DEFAULT_WORKERS,
     verify_all: Annotated[
         bool,
         typer.Option(
@@ -268,8 +269,8 @@ def sync_command(
     settings, sync_settings = _settings(batch_size, workers)
     out = Console()
     try:
-        outbox = open_outbox(settings.data_dir)
-    except OutboxVersionError as error:
+        outbox = open_outbox(outbox_url(settings))
+    except OutboxOpenError as error:
         out.print(f"[bold red]Synkningen kunde inte starta:[/] {error}")
         raise typer.Exit(EXIT_FAILED) from None
     if failed:

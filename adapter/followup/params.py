@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from adapter.canonical import IndicatorCode
 from adapter.followup.calendar import WorkingCalendar, known_extra_day_names
 from adapter.hsa import HsaId
-from adapter.settings import get_settings
 
 RULES_FILE = "rules.json"
 
@@ -160,10 +159,8 @@ def parse_rule_params(text: str, origin: str = RULES_FILE) -> RuleParams:
         raise RuleParamsError(f"{origin}: {problems}") from exc
 
 
-def load_rule_params(path: Path | None = None) -> RuleParams:
-    """Read rule parameters from `path`, by default `<mappings_dir>/rules.json` of the settings."""
-    if path is None:
-        path = get_settings().mappings_dir / RULES_FILE
+def load_rule_params(path: Path) -> RuleParams:
+    """Read rule parameters from `path` (a rules.json)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:

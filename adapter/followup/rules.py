@@ -41,12 +41,11 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 
 from adapter.canonical import TaskBusinessStatus, TaskType
 from adapter.domain import PersonId, PlanKind
 from adapter.followup.calendar import WorkingCalendar, sip_call_deadline
-from adapter.followup.params import RuleParams, load_rule_params
+from adapter.followup.params import RuleParams
 from adapter.followup.state import NoticeFacts, PatientState, PlanFacts, RiskMembership
 from adapter.mapping.identifiers import stable_digest
 
@@ -170,10 +169,6 @@ class RuleSet:
     @classmethod
     def from_params(cls, params: RuleParams) -> RuleSet:
         return cls(params, params.working_calendar())
-
-    @classmethod
-    def load(cls, path: Path | None = None) -> RuleSet:
-        return cls.from_params(load_rule_params(path))
 
     def notice_day(self, notice: NoticeFacts) -> date:
         """The local day of the notice: the SIP-call counting starts the day after."""

@@ -24,8 +24,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from adapter.fhirclient import FhirClient, FhirError
 from adapter.followup.facts import subject_of
-from adapter.followup.load import ScopeError
-from adapter.followup.params import RULES_FILE
 from adapter.followup.reconcile import (
     CancelPolicy,
     FollowupReport,
@@ -34,6 +32,8 @@ from adapter.followup.reconcile import (
     run_followups,
 )
 from adapter.followup.rules import RuleSet
+from adapter.followup.rulesfile import rules_of
+from adapter.followup.scope import ScopeError
 from adapter.logs import get_logger
 from adapter.mapping import Mappings, load_mappings
 from adapter.mapping.fhir import Json
@@ -55,7 +55,7 @@ class FollowupService:
 
     @cached_property
     def rules(self) -> RuleSet:
-        return RuleSet.load(self.settings.mappings_dir / RULES_FILE)
+        return rules_of(self.settings)
 
     @cached_property
     def mappings(self) -> Mappings:

@@ -4,7 +4,6 @@ state, no display, safe in the scheduler's threads."""
 
 from __future__ import annotations
 
-import io
 import re
 from datetime import date
 from decimal import Decimal
@@ -125,11 +124,3 @@ def write_trend_chart(trend: UnitTrend, out_dir: Path) -> list[Path]:
             metadata = {"Date": None} if path.suffix == ".svg" else None
             figure.savefig(path, format=path.suffix[1:], dpi=120, metadata=metadata)
     return paths
-
-
-def trend_svg(trend: UnitTrend) -> bytes:
-    """The trend chart (adapter.indicators.chart) as SVG, the same bytes for the same trend."""
-    buffer = io.BytesIO()
-    with rc_context({"svg.hashsalt": "sip-fhir"}):
-        trend_figure(trend).savefig(buffer, format="svg", metadata={"Date": None})
-    return buffer.getvalue()

@@ -28,8 +28,8 @@ class MeasureInfo:
     resource: dict[str, Any]
 
 
-def measure_path(indicator: IndicatorCode, profiles_dir: Path | None = None) -> Path:
-    return (profiles_dir or get_settings().profiles_dir) / f"Measure-{indicator.value}.json"
+def measure_path(indicator: IndicatorCode, profiles_dir: Path) -> Path:
+    return profiles_dir / f"Measure-{indicator.value}.json"
 
 
 def _load(indicator: IndicatorCode, profiles_dir: Path) -> MeasureInfo:
@@ -49,15 +49,16 @@ def _load(indicator: IndicatorCode, profiles_dir: Path) -> MeasureInfo:
 
 
 @cache
-def load_measures(profiles_dir: Path | None = None) -> dict[IndicatorCode, MeasureInfo]:
-    """Every indicator's Measure, in the order of IndicatorCode."""
-    directory = profiles_dir or get_settings().profiles_dir
-    return {code: _load(code, directory) for code in IndicatorCode}
+def load_measures(profiles_dir: Path) -> dict[IndicatorCode, MeasureInfo]:
+    """Every indicator's Measure in `profiles_dir`, in the order of IndicatorCode."""
+    return {code: _load(code, profiles_dir) for code in IndicatorCode}
 
 
+# The titles the tables, charts and pages show: those of the settings' profiles (read once).
+# The one lookup here that reads the settings; everything else is given its folder.
 def title(indicator: IndicatorCode) -> str:
-    return load_measures()[indicator].title
+    return load_measures(get_settings().profiles_dir)[indicator].title
 
 
 def short_title(indicator: IndicatorCode) -> str:
-    return load_measures()[indicator].short_title
+    return load_measures(get_settings().profiles_dir)[indicator].short_title

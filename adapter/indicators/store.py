@@ -20,9 +20,11 @@ from adapter.canonical import ID_DISCHARGE, KVA, PROFILE_MEASURE_REPORT
 from adapter.domain import PersonId
 from adapter.fhirclient import FhirClient, WriteResult
 from adapter.followup.facts import notice_facts, subject_of
-from adapter.followup.load import LoadedStates, find_patients, load_states, unit_token
-from adapter.followup.params import RULES_FILE
+from adapter.followup.load import load_states
+from adapter.followup.loaded import LoadedStates
 from adapter.followup.rules import RuleSet
+from adapter.followup.rulesfile import rules_of
+from adapter.followup.scope import find_patients, unit_token
 from adapter.followup.state import PatientState
 from adapter.indicators.compute import (
     KVA_INDICATORS,
@@ -41,7 +43,7 @@ from adapter.indicators.reports import (
 )
 from adapter.indicators.trend import snapshot_period
 from adapter.logs import get_logger
-from adapter.mapping import transaction_bundle
+from adapter.mapping import Mappings, load_mappings, transaction_bundle
 from adapter.mapping.fhir import Json, patient_reference
 from adapter.sandbox import versioned
 from adapter.settings import Settings
@@ -147,7 +149,12 @@ def _notice_refs(client: FhirClient, period: Period, rules: RuleSet) -> set[str]
 
 
 def load_indicator_states(
-    client: FhirClient, units: Sequence[str] | None, period: Period, rules: RuleSet
+    client: FhirClient,
+    units: Sequence[str] | None,
+    period: Period,
+    rules: RuleSet,
+    *,
+    mappings: Mappings,
 ) -> tuple[LoadedStates, list[str]]:
     """The patients the indicators of `units` (None: the region) need for `period`, read with
     the follow-up loader: its scope on the period's last day (risk groups, plans, Tasks), and
@@ -161,7 +168,9 @@ def load_indicator_states(
         units=units,
     )
     refs = scope.refs | _procedure_refs(client, units, period) | _notice_refs(client, period, rules)
-    loaded = load_states(client, as_of=period.end, rules=rules, patient_refs=refs)
+    loaded = load_states(
+        client, as_of=period.end, rules=rules, patient_refs=refs, mappings=mappings
+    )
     return loaded, list(units) if units else sorted(scope.newest_runs)
 
 
@@ -176,10 +185,15 @@ def loaded_reference(loaded: LoadedStates) -> PatientRef:
 
 
 def indicators_from_server(
-    client: FhirClient, units: Sequence[str] | None, period: Period, rules: RuleSet
+    client: FhirClient,
+    units: Sequence[str] | None,
+    period: Period,
+    rules: RuleSet,
+    *,
+    mappings: Mappings,
 ) -> tuple[list[IndicatorResult], LoadedStates]:
     """Every indicator of `units` (None: every unit with a Prea60 run) for `period`."""
-    loaded, chosen = load_indicator_states(client, units, period, rules)
+    loaded, chosen = load_indicator_states(client, units, period, rules, mappings=mappings)
     states = list(loaded.states().values())
     return compute_units(states, chosen, period, rules), loaded
 
@@ -189,12 +203,13 @@ def store_snapshot(
     units: Sequence[str] | None,
     as_of: date,
     *,
-    rules: RuleSet | None = None,
+    rules: RuleSet,
+    mappings: Mappings,
 ) -> list[IndicatorResult]:
     """The weekly job: every indicator of `units` (None: all listing units) for the week ending
     on `as_of`, stored on the server. Returns what was stored."""
-    rules = rules or RuleSet.load()
-    results, loaded = indicators_from_server(client, units, snapshot_period(as_of), rules)
+    period = snapshot_period(as_of)
+    results, loaded = indicators_from_server(client, units, period, rules, mappings=mappings)
     store_reports(client, results, loaded_reference(loaded))
     return results
 
@@ -234,13 +249,15 @@ def read_reports(
 def weekly_snapshot(settings: Settings, today: date | None = None) -> list[IndicatorResult]:
     """The scheduler's weekly job: every listing unit's snapshot of the week that ended
     yesterday (run on a Monday: Monday–Sunday), in the rules' time zone."""
-    rules = RuleSet.load(settings.mappings_dir / RULES_FILE)
+    rules = rules_of(settings)
     if today is None:
         today = datetime.now(ZoneInfo(rules.params.calendar.timezone)).date()
     as_of = today - timedelta(days=1)
     started = time.monotonic()
     with FhirClient(settings.endpoint()) as client:
-        results = store_snapshot(client, None, as_of, rules=rules)
+        results = store_snapshot(
+            client, None, as_of, rules=rules, mappings=load_mappings(settings.mappings_dir)
+        )
     _log.info(
         "indicators.snapshot",
         as_of=as_of.isoformat(),

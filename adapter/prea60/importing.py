@@ -21,8 +21,8 @@ from pathlib import Path
 
 from adapter.domain import Prea60Row, Record
 from adapter.fhirclient import FhirClient, FhirError
-from adapter.followup.load import missing_search_params
 from adapter.followup.params import RULES_FILE, load_rule_params
+from adapter.followup.scope import missing_search_params
 from adapter.mapping import MappedResource
 from adapter.mapping.prea60 import as_unconfirmed
 from adapter.prea60.guard import RunCheck
@@ -59,7 +59,7 @@ class RunGate:
 
 def _prea60_rows(paths: Sequence[Path], mappings_dir: Path) -> Iterator[Prea60Row]:
     for path in paths:
-        reading = read_file(path, SourceKind.PREA60, mappings_dir)
+        reading = read_file(path, SourceKind.PREA60, mappings_dir=mappings_dir)
         yield from (r for r in reading.records() if isinstance(r, Prea60Row))
 
 

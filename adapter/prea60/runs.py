@@ -14,7 +14,8 @@ from decimal import Decimal
 
 from adapter.domain import PersonId, Prea60Row
 from adapter.fhirclient import FhirClient
-from adapter.followup.load import (
+from adapter.followup.params import RuleParams
+from adapter.followup.scope import (
     PREA60_METHOD,
     UNIT_PARAM,
     newest_run,
@@ -22,7 +23,6 @@ from adapter.followup.load import (
     risk_group_refs,
     unit_token,
 )
-from adapter.followup.params import RuleParams
 from adapter.mapping.fhir import Json
 from adapter.mapping.prea60 import CONFIRMED_RUN, STATUS_PARAM, RunStatus
 from adapter.prea60.guard import RunCheck, RunFigures, check_run

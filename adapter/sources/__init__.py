@@ -2,10 +2,10 @@
 
 API (all lazy and streaming: a 50 MB file is read row by row in flat memory)::
 
-    read_file(source, kind=None, mappings_dir=None, *, name=None) -> Reading
-    read_prea60(source, *, mappings_dir=None, name=None) -> Reading
-    read_events(source, *, mappings_dir=None, name=None) -> Reading
-    read_discharges(source, *, mappings_dir=None, name=None) -> Reading
+    read_file(source, kind=None, *, mappings_dir, name=None) -> Reading
+    read_prea60(source, *, mappings_dir, name=None) -> Reading
+    read_events(source, *, mappings_dir, name=None) -> Reading
+    read_discharges(source, *, mappings_dir, name=None) -> Reading
     read_plans(source, *, name=None) -> Reading                  # JSON Lines file
     read_plan_lines(lines: Iterable[str], *, name) -> Reading     # e.g. an API body
     read_plan_objects(objects: Iterable[tuple[int, Any]], *, name) -> Reading
@@ -29,8 +29,8 @@ API (all lazy and streaming: a 50 MB file is read row by row in flat memory)::
   values (a Meddelande-id, a patient in one Prea60 run and unit, a plan version) is an error.
 - `RowError.column` is the header as written in the file (CSV) or the JSON path (plans);
   `reason` is Swedish; `value` is the offending value with any personnummer masked.
-- CSV column names come from `mappings/columns/<kind>.json` (`mappings_dir` or the settings'
-  one): `{"description": "...", "columns": {"<field>": ["Header", "Alias", ...]}}`. A broken
+- CSV column names come from `mappings/columns/<kind>.json` (`mappings_dir`, passed by
+  the caller): `{"description": "...", "columns": {"<field>": ["Header", "Alias", ...]}}`. A broken
   map raises `ColumnMapError` when the reader is created (a setup fault, not a data fault).
 - A personnummer's century is counted back from the row's own date (Beräkningsdatum, Datum,
   Utskrivningsklar, a plan's `updated`).

@@ -32,7 +32,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from adapter import personnummer
 from adapter.domain import PersonId, Record, RowError, SourceRef
-from adapter.settings import get_settings
 from adapter.sources.reading import (
     Decoded,
     Outcome,
@@ -200,13 +199,10 @@ class CsvFormat(Generic[R]):
     build: Callable[[CsvRow], R | None]
     identity: IdentityRule[R] | None = None
 
-    def read(
-        self, source: Source, *, mappings_dir: Path | None = None, name: str | None = None
-    ) -> Reading:
-        """A `Reading` of one source. The column map is loaded now (`ColumnMapError` at once),
-        from `mappings_dir` or the settings' one; the file is read lazily during iteration."""
-        directory = mappings_dir or get_settings().mappings_dir
-        column_map = load_column_map(self.kind, self.columns, directory)
+    def read(self, source: Source, *, mappings_dir: Path, name: str | None = None) -> Reading:
+        """A `Reading` of one source. The column map is loaded now from `mappings_dir`
+        (`ColumnMapError` at once); the file is read lazily during iteration."""
+        column_map = load_column_map(self.kind, self.columns, mappings_dir)
         file = source_name(source, name)
         return Reading(file, self.kind, _outcomes(source, file, self, column_map))
 

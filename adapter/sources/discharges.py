@@ -70,4 +70,4 @@ def _build(row: CsvRow) -> DischargeNotice | None:
 
 
 FORMAT = CsvFormat(SourceKind.DISCHARGES, COLUMNS, _build, IDENTITY)
-read_discharges = FORMAT.read  # (source, *, mappings_dir=None, name=None) -> Reading
+read_discharges = FORMAT.read  # (source, *, mappings_dir, name=None) -> Reading

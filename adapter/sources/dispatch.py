@@ -28,12 +28,12 @@ def kind_of(path: Path | str) -> SourceKind | None:
 def read_file(
     source: Source,
     kind: SourceKind | str | None = None,
-    mappings_dir: Path | None = None,
     *,
+    mappings_dir: Path,
     name: str | None = None,
 ) -> Reading:
-    """Read any of the four formats. Without `kind`, the file name decides; a name that says
-    nothing gives a reading with one file-level error."""
+    """Read any of the four formats, the column maps from `mappings_dir`. Without `kind`, the
+    file name decides; a name that says nothing gives a reading with one file-level error."""
     file = source_name(source, name)
     resolved = SourceKind(kind) if kind is not None else kind_of(file)
     if resolved is None:

@@ -63,4 +63,4 @@ def _build(row: CsvRow) -> Event | None:
 
 
 FORMAT = CsvFormat(SourceKind.EVENTS, COLUMNS, _build, None)
-read_events = FORMAT.read  # (source, *, mappings_dir=None, name=None) -> Reading
+read_events = FORMAT.read  # (source, *, mappings_dir, name=None) -> Reading

@@ -71,4 +71,4 @@ def _build(row: CsvRow) -> Prea60Row | None:
 
 
 FORMAT = CsvFormat(SourceKind.PREA60, COLUMNS, _build, IDENTITY)
-read_prea60 = FORMAT.read  # (source, *, mappings_dir=None, name=None) -> Reading
+read_prea60 = FORMAT.read  # (source, *, mappings_dir, name=None) -> Reading

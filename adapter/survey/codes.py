@@ -1,4 +1,5 @@
-"""One-time survey codes, in the adapter's own SQLite file (data dir, like the audit log).
+"""One-time survey codes, where the adapter keeps its state (adapter/database.py): the shared
+database when SIP_FHIR_DATABASE_URL is set, else <data_dir>/survey.sqlite (owner-only).
 
 A code is 10 characters from an alphabet without look-alikes (no 0/O, 1/I/L), about 49 bits:
 short enough to type from paper, far too many to guess within the answer page's rate limit.
@@ -15,35 +16,52 @@ Only a SHA-256 of the code is stored. Two tables, on purpose:
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
-import sqlite3
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from adapter.database import open_tables, sqlite_url, state_url
+from adapter.settings import Settings
+
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 LENGTH = 10
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS survey_code (
-    code_hash TEXT PRIMARY KEY,
-    unit TEXT NOT NULL,
-    meeting_date TEXT NOT NULL,
-    issued_at TEXT NOT NULL,
-    answered INTEGER NOT NULL DEFAULT 0  -- a flag, no time: a time could be matched to the
-                                         -- answer's lastUpdated on the FHIR server
-);
-CREATE TABLE IF NOT EXISTS survey_handout (
-    code_hash TEXT PRIMARY KEY REFERENCES survey_code (code_hash),
-    plan_id TEXT NOT NULL,
-    patient_id TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS survey_handout_plan ON survey_handout (plan_id);
-CREATE INDEX IF NOT EXISTS survey_handout_patient ON survey_handout (patient_id);
-"""
+SQLITE_FILE = "survey.sqlite"
+_METADATA = MetaData()
+_CODE = Table(
+    "survey_code",
+    _METADATA,
+    Column("code_hash", Text, primary_key=True),
+    Column("unit", Text, nullable=False),
+    Column("meeting_date", Text, nullable=False),
+    Column("issued_at", Text, nullable=False),
+    # A flag, no time: a time could be matched to the answer's lastUpdated on the FHIR server.
+    Column("answered", Integer, nullable=False, server_default="0"),
+)
+_HANDOUT = Table(
+    "survey_handout",
+    _METADATA,
+    Column("code_hash", Text, ForeignKey("survey_code.code_hash"), primary_key=True),
+    Column("plan_id", Text, nullable=False),
+    Column("patient_id", Text, nullable=False),
+    Index("survey_handout_plan", "plan_id"),
+    Index("survey_handout_patient", "patient_id"),
+)
 
 
 def new_code() -> str:
@@ -88,70 +106,65 @@ def _now() -> str:
 
 
 class CodeStore:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+    """The codes: a SQLite file (a Path) or a database URL (a str)."""
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.path, timeout=30)) as db, db:
-            yield db
+    def __init__(self, target: Path | str) -> None:
+        self.url = sqlite_url(target) if isinstance(target, Path) else target
+        self._engine = open_tables(self.url, _METADATA)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> CodeStore:
+        return cls(state_url(settings, SQLITE_FILE))
 
     def issue(self, unit_hsa_id: str, meeting_date: date, plan_id: str, patient_id: str) -> str:
         """A new code for the meeting of `plan_id` (CarePlan id) of `patient_id` (Patient id);
         the plain code is returned, never stored."""
         code = new_code()
         digest = _hash(code)
-        with self._lock, self._connect() as db:
+        with self._engine.begin() as db:
             db.execute(
-                "INSERT INTO survey_code (code_hash, unit, meeting_date, issued_at) "
-                "VALUES (?, ?, ?, ?)",
-                (digest, unit_hsa_id, meeting_date.isoformat(), _now()),
+                insert(_CODE).values(
+                    code_hash=digest,
+                    unit=unit_hsa_id,
+                    meeting_date=meeting_date.isoformat(),
+                    issued_at=_now(),
+                )
             )
             db.execute(
-                "INSERT INTO survey_handout (code_hash, plan_id, patient_id) VALUES (?, ?, ?)",
-                (digest, plan_id, patient_id),
+                insert(_HANDOUT).values(code_hash=digest, plan_id=plan_id, patient_id=patient_id)
             )
         return code
 
     def lookup(self, code: str) -> CodeInfo | None:
-        with self._connect() as db:
-            row = db.execute(
-                "SELECT unit, meeting_date, answered FROM survey_code WHERE code_hash = ?",
-                (_hash(code),),
-            ).fetchone()
+        c = _CODE.c
+        query = select(c.unit, c.meeting_date, c.answered).where(c.code_hash == _hash(code))
+        with self._engine.connect() as db:
+            row = db.execute(query).first()
         if row is None:
             return None
         return CodeInfo(row[0], date.fromisoformat(row[1]), bool(row[2]))
 
     def claim(self, code: str) -> CodeInfo | None:
         """Mark the code answered; None if unknown or already used (one answer per code, even
-        for two answers sent at the same moment)."""
-        with self._lock, self._connect() as db:
+        for two answers sent at the same moment, by two processes too: the row's update is
+        atomic)."""
+        c = _CODE.c
+        with self._engine.begin() as db:
             updated = db.execute(
-                "UPDATE survey_code SET answered = 1 WHERE code_hash = ? AND answered = 0",
-                (_hash(code),),
+                update(_CODE).where(c.code_hash == _hash(code), c.answered == 0).values(answered=1)
             ).rowcount
         return self.lookup(code) if updated == 1 else None
 
     def release(self, code: str) -> None:
         """Undo a claim whose answer could not be stored, so the patient can try again."""
-        with self._lock, self._connect() as db:
-            db.execute("UPDATE survey_code SET answered = 0 WHERE code_hash = ?", (_hash(code),))
+        with self._engine.begin() as db:
+            db.execute(update(_CODE).where(_CODE.c.code_hash == _hash(code)).values(answered=0))
 
     def belongs_to(self, code: str, plan_id: str) -> bool:
-        with self._connect() as db:
-            row = db.execute(
-                "SELECT 1 FROM survey_handout WHERE code_hash = ? AND plan_id = ?",
-                (_hash(code), plan_id),
-            ).fetchone()
-        return row is not None
+        h = _HANDOUT.c
+        query = select(h.code_hash).where(h.code_hash == _hash(code), h.plan_id == plan_id)
+        with self._engine.connect() as db:
+            return db.execute(query).first() is not None
 
     def status(self, plan_ids: Iterable[str]) -> dict[str, HandoutStatus]:
         """Per CarePlan id: the codes handed out and answered."""
@@ -165,23 +178,24 @@ class CodeStore:
         ids = sorted(set(keys))
         if not ids or column not in ("plan_id", "patient_id"):
             return {}
-        marks = ", ".join("?" for _ in ids)
-        with self._connect() as db:
-            rows = db.execute(
-                f"SELECT h.{column}, count(*), sum(c.answered), max(c.issued_at) "  # noqa: S608
-                "FROM survey_handout h JOIN survey_code c USING (code_hash) "
-                f"WHERE h.{column} IN ({marks}) GROUP BY h.{column}",
-                ids,
-            ).fetchall()
+        key = _HANDOUT.c[column]
+        query = (
+            select(key, func.count(), func.sum(_CODE.c.answered), func.max(_CODE.c.issued_at))
+            .select_from(_HANDOUT.join(_CODE, _HANDOUT.c.code_hash == _CODE.c.code_hash))
+            .where(key.in_(ids))
+            .group_by(key)
+        )
+        with self._engine.connect() as db:
+            rows = db.execute(query).all()
         return {
             r[0]: HandoutStatus(int(r[1]), int(r[2]), date.fromisoformat(r[3][:10])) for r in rows
         }
 
     def issued_count(self, unit_hsa_id: str, start: date, end: date) -> int:
         """Codes issued for the unit's meetings in [start, end]."""
-        with self._connect() as db:
-            row = db.execute(
-                "SELECT count(*) FROM survey_code WHERE unit = ? AND meeting_date BETWEEN ? AND ?",
-                (unit_hsa_id, start.isoformat(), end.isoformat()),
-            ).fetchone()
-        return int(row[0])
+        c = _CODE.c
+        query = select(func.count()).where(
+            c.unit == unit_hsa_id, c.meeting_date.between(start.isoformat(), end.isoformat())
+        )
+        with self._engine.connect() as db:
+            return int(db.execute(query).scalar_one())

@@ -23,6 +23,7 @@ from adapter.followup.load import load_states
 from adapter.followup.rules import RuleSet
 from adapter.indicators.compute import Period, kva_count, percent
 from adapter.indicators.store import procedure_patients
+from adapter.mapping import Mappings
 from adapter.mapping.fhir import Json
 from adapter.survey.codes import CodeStore
 from adapter.survey.questionnaire import Survey
@@ -135,13 +136,17 @@ def read_responses(client: FhirClient, unit_hsa_id: str, period: Period) -> list
     return list(client.search("QuestionnaireResponse", params))
 
 
-def sips_held(client: FhirClient, unit_hsa_id: str, period: Period, rules: RuleSet) -> int:
+def sips_held(
+    client: FhirClient, unit_hsa_id: str, period: Period, rules: RuleSet, *, mappings: Mappings
+) -> int:
     """AU124 + AU125 performed by the unit in `period`, counted by the kva indicators' own code
     on just the patients with such events (no Prea60 scope, no notices: a quarter stays fast)."""
     refs = procedure_patients(client, [unit_hsa_id], period)
     if not refs:
         return 0
-    loaded = load_states(client, as_of=period.end, rules=rules, patient_refs=refs)
+    loaded = load_states(
+        client, as_of=period.end, rules=rules, patient_refs=refs, mappings=mappings
+    )
     states = list(loaded.states().values())
     return sum(kva_count(states, unit_hsa_id, period, code).numerator or 0 for code in SIP_HELD)
 
@@ -153,6 +158,8 @@ def unit_survey(
     unit_hsa_id: str,
     period: Period,
     rules: RuleSet,
+    *,
+    mappings: Mappings,
 ) -> SurveyResult:
     """The indicator `sip-survey` of one unit and period, read from the server and the store."""
     return survey_result(
@@ -160,7 +167,7 @@ def unit_survey(
         unit_hsa_id,
         period,
         read_responses(client, unit_hsa_id, period),
-        sips_held=sips_held(client, unit_hsa_id, period, rules),
+        sips_held=sips_held(client, unit_hsa_id, period, rules, mappings=mappings),
         codes_issued=codes.issued_count(unit_hsa_id, period.start, period.end),
     )
 

@@ -1,4 +1,4 @@
-"""Sync: the durable outbox (SQLite) → FHIR client → server.
+"""Sync: the durable outbox (SQLite, or the shared PostgreSQL database) → FHIR client → server.
 
     Importer(outbox, client, mappings_dir, tally, SyncSettings()).run(paths)   # read, map, write
     SyncEngine(outbox, client, tally, SyncSettings()).drain()                  # resume the rest
@@ -17,7 +17,15 @@ from adapter.sync.importer import (
     open_outbox,
     plan_version,
 )
-from adapter.sync.outbox import DeadLetter, Outbox, OutboxStats, OutboxVersionError, State
+from adapter.sync.outbox import (
+    DeadLetter,
+    Outbox,
+    OutboxOpenError,
+    OutboxStats,
+    OutboxVersionError,
+    State,
+    outbox_url,
+)
 from adapter.sync.progress import SyncHooks, Tally, WriteOutcome, combine, metrics_hooks
 from adapter.sync.servercheck import CheckResult, VerifyResult, verify
 
@@ -28,6 +36,7 @@ __all__ = [
     "ImportResult",
     "Importer",
     "Outbox",
+    "OutboxOpenError",
     "OutboxStats",
     "OutboxVersionError",
     "State",
@@ -43,6 +52,7 @@ __all__ = [
     "counted_run",
     "metrics_hooks",
     "open_outbox",
+    "outbox_url",
     "plan_version",
     "verify",
 ]

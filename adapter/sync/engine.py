@@ -7,8 +7,8 @@ post them as one transaction. What the server answers decides each resource's fa
 - TemporaryError (the client already retried): everything claimed goes back to pending and the
   run stops; the next `sync` resumes;
 - 409 Conflict (a concurrent write of the same resource won; HAPI also answers so when two
-  conditional creates race): the Bundle is re-sent a few times after a short pause, then split;
-  an entry that still collides stops the run like a TemporaryError;
+  conditional creates race): the Bundle is re-sent a few times after a short pause (tenacity),
+  then split; an entry that still collides stops the run like a TemporaryError;
 - Rejected (400/422), 412 (several resources match a business identifier), 404 (a conditional
   reference matches nothing) for the whole transaction: the Bundle is split in halves, record by
   record, then a record entry by entry, until the entries the server refuses are alone: those
@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from adapter.fhirclient import (
     Conflict,
@@ -45,7 +47,13 @@ from adapter.sync.outbox import (
     unique_by_key,
 )
 from adapter.sync.progress import Tally, WriteOutcome
-from adapter.sync.versionguard import decide, guard_bundle, read_server_plans, versioned_plans
+from adapter.sync.versionguard import (
+    UniqueRule,
+    decide,
+    guard_bundle,
+    read_server_plans,
+    versioned_plans,
+)
 
 _log = get_logger("adapter.sync")
 
@@ -96,6 +104,7 @@ class SyncEngine:
         self.tally = tally
         self.settings = settings or SyncSettings()
         self._sleep = sleep
+        self._unique_rule = UniqueRule(client)
 
     def drain(self) -> SyncStop | None:
         """Send everything pending; None when done, else why it stopped."""
@@ -144,24 +153,41 @@ class SyncEngine:
         Each attempt reads the server's plans anew: a 409 may be another installation's write.
         Records settled as older are removed from `groups`.
         """
-        attempts = self.settings.conflict_attempts
-        for attempt in range(1, attempts + 1):
-            groups[:], bundle = self._guarded(token, groups)
-            entries = unique_by_key(entry for group in groups for entry in group)
-            if not entries:
-                return [], {}
-            try:
-                self.tally.count_bundle()
-                return entries, self.client.transaction(bundle)
-            except Conflict as error:
-                if attempt == attempts or error.status != 409:
-                    raise
-                reason = "HTTP 409 (samtidig ändring)"
-                _log.info("sync.conflict", attempt=attempt, reason=error.message)
-                self.tally.count_retry(reason)
-                pause = self.settings.conflict_pause * 2 ** (attempt - 1)
-                self._sleep(pause * (1 + random.random()))  # noqa: S311 - jitter, not crypto
-        raise AssertionError("unreachable")
+        pause = self.settings.conflict_pause
+
+        def concurrent(error: BaseException) -> bool:
+            return isinstance(error, Conflict) and error.status == 409
+
+        def backoff(state: RetryCallState) -> float:
+            doubled = pause * 2.0 ** (state.attempt_number - 1)
+            return doubled * (1 + random.random())  # noqa: S311 - jitter, not crypto
+
+        def count(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            reason = error.message if isinstance(error, FhirError) else None
+            _log.info("sync.conflict", attempt=state.attempt_number, reason=reason)
+            self.tally.count_retry("HTTP 409 (samtidig ändring)")
+
+        retrying = Retrying(
+            retry=retry_if_exception(concurrent),
+            wait=backoff,
+            stop=stop_after_attempt(self.settings.conflict_attempts),
+            sleep=self._sleep,
+            before_sleep=count,
+            reraise=True,
+        )
+        return retrying(self._send, token, groups)
+
+    def _send(
+        self, token: str, groups: list[Sequence[OutboxEntry]]
+    ) -> tuple[list[OutboxEntry], dict[str, Any]]:
+        """One attempt of `_post`: guard, then the transaction."""
+        groups[:], bundle = self._guarded(token, groups)
+        entries = unique_by_key(entry for group in groups for entry in group)
+        if not entries:
+            return [], {}
+        self.tally.count_bundle()
+        return entries, self.client.transaction(bundle)
 
     def _guarded(
         self, token: str, groups: Sequence[Sequence[OutboxEntry]]
@@ -179,7 +205,9 @@ class SyncEngine:
             self.tally.count_older_on_server(message)
         entries = unique_by_key(entry for group in decision.send for entry in group)
         bundle = transaction_bundle(_mapped(entry) for entry in entries)
-        return decision.send, guard_bundle(bundle, decision.held)
+        # A new plan is created (never matched) only where the server refuses a second one.
+        absent = decision.absent if decision.absent and self._unique_rule.active() else set()
+        return decision.send, guard_bundle(bundle, decision.held, absent)
 
     def _split(
         self,

@@ -22,7 +22,7 @@ from adapter.prea60.importing import RunGate, run_gate
 from adapter.sources import Reading, SourceKind, read_file
 from adapter.sync.engine import SyncEngine, SyncSettings, SyncStop
 from adapter.sync.fingerprint import mapping_fingerprint, record_digest
-from adapter.sync.outbox import Outbox, Writable
+from adapter.sync.outbox import OUTBOX_FILE, Outbox, Writable
 from adapter.sync.progress import Tally
 from adapter.sync.servercheck import SPOT_CHECK_SIZE, CheckResult, advance, check_server
 
@@ -45,9 +45,11 @@ def plan_version(resource: Writable) -> int | None:
     return None
 
 
-def open_outbox(data_dir: Path) -> Outbox:
-    """The outbox in `data_dir`, with the plan-version rule and a plan's dropped Goals."""
-    return Outbox.in_dir(data_dir, version_of=plan_version, stale_of=dropped_goals)
+def open_outbox(where: Path | str) -> Outbox:
+    """The outbox in a data directory (its SQLite file) or at a database URL (`outbox_url`),
+    with the plan-version rule and a plan's dropped Goals."""
+    location = where / OUTBOX_FILE if isinstance(where, Path) else where
+    return Outbox(location, version_of=plan_version, stale_of=dropped_goals)
 
 
 @dataclass(slots=True)
@@ -124,7 +126,8 @@ class Importer:
         first (adapter/prea60/importing.py): a run the guard does not trust is written
         unconfirmed."""
         self.gate = run_gate(self.client, paths, kind, self.mappings_dir)
-        readings = [read_file(path, kind, self.mappings_dir) for path in paths]  # read lazily
+        # Read lazily.
+        readings = [read_file(path, kind, mappings_dir=self.mappings_dir) for path in paths]
         result = self.run_readings(readings)
         result.runs, result.runs_unchecked = self.gate.checks, self.gate.unchecked
         result.readings = readings

@@ -1,4 +1,8 @@
-"""The durable outbox: mapped resources wait here (SQLite, WAL) until the server has them.
+"""The durable outbox: mapped resources wait here until the server has them.
+
+It lives in a SQLite file (WAL) in the data directory, or, with `SIP_FHIR_DATABASE_URL`, in the
+shared PostgreSQL database, where several `import`, `sync` and `serve` processes on several
+machines share one queue (adapter/sync/outboxdb.py holds what differs between the two).
 
 Every mapped resource is committed here before any network write, keyed by its match URL
 (`Type?identifier=system|value`), so a crash or kill at any moment loses nothing: the next
@@ -20,7 +24,8 @@ Tables
   fingerprint in `meta`): a re-import of an unchanged row skips mapping altogether.
 
 Several threads and processes may share one outbox: claims happen inside `BEGIN IMMEDIATE`
-transactions, so two workers never send the same resource at the same time, and a record whose
+transactions (SQLite) or lock the rows they take, skipping rows another claim holds
+(PostgreSQL), so two workers never send the same resource at the same time, and a record whose
 resource another worker is sending waits until that write is done.
 """
 
@@ -30,90 +35,57 @@ import hashlib
 import json
 import os
 import socket
-import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import psycopg
+from sqlalchemy.exc import OperationalError
+
+from adapter.database import sqlite_url, state_url
 from adapter.jsontext import canonical_json
+from adapter.settings import Settings
+from adapter.sync.outboxdb import OutboxDb, Tx, in_list
 
 SCHEMA_VERSION = "1"  # checked on open: another version's outbox is refused, never guessed at
 OUTBOX_FILE = "outbox.sqlite3"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS resource (
-    match_url      TEXT PRIMARY KEY,          -- Type?identifier=system|value
-    resource_type  TEXT NOT NULL,
-    id_system      TEXT NOT NULL,
-    id_value       TEXT NOT NULL,
-    body           TEXT NOT NULL,             -- canonical JSON of the resource
-    hash           TEXT NOT NULL,             -- sha256 of body
-    create_only    INTEGER NOT NULL DEFAULT 0,-- write with If-None-Exist, never overwrite
-    state          TEXT NOT NULL CHECK (state IN ('pending', 'in_flight', 'done', 'dead')),
-    synced_hash    TEXT,                      -- hash of the content the server last confirmed
-    server_id      TEXT,
-    server_version TEXT,
-    source_version INTEGER,                   -- plans: the source system's version
-    attempts       INTEGER NOT NULL DEFAULT 0,
-    last_error     TEXT,                      -- masked; the server's OperationOutcome message
-    claim          TEXT,                      -- worker sending it (state in_flight)
-    claimed_at     REAL,
-    record_id      INTEGER,                   -- last record that changed it
-    updated_at     TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS resource_state ON resource (state);
-CREATE TABLE IF NOT EXISTS record (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS member (
-    record_id INTEGER NOT NULL REFERENCES record (id) ON DELETE CASCADE,
-    position  INTEGER NOT NULL,
-    match_url TEXT NOT NULL REFERENCES resource (match_url),
-    PRIMARY KEY (record_id, position)
-);
-CREATE INDEX IF NOT EXISTS member_match_url ON member (match_url);
-CREATE TABLE IF NOT EXISTS server (
-    base_url   TEXT PRIMARY KEY,              -- the FHIR server this outbox writes to
-    epoch      TEXT NOT NULL,                 -- value of the marker's business identifier there
-    generation INTEGER NOT NULL,              -- the marker's count of runs that wrote
-    marker_id  TEXT,                          -- the marker's logical id on the server
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS source_seen (
-    digest    TEXT PRIMARY KEY,               -- sha256 of a source record's content
-    resources INTEGER NOT NULL                -- how many resources it mapped to
-) WITHOUT ROWID;
-"""
 
 # How long a claim holds before another worker may take the resources over, unless its owner is
 # a process on this host that is gone (then at once). Longer than one request's retry budget.
 DEFAULT_LEASE_SECONDS = 600.0
-_BUSY_TIMEOUT_MS = 60_000
-_SCAN_WINDOW = 256
+_MIN_WINDOW = 32  # records read at a time by a claim (more when a batch may hold more)
 
 
-class OutboxVersionError(ValueError):
-    """The outbox file has another schema version than this sip-fhir reads (message Swedish)."""
+class OutboxOpenError(ValueError):
+    """The outbox cannot be opened (message Swedish, no password)."""
 
-    def __init__(self, path: Path, found: str) -> None:
+
+class OutboxUnavailableError(OutboxOpenError):
+    """The outbox's database does not answer."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"Utkorgens databas {where} svarar inte: {reason}")
+        self.where = where
+
+
+class OutboxVersionError(OutboxOpenError):
+    """The outbox has another schema version than this sip-fhir reads."""
+
+    def __init__(self, where: str, found: str) -> None:
         super().__init__(
-            f"Utkorgen {path} har schemaversion {found}, men den här versionen av sip-fhir läser "
+            f"Utkorgen {where} har schemaversion {found}, men den här versionen av sip-fhir läser "
             f"version {SCHEMA_VERSION}. Skicka klart kön med den sip-fhir som skrev den "
-            "(sip-fhir sync), eller flytta filen åt sidan; den öppnas inte."
+            "(sip-fhir sync), eller flytta den åt sidan (filen, eller schemat outbox i "
+            "databasen); den öppnas inte."
         )
-        self.path = path
+        self.where = where
         self.found = found
 
 
@@ -278,6 +250,11 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def outbox_url(settings: Settings) -> str:
+    """The shared database when `SIP_FHIR_DATABASE_URL` is set, else the file in the data dir."""
+    return state_url(settings, OUTBOX_FILE)
+
+
 def _now_text() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -299,7 +276,8 @@ def _nothing_stale(
 
 
 class Outbox:
-    """The outbox in `path` (created on first use). Safe to share between threads.
+    """The outbox at `location`: a database URL, or a SQLite file's path (created on first use).
+    Safe to share between threads and, through one database, between processes.
 
     `version_of` tells the source version of a resource (plans: CarePlan), or None; a record
     holding an older version than the one already stored for the same key is skipped whole.
@@ -308,24 +286,26 @@ class Outbox:
 
     def __init__(
         self,
-        path: Path,
+        location: str | Path,
         *,
         version_of: VersionOf = _no_version,
         stale_of: StaleOf = _nothing_stale,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.path = path
+        url = sqlite_url(location) if isinstance(location, Path) else location
+        self._db = OutboxDb.open(url)
+        # The SQLite file, if that is where the outbox lives (None on PostgreSQL).
+        self.path = self._db.sqlite_path()
         self._version_of = version_of
         self._stale_of = stale_of
         self._lease = lease_seconds
         self._clock = clock
-        self._local = threading.local()
         self._host = socket.gethostname()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
+        if self.path is not None and not self.path.exists():
             # It holds personal data (personnummer in the resources): owner only.
-            path.touch(mode=0o600)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.touch(mode=0o600)
         self._init_schema()
 
     def version_of(self, resource: Writable) -> int | None:
@@ -334,107 +314,62 @@ class Outbox:
 
     @classmethod
     def in_dir(cls, data_dir: Path, **kwargs: Any) -> Outbox:
+        """The SQLite outbox in `data_dir`."""
         return cls(data_dir / OUTBOX_FILE, **kwargs)
 
-    # --- connections ---
-
-    def _connection(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) so locks are taken early.
-            db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-            db.row_factory = sqlite3.Row
-            db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            db.execute("PRAGMA journal_mode = WAL")
-            # FULL: a commit survives power loss, not just a killed process; commits are per
-            # chunk and per Bundle, so the fsync costs little.
-            db.execute("PRAGMA synchronous = FULL")
-            db.execute("PRAGMA foreign_keys = ON")
-            self._local.db = db
-        return db
-
     def close(self) -> None:
-        """Close this thread's connection (other threads close theirs when they end)."""
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._connection()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        """Nothing to close: connections are pooled per database (adapter/database.py)."""
 
     def _init_schema(self) -> None:
-        db = self._connection()
-        self._check_version(db)
-        db.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\nCOMMIT;")
-        with self._transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-                (SCHEMA_VERSION,),
-            )
-            self._repair_orphans(db)
+        try:
+            found = self._db.setup(SCHEMA_VERSION)
+        except (OperationalError, psycopg.OperationalError) as error:
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            raise OutboxUnavailableError(self._db.where(), reason) from error
+        if found is not None:
+            raise OutboxVersionError(self._db.where(), found)
+        self._db.write(self._repair_orphans)
 
-    def _check_version(self, db: sqlite3.Connection) -> None:
-        """An outbox written by another schema version is refused before anything touches it."""
-        has_meta = db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-        ).fetchone()
-        if has_meta is None:
-            return
-        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if row is not None and row["value"] != SCHEMA_VERSION:
-            raise OutboxVersionError(self.path, str(row["value"]))
-
-    @staticmethod
-    def _repair_orphans(db: sqlite3.Connection) -> None:
+    def _repair_orphans(self, db: Tx) -> None:
         """Open resources outside any record (should not happen) get a record of their own."""
+        self._db.bulk_lock(db)
         orphans = db.execute(
-            "SELECT match_url FROM resource r WHERE state IN ('pending', 'in_flight') "
-            "AND NOT EXISTS (SELECT 1 FROM member m WHERE m.match_url = r.match_url)"
+            "SELECT match_url FROM resource r WHERE state IN ('pending', 'in_flight')"
+            " AND NOT EXISTS (SELECT 1 FROM member m WHERE m.match_url = r.match_url)"
         ).fetchall()
         for row in orphans:
-            record_id = _new_record(db)
-            db.execute(
-                "INSERT INTO member (record_id, position, match_url) VALUES (?, 0, ?)",
-                (record_id, row["match_url"]),
-            )
+            _add_members(db, _new_record(db), [row.match_url])
 
     # --- mapping fingerprint and seen source records ---
 
     def use_fingerprint(self, fingerprint: str) -> None:
         """Forget the seen source records when the mapping (code or data) changed."""
-        with self._transaction() as db:
-            row = db.execute("SELECT value FROM meta WHERE key = 'mapping_fingerprint'").fetchone()
-            if row is None or row["value"] != fingerprint:
+
+        def run(db: Tx) -> None:
+            query = "SELECT value FROM meta WHERE key = 'mapping_fingerprint'" + self._db.row_lock  # noqa: S608
+            stored = db.execute(query).scalar()
+            if stored != fingerprint:
                 db.execute("DELETE FROM source_seen")
                 db.execute(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('mapping_fingerprint', ?)",
-                    (fingerprint,),
+                    "INSERT INTO meta (key, value) VALUES ('mapping_fingerprint', :value)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    {"value": fingerprint},
                 )
+
+        self._db.write(run)
 
     def seen(self, digests: Sequence[str]) -> dict[str, int]:
         """Those of `digests` already mapped into the outbox, with their number of resources."""
-        found: dict[str, int] = {}
-        db = self._connection()
-        for start in range(0, len(digests), 500):
-            chunk = digests[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                (row[0], row[1])
-                for row in db.execute(
-                    f"SELECT digest, resources FROM source_seen WHERE digest IN ({marks})",  # noqa: S608
-                    chunk,
-                )
-            )
-        return found
+
+        def run(db: Tx) -> dict[str, int]:
+            found: dict[str, int] = {}
+            for start in range(0, len(digests), 500):
+                marks, params = in_list("d", digests[start : start + 500])
+                query = f"SELECT digest, resources FROM source_seen WHERE digest IN {marks}"  # noqa: S608
+                found.update((row[0], row[1]) for row in db.execute(query, params))
+            return found
+
+        return self._db.read(run) if digests else {}
 
     # --- enqueue ---
 
@@ -453,27 +388,31 @@ class Outbox:
         self, records: Iterable[tuple[Sequence[Writable], str | None]], *, force: bool = False
     ) -> EnqueueResult:
         """Like `enqueue`, each record with its source digest, remembered as seen."""
-        result = EnqueueResult()
-        with self._transaction() as db:
-            for resources, digest in records:
+        items = list(records)  # a transaction may run again (PostgreSQL deadlock victim)
+
+        def run(db: Tx) -> EnqueueResult:
+            self._db.bulk_lock(db)
+            result = EnqueueResult()
+            for resources, digest in items:
                 result.add(self._enqueue_record(db, resources, force))
                 if digest is not None:
                     db.execute(
-                        "INSERT OR REPLACE INTO source_seen (digest, resources) VALUES (?, ?)",
-                        (digest, len(resources)),
+                        "INSERT INTO source_seen (digest, resources) VALUES (:digest, :n)"
+                        " ON CONFLICT (digest) DO UPDATE SET resources = excluded.resources",
+                        {"digest": digest, "n": len(resources)},
                     )
-        return result
+            return result
 
-    def _enqueue_record(
-        self, db: sqlite3.Connection, resources: Sequence[Writable], force: bool
-    ) -> EnqueueResult:
+        return self._db.write(run)
+
+    def _enqueue_record(self, db: Tx, resources: Sequence[Writable], force: bool) -> EnqueueResult:
         result = EnqueueResult()
         if self._older_than_stored(db, resources):
             result.older_skipped = 1
             return result
         now = _now_text()
         open_members: list[str] = []
-        stale = self._stale_of(resources, lambda url: self._stored_body(db, url))
+        stale = self._stale_of(resources, lambda url: _stored_body(db, url))
         for resource in unique_by_key([*resources, *stale]):
             queued, state = self._upsert(db, resource, now, force)
             if queued:
@@ -484,90 +423,91 @@ class Outbox:
                 open_members.append(resource.match_url)
         if result.queued:
             record_id = _new_record(db)
-            db.executemany(
-                "INSERT INTO member (record_id, position, match_url) VALUES (?, ?, ?)",
-                ((record_id, i, url) for i, url in enumerate(open_members)),
-            )
-            db.executemany(
-                "UPDATE resource SET record_id = ? WHERE match_url = ?",
-                ((record_id, url) for url in open_members),
+            _add_members(db, record_id, open_members)
+            db.execute(
+                "UPDATE resource SET record_id = :record_id WHERE match_url = :url",
+                [{"record_id": record_id, "url": url} for url in open_members],
             )
         return result
 
-    @staticmethod
-    def _stored_body(db: sqlite3.Connection, match_url: str) -> dict[str, Any] | None:
-        row = db.execute("SELECT body FROM resource WHERE match_url = ?", (match_url,)).fetchone()
-        return None if row is None else json.loads(row["body"])
-
-    def _older_than_stored(self, db: sqlite3.Connection, resources: Sequence[Writable]) -> bool:
+    def _older_than_stored(self, db: Tx, resources: Sequence[Writable]) -> bool:
         for resource in resources:
             version = self._version_of(resource)
             if version is None:
                 continue
-            row = db.execute(
-                "SELECT source_version FROM resource WHERE match_url = ?", (resource.match_url,)
-            ).fetchone()
-            if row is not None and row["source_version"] is not None:
-                if version < row["source_version"]:
-                    return True
+            stored = db.execute(
+                "SELECT source_version FROM resource WHERE match_url = :url",
+                {"url": resource.match_url},
+            ).scalar()
+            if stored is not None and version < stored:
+                return True
         return False
 
-    def _upsert(
-        self, db: sqlite3.Connection, resource: Writable, now: str, force: bool
-    ) -> tuple[bool, State]:
+    def _upsert(self, db: Tx, resource: Writable, now: str, force: bool) -> tuple[bool, State]:
         """Insert or update one resource: (needs a write it did not need before, its state)."""
         body = canonical_json(resource.resource)
         digest = content_hash(body)
         version = self._version_of(resource)
-        row = db.execute(
-            "SELECT hash, state, create_only, synced_hash FROM resource WHERE match_url = ?",
-            (resource.match_url,),
-        ).fetchone()
+        row = self._locked_row(db, resource.match_url)
         if row is None:
-            db.execute(
-                "INSERT INTO resource (match_url, resource_type, id_system, id_value, body, hash,"
-                " create_only, state, source_version, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-                (
-                    resource.match_url,
-                    resource.resource_type,
-                    resource.identifier_system,
-                    resource.identifier_value,
-                    body,
-                    digest,
-                    int(resource.create_only),
-                    version,
-                    now,
-                ),
+            inserted = db.execute(
+                "INSERT INTO resource (match_url, resource_type, id_system, id_value, body,"
+                " hash, create_only, state, source_version, updated_at)"
+                " VALUES (:url, :type, :system, :value, :body, :hash, :create_only,"
+                " 'pending', :version, :now) ON CONFLICT (match_url) DO NOTHING",
+                {
+                    "url": resource.match_url,
+                    "type": resource.resource_type,
+                    "system": resource.identifier_system,
+                    "value": resource.identifier_value,
+                    "body": body,
+                    "hash": digest,
+                    "create_only": int(resource.create_only),
+                    "version": version,
+                    "now": now,
+                },
             )
-            return True, State.PENDING
-        state = State(row["state"])
-        if resource.create_only and not row["create_only"]:
+            if inserted.rowcount == 1:
+                return True, State.PENDING
+            # Another process inserted it since we looked (PostgreSQL): judge against theirs.
+            row = self._locked_row(db, resource.match_url)
+            if row is None:
+                raise RuntimeError(f"{resource.resource_type} försvann ur utkorgen under skrivning")
+        state = State(row.state)
+        if resource.create_only and not row.create_only:
             return False, state  # a stub never replaces the full resource
-        if row["create_only"] and resource.create_only and state is State.DONE and not force:
+        if row.create_only and resource.create_only and state is State.DONE and not force:
             return False, state  # the server has it; a create-only write would change nothing
-        if row["hash"] == digest and not (force and state is State.DONE):
+        if row.hash == digest and not (force and state is State.DONE):
             return False, state
-        if row["hash"] != digest and digest == row["synced_hash"] and state is not State.IN_FLIGHT:
+        if row.hash != digest and digest == row.synced_hash and state is not State.IN_FLIGHT:
             new_state = State.DONE  # back to what the server holds (an edit undone unsent)
         elif state is State.IN_FLIGHT:
             new_state = State.IN_FLIGHT  # its sender will see the new hash and leave it pending
         else:
             new_state = State.PENDING
         db.execute(
-            "UPDATE resource SET body = ?, hash = ?, create_only = ?, source_version = ?,"
-            " state = ?, attempts = 0, last_error = NULL, updated_at = ? WHERE match_url = ?",
-            (
-                body,
-                digest,
-                int(resource.create_only),
-                version,
-                new_state.value,
-                now,
-                resource.match_url,
-            ),
+            "UPDATE resource SET body = :body, hash = :hash, create_only = :create_only,"
+            " source_version = :version, state = :state, attempts = 0, last_error = NULL,"
+            " updated_at = :now WHERE match_url = :url",
+            {
+                "body": body,
+                "hash": digest,
+                "create_only": int(resource.create_only),
+                "version": version,
+                "state": new_state.value,
+                "now": now,
+                "url": resource.match_url,
+            },
         )
         return new_state is not State.DONE, new_state
+
+    def _locked_row(self, db: Tx, match_url: str) -> Any | None:
+        return db.execute(
+            "SELECT hash, state, create_only, synced_hash FROM resource"  # noqa: S608
+            " WHERE match_url = :url" + self._db.row_lock,
+            {"url": match_url},
+        ).first()
 
     # --- claim, complete, release ---
 
@@ -577,178 +517,237 @@ class Outbox:
         Records whose resources another live worker is sending are passed over (`blocked`).
         Fewer than `min_resources` claimable resources: nothing is taken (more may come).
         """
-        groups: list[list[OutboxEntry]] = []
-        record_ids: list[int] = []
-        taken: set[str] = set()
-        blocked = False
-        with self._transaction() as db:
-            for record_id in _record_ids(db):
-                members = self._open_members(db, record_id)
+
+        def run(db: Tx) -> ClaimResult:
+            chosen: list[tuple[int, list[Any]]] = []  # records taken, with their fresh rows
+            taken: set[str] = set()
+            blocked = False
+            for record_id, members in _open_records(db, max(max_resources, _MIN_WINDOW)):
                 if not members:
-                    db.execute("DELETE FROM record WHERE id = ?", (record_id,))
+                    db.execute("DELETE FROM record WHERE id = :id", {"id": record_id})
                     continue
                 if any(self._held_elsewhere(row, token) for row in members):
                     blocked = True
                     continue
-                fresh = [row for row in members if row["match_url"] not in taken]
+                fresh = [row for row in members if row.match_url not in taken]
                 if taken and len(taken) + len(fresh) > max_resources:
                     break
-                record_ids.append(record_id)
-                if fresh:
-                    groups.append([_entry(row) for row in fresh])
-                    taken.update(row["match_url"] for row in fresh)
+                chosen.append((record_id, fresh))
+                taken.update(row.match_url for row in fresh)
                 if len(taken) >= max_resources:
                     break
+            if self._db.skips_locked:
+                locked = self._locked_prefix(db, chosen, token)
+                blocked = blocked or len(locked) < len(chosen)
+                chosen = locked
+                taken = {row.match_url for _, fresh in chosen for row in fresh}
             if len(taken) < max(min_resources, 1):
                 return ClaimResult(None, blocked)
             now = self._clock()
-            db.executemany(
-                "UPDATE resource SET state = 'in_flight', claim = ?, claimed_at = ?"
-                " WHERE match_url = ?",
-                ((token, now, url) for url in taken),
+            db.execute(
+                "UPDATE resource SET state = 'in_flight', claim = :token, claimed_at = :now"
+                " WHERE match_url = :url",
+                [{"token": token, "now": now, "url": url} for url in taken],
             )
-        return ClaimResult(Batch(token, groups, record_ids), blocked)
+            groups = [[_entry(row) for row in fresh] for _, fresh in chosen if fresh]
+            return ClaimResult(Batch(token, groups, [r for r, _ in chosen]), blocked)
 
-    @staticmethod
-    def _open_members(db: sqlite3.Connection, record_id: int) -> list[sqlite3.Row]:
-        return db.execute(
-            "SELECT r.* FROM member m JOIN resource r ON r.match_url = m.match_url"
-            " WHERE m.record_id = ? AND r.state IN ('pending', 'in_flight')"
-            " ORDER BY m.position",
-            (record_id,),
-        ).fetchall()
+        return self._db.write(run)
 
-    def _held_elsewhere(self, row: sqlite3.Row, token: str) -> bool:
+    def _locked_prefix(
+        self, db: Tx, chosen: list[tuple[int, list[Any]]], token: str
+    ) -> list[tuple[int, list[Any]]]:
+        """The leading chosen records whose resources this claim locked as they were read.
+
+        PostgreSQL: the records were read without locks, so another claim may hold some of their
+        resources (SKIP LOCKED passes them over) or have sent them, or an import changed them;
+        from the first such record on, nothing is taken (a later record may need its write)."""
+        urls = [row.match_url for _, fresh in chosen for row in fresh]
+        if not urls:
+            return chosen
+        marks, params = in_list("u", urls)
+        query = (
+            "SELECT match_url, state, claim, claimed_at, hash FROM resource"  # noqa: S608
+            f" WHERE match_url IN {marks}" + self._db.claim_lock
+        )
+        now = {row.match_url: row for row in db.execute(query, params)}
+        for index, (_, fresh) in enumerate(chosen):
+            for row in fresh:
+                current = now.get(row.match_url)
+                if (
+                    current is None
+                    or current.hash != row.hash
+                    or current.state not in (State.PENDING, State.IN_FLIGHT)
+                    or self._held_elsewhere(current, token)
+                ):
+                    return chosen[:index]
+        return chosen
+
+    def _held_elsewhere(self, row: Any, token: str) -> bool:
         """In flight with a live claim of another worker."""
-        if row["state"] != State.IN_FLIGHT or row["claim"] == token:
+        if row.state != State.IN_FLIGHT or row.claim == token:
             return False
-        if row["claimed_at"] is None or self._clock() - row["claimed_at"] > self._lease:
+        if row.claimed_at is None or self._clock() - row.claimed_at > self._lease:
             return False
-        owner = ClaimToken.parse(row["claim"] or "")
+        owner = ClaimToken.parse(row.claim or "")
         if owner is not None and owner.host == self._host and not _process_alive(owner.pid):
             return False  # its process is gone: the claim died with it
         return True
 
     def complete(self, token: str, written: Sequence[Written]) -> None:
         """The server confirmed these writes; done unless changed meanwhile (then pending)."""
+        if not written:
+            return
         now = _now_text()
-        with self._transaction() as db:
-            db.executemany(
-                "UPDATE resource SET synced_hash = ?, server_id = coalesce(?, server_id),"
-                " server_version = coalesce(?, server_version), attempts = attempts + 1,"
-                " last_error = NULL, claim = NULL, claimed_at = NULL, updated_at = ?,"
-                " state = CASE WHEN hash = ? THEN 'done' ELSE 'pending' END"
-                " WHERE match_url = ? AND claim = ?",
-                (
-                    (
-                        w.entry.hash,
-                        w.server_id,
-                        w.server_version,
-                        now,
-                        w.entry.hash,
-                        w.entry.match_url,
-                        token,
-                    )
-                    for w in written
-                ),
+        rows = [
+            {
+                "hash": w.entry.hash,
+                "server_id": w.server_id,
+                "server_version": w.server_version,
+                "now": now,
+                "url": w.entry.match_url,
+                "token": token,
+            }
+            for w in sorted(written, key=lambda w: w.entry.match_url)  # one lock order
+        ]
+        self._db.write(
+            lambda db: db.execute(
+                "UPDATE resource SET synced_hash = :hash,"
+                " server_id = coalesce(:server_id, server_id),"
+                " server_version = coalesce(:server_version, server_version),"
+                " attempts = attempts + 1, last_error = NULL, claim = NULL,"
+                " claimed_at = NULL, updated_at = :now,"
+                " state = CASE WHEN hash = :hash THEN 'done' ELSE 'pending' END"
+                " WHERE match_url = :url AND claim = :token",
+                rows,
             )
+        )
 
     def mark_dead(self, token: str, entry: OutboxEntry, error: str) -> None:
         """The server refuses this content: a dead letter until it changes or is retried."""
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE resource SET attempts = attempts + 1, last_error = ?, claim = NULL,"
-                " claimed_at = NULL, updated_at = ?,"
-                " state = CASE WHEN hash = ? THEN 'dead' ELSE 'pending' END"
-                " WHERE match_url = ? AND claim = ?",
-                (error, _now_text(), entry.hash, entry.match_url, token),
+        self._db.write(
+            lambda db: db.execute(
+                "UPDATE resource SET attempts = attempts + 1, last_error = :error,"
+                " claim = NULL, claimed_at = NULL, updated_at = :now,"
+                " state = CASE WHEN hash = :hash THEN 'dead' ELSE 'pending' END"
+                " WHERE match_url = :url AND claim = :token",
+                {
+                    "error": error,
+                    "now": _now_text(),
+                    "hash": entry.hash,
+                    "url": entry.match_url,
+                    "token": token,
+                },
             )
+        )
 
     def skip_older(self, token: str, entries: Sequence[OutboxEntry], reason: str) -> None:
         """The server holds a newer version of their plan: settled unwritten, `reason` kept.
 
         Done, not dead: nothing to retry; a changed (newer) import makes them pending again.
         """
-        with self._transaction() as db:
-            db.executemany(
-                "UPDATE resource SET last_error = ?, claim = NULL, claimed_at = NULL,"
-                " updated_at = ?, state = CASE WHEN hash = ? THEN 'done' ELSE 'pending' END"
-                " WHERE match_url = ? AND claim = ?",
-                ((reason, _now_text(), e.hash, e.match_url, token) for e in entries),
+        if not entries:
+            return
+        now = _now_text()
+        rows = [
+            {"reason": reason, "now": now, "hash": e.hash, "url": e.match_url, "token": token}
+            for e in entries
+        ]
+        self._db.write(
+            lambda db: db.execute(
+                "UPDATE resource SET last_error = :reason, claim = NULL, claimed_at = NULL,"
+                " updated_at = :now,"
+                " state = CASE WHEN hash = :hash THEN 'done' ELSE 'pending' END"
+                " WHERE match_url = :url AND claim = :token",
+                rows,
             )
+        )
 
     def release(self, token: str, error: str | None = None) -> int:
         """Give back everything this worker still holds (a temporary error): pending again."""
-        with self._transaction() as db:
-            cursor = db.execute(
-                "UPDATE resource SET state = 'pending', claim = NULL, claimed_at = NULL,"
-                " attempts = attempts + 1, last_error = coalesce(?, last_error), updated_at = ?"
-                " WHERE claim = ? AND state = 'in_flight'",
-                (error, _now_text(), token),
+        return self._db.write(
+            lambda db: (
+                db.execute(
+                    "UPDATE resource SET state = 'pending', claim = NULL, claimed_at = NULL,"
+                    " attempts = attempts + 1, last_error = coalesce(:error, last_error),"
+                    " updated_at = :now WHERE claim = :token AND state = 'in_flight'",
+                    {"error": error, "now": _now_text(), "token": token},
+                ).rowcount
             )
-            return cursor.rowcount
+        )
 
     def close_records(self, record_ids: Sequence[int]) -> None:
         """Delete the records none of whose resources is open any more."""
-        with self._transaction() as db:
-            db.executemany(
-                "DELETE FROM record WHERE id = ? AND NOT EXISTS ("
+        if not record_ids:
+            return
+        self._db.write(
+            lambda db: db.execute(
+                "DELETE FROM record WHERE id = :id AND NOT EXISTS ("
                 " SELECT 1 FROM member m JOIN resource r ON r.match_url = m.match_url"
                 " WHERE m.record_id = record.id AND r.state IN ('pending', 'in_flight'))",
-                ((record_id,) for record_id in record_ids),
+                [{"id": record_id} for record_id in sorted(record_ids)],
             )
+        )
 
     # --- what the server is believed to hold (servercheck.py) ---
 
     def server_epoch(self, base_url: str) -> ServerEpoch | None:
-        row = (
-            self._connection()
-            .execute(
-                "SELECT epoch, generation, marker_id FROM server WHERE base_url = ?", (base_url,)
-            )
-            .fetchone()
+        row = self._db.read(
+            lambda db: db.execute(
+                "SELECT epoch, generation, marker_id FROM server WHERE base_url = :url",
+                {"url": base_url},
+            ).first()
         )
         return None if row is None else ServerEpoch(row[0], int(row[1]), row[2])
 
     def record_server_epoch(self, base_url: str, epoch: ServerEpoch) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO server (base_url, epoch, generation, marker_id, updated_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (base_url, epoch.epoch, epoch.generation, epoch.marker_id, _now_text()),
+        self._db.write(
+            lambda db: db.execute(
+                "INSERT INTO server (base_url, epoch, generation, marker_id, updated_at)"
+                " VALUES (:url, :epoch, :generation, :marker_id, :now)"
+                " ON CONFLICT (base_url) DO UPDATE SET epoch = excluded.epoch,"
+                " generation = excluded.generation, marker_id = excluded.marker_id,"
+                " updated_at = excluded.updated_at",
+                {
+                    "url": base_url,
+                    "epoch": epoch.epoch,
+                    "generation": epoch.generation,
+                    "marker_id": epoch.marker_id,
+                    "now": _now_text(),
+                },
             )
+        )
 
     def forget_server_epoch(self, base_url: str) -> None:
-        with self._transaction() as db:
-            db.execute("DELETE FROM server WHERE base_url = ?", (base_url,))
+        self._db.write(
+            lambda db: db.execute("DELETE FROM server WHERE base_url = :url", {"url": base_url})
+        )
 
     def done_count(self) -> int:
-        row = self._connection().execute("SELECT count(*) FROM resource WHERE state = 'done'")
-        return int(row.fetchone()[0])
+        return self._count("SELECT count(*) FROM resource WHERE state = 'done'")
 
     def sample_done(self, size: int) -> list[Believed]:
         """Up to `size` resources the outbox believes the server holds, chosen at random."""
-        rows = self._connection().execute(
-            f"SELECT {_BELIEVED_COLUMNS} FROM resource WHERE state = 'done'"  # noqa: S608
-            " ORDER BY random() LIMIT ?",
-            (size,),
+        rows = self._db.read(
+            lambda db: db.execute(
+                f"SELECT {_BELIEVED_COLUMNS} FROM resource WHERE state = 'done'"  # noqa: S608
+                " ORDER BY random() LIMIT :size",
+                {"size": size},
+            ).fetchall()
         )
         return [Believed(*row) for row in rows]
 
     def iter_done(self, chunk: int = 1000) -> Iterator[list[Believed]]:
         """Everything the outbox believes the server holds, by type, `chunk` rows at a time."""
+        query = (
+            f"SELECT {_BELIEVED_COLUMNS} FROM resource WHERE state = 'done'"  # noqa: S608
+            " AND (resource_type, match_url) > (:type, :url)"
+            " ORDER BY resource_type, match_url LIMIT :chunk"
+        )
         after = ("", "")
         while True:
-            rows = (
-                self._connection()
-                .execute(
-                    f"SELECT {_BELIEVED_COLUMNS} FROM resource WHERE state = 'done'"  # noqa: S608
-                    " AND (resource_type, match_url) > (?, ?)"
-                    " ORDER BY resource_type, match_url LIMIT ?",
-                    (*after, chunk),
-                )
-                .fetchall()
-            )
+            params = {"type": after[0], "url": after[1], "chunk": chunk}
+            rows = self._db.read(partial(_fetch, query, params))
             if not rows:
                 return
             yield [Believed(*row) for row in rows]
@@ -761,107 +760,108 @@ class Outbox:
         The seen source records are forgotten too, so a re-import maps its rows again and counts
         them as written, not as unchanged.
         """
-        with self._transaction() as db:
-            if match_urls is None:
-                wanted = {
-                    r[0] for r in db.execute("SELECT match_url FROM resource WHERE state = 'done'")
-                }
+        urls = None if match_urls is None else list(match_urls)
+
+        def run(db: Tx) -> int:
+            self._db.bulk_lock(db)
+            if urls is None:
+                query = "SELECT match_url FROM resource WHERE state = 'done'"
+                wanted = {r[0] for r in db.execute(query)}
             else:
-                wanted = set()
-                for url in match_urls:
-                    row = db.execute(
-                        "SELECT state FROM resource WHERE match_url = ?", (url,)
-                    ).fetchone()
-                    if row is not None and row[0] == State.DONE:
-                        wanted.add(url)
+                state = "SELECT state FROM resource WHERE match_url = :url"
+                wanted = {u for u in urls if db.execute(state, {"url": u}).scalar() == State.DONE}
             if not wanted:
                 return 0
-            db.executemany(
+            db.execute(
                 "UPDATE resource SET state = 'pending', synced_hash = NULL, server_id = NULL,"
-                " server_version = NULL, attempts = 0, updated_at = ? WHERE match_url = ?",
-                ((_now_text(), url) for url in wanted),
+                " server_version = NULL, attempts = 0, updated_at = :now"
+                " WHERE match_url = :url",
+                [{"now": _now_text(), "url": url} for url in sorted(wanted)],
             )
-            for members in _requeue_records(db, wanted):
-                record_id = _new_record(db)
-                db.executemany(
-                    "INSERT INTO member (record_id, position, match_url) VALUES (?, ?, ?)",
-                    ((record_id, i, url) for i, url in enumerate(members)),
-                )
+            for members in _requeue_records(db, wanted, self._db.insertion_order):
+                _add_members(db, _new_record(db), members)
             db.execute("DELETE FROM source_seen")
-        return len(wanted)
+            return len(wanted)
+
+        return self._db.write(run)
 
     def forget(self, resource_type: str, server_ids: Iterable[str]) -> int:
         """Deleted on the server on purpose (`purge`): the outbox no longer holds them, so a
         re-import maps and writes them again instead of calling them unchanged."""
-        with self._transaction() as db:
+        ids = list(server_ids)
+
+        def run(db: Tx) -> int:
+            self._db.bulk_lock(db)
             forgotten = 0
-            for server_id in server_ids:
+            for server_id in ids:
                 urls = [
                     r[0]
                     for r in db.execute(
-                        "SELECT match_url FROM resource WHERE resource_type = ? AND server_id = ?"
-                        " AND state IN ('done', 'dead')",
-                        (resource_type, server_id),
+                        "SELECT match_url FROM resource WHERE resource_type = :type"
+                        " AND server_id = :id AND state IN ('done', 'dead')",
+                        {"type": resource_type, "id": server_id},
                     )
                 ]
                 for url in urls:
-                    db.execute("DELETE FROM member WHERE match_url = ?", (url,))
-                    db.execute("DELETE FROM resource WHERE match_url = ?", (url,))
+                    db.execute("DELETE FROM member WHERE match_url = :url", {"url": url})
+                    db.execute("DELETE FROM resource WHERE match_url = :url", {"url": url})
                 forgotten += len(urls)
             if forgotten:
                 db.execute("DELETE FROM source_seen")
-        return forgotten
+            return forgotten
+
+        return self._db.write(run)
 
     # --- dead letters and statistics ---
 
     def dead_letters(self) -> list[DeadLetter]:
-        rows = self._connection().execute(
-            "SELECT match_url, resource_type, last_error, attempts, updated_at FROM resource"
-            " WHERE state = 'dead' ORDER BY updated_at, match_url"
+        rows = self._db.read(
+            lambda db: db.execute(
+                "SELECT match_url, resource_type, last_error, attempts, updated_at"
+                " FROM resource WHERE state = 'dead' ORDER BY updated_at, match_url"
+            ).fetchall()
         )
         return [
-            DeadLetter(r["match_url"], r["resource_type"], r["last_error"] or "", *r[3:])
+            DeadLetter(r.match_url, r.resource_type, r.last_error or "", r.attempts, r.updated_at)
             for r in rows
         ]
 
     def retry_dead(self) -> int:
         """Queue the dead letters again, grouped by the record that last changed them."""
-        with self._transaction() as db:
+        order = self._db.insertion_order  # first written first: dependencies first
+
+        def run(db: Tx) -> int:
+            self._db.bulk_lock(db)
             rows = db.execute(
-                "SELECT match_url, record_id FROM resource WHERE state = 'dead'"
-                " ORDER BY record_id, rowid"  # rowid: first written first, dependencies first
+                "SELECT match_url, record_id FROM resource WHERE state = 'dead'"  # noqa: S608
+                f" ORDER BY record_id, {order}"
             ).fetchall()
             groups: dict[int | None, list[str]] = {}
             for row in rows:
-                groups.setdefault(row["record_id"], []).append(row["match_url"])
+                groups.setdefault(row.record_id, []).append(row.match_url)
             for urls in groups.values():
                 record_id = _new_record(db)
-                db.executemany(
-                    "INSERT INTO member (record_id, position, match_url) VALUES (?, ?, ?)",
-                    ((record_id, i, url) for i, url in enumerate(urls)),
+                _add_members(db, record_id, urls)
+                db.execute(
+                    "UPDATE resource SET state = 'pending', attempts = 0,"
+                    " record_id = :record_id WHERE match_url = :url",
+                    [{"record_id": record_id, "url": url} for url in urls],
                 )
-                db.executemany(
-                    "UPDATE resource SET state = 'pending', attempts = 0, record_id = ?"
-                    " WHERE match_url = ?",
-                    ((record_id, url) for url in urls),
-                )
-        return len(rows)
+            return len(rows)
+
+        return self._db.write(run)
 
     def stats(self) -> OutboxStats:
-        rows = (
-            self._connection()
-            .execute("SELECT state, count(*) FROM resource GROUP BY state")
-            .fetchall()
+        rows = self._db.read(
+            lambda db: db.execute("SELECT state, count(*) FROM resource GROUP BY state").fetchall()
         )
-        return OutboxStats({State(row[0]): row[1] for row in rows})
+        return OutboxStats({State(row[0]): int(row[1]) for row in rows})
 
     def open_count(self) -> int:
-        row = (
-            self._connection()
-            .execute("SELECT count(*) FROM resource WHERE state IN ('pending', 'in_flight')")
-            .fetchone()
-        )
-        return int(row[0])
+        return self._count("SELECT count(*) FROM resource WHERE state IN ('pending', 'in_flight')")
+
+    def _count(self, query: str) -> int:
+        return int(self._db.read(lambda db: db.execute(query).scalar()) or 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -870,19 +870,31 @@ class ClaimResult:
     blocked: bool  # some records wait for another worker's write
 
 
-def _record_ids(db: sqlite3.Connection) -> Iterator[int]:
-    """Open record ids, oldest first, read a window at a time."""
+def _open_records(db: Tx, window: int) -> Iterator[tuple[int, list[Any]]]:
+    """Records oldest first, each with its open resources in order, read `window` at a time."""
     after = 0
     while True:
         ids = [
-            row[0]
+            int(row[0])
             for row in db.execute(
-                "SELECT id FROM record WHERE id > ? ORDER BY id LIMIT ?", (after, _SCAN_WINDOW)
+                "SELECT id FROM record WHERE id > :after ORDER BY id LIMIT :window",
+                {"after": after, "window": window},
             )
         ]
         if not ids:
             return
-        yield from ids
+        marks, params = in_list("r", ids)
+        members: dict[int, list[Any]] = {}
+        for row in db.execute(
+            "SELECT m.record_id AS member_of, r.* FROM member m"  # noqa: S608
+            " JOIN resource r ON r.match_url = m.match_url"
+            f" WHERE m.record_id IN {marks} AND r.state IN ('pending', 'in_flight')"
+            " ORDER BY m.record_id, m.position",
+            params,
+        ):
+            members.setdefault(int(row.member_of), []).append(row)
+        for record_id in ids:
+            yield record_id, members.get(record_id, [])
         after = ids[-1]
 
 
@@ -898,39 +910,56 @@ def _references(value: Any) -> Iterator[str]:
             yield from _references(item)
 
 
-def _requeue_records(db: sqlite3.Connection, wanted: set[str]) -> Iterator[list[str]]:
+def _requeue_records(db: Tx, wanted: set[str], order: str) -> Iterator[list[str]]:
     """Records for requeued resources: grouped by the record that last changed them, each with
     the requeued resources it refers to (conditional references are match URLs), in insertion
     order, which is the mapping's dependencies-first order."""
     groups: dict[int | None, list[str]] = {}
-    for row in db.execute(
-        "SELECT match_url, record_id FROM resource WHERE state = 'pending' ORDER BY rowid"
-    ):
+    pending = f"SELECT match_url, record_id FROM resource WHERE state = 'pending' ORDER BY {order}"  # noqa: S608
+    for row in db.execute(pending):
         if row[0] in wanted:
             groups.setdefault(row[1], []).append(row[0])
     for urls in groups.values():
         members, todo = set(urls), list(urls)
         while todo:
-            row = db.execute(
-                "SELECT body FROM resource WHERE match_url = ?", (todo.pop(),)
-            ).fetchone()
-            for ref in _references(json.loads(row[0])) if row else ():
+            body = _stored_body(db, todo.pop())
+            for ref in _references(body) if body is not None else ():
                 if ref in wanted and ref not in members:
                     members.add(ref)
                     todo.append(ref)
-        marks = ",".join("?" * len(members))
-        yield [
-            r[0]
-            for r in db.execute(
-                f"SELECT match_url FROM resource WHERE match_url IN ({marks}) ORDER BY rowid",  # noqa: S608
-                sorted(members),
-            )
-        ]
+        marks, params = in_list("u", sorted(members))
+        ordered = f"SELECT match_url FROM resource WHERE match_url IN {marks} ORDER BY {order}"  # noqa: S608
+        yield [r[0] for r in db.execute(ordered, params)]
 
 
-def _new_record(db: sqlite3.Connection) -> int:
-    cursor = db.execute("INSERT INTO record (created_at) VALUES (?)", (_now_text(),))
-    return int(cursor.lastrowid or 0)
+def _fetch(query: str, params: dict[str, Any], db: Tx) -> list[Any]:
+    return list(db.execute(query, params).fetchall())
+
+
+def _stored_body(db: Tx, match_url: str) -> dict[str, Any] | None:
+    body = db.execute(
+        "SELECT body FROM resource WHERE match_url = :url", {"url": match_url}
+    ).scalar()
+    return None if body is None else json.loads(body)
+
+
+def _new_record(db: Tx) -> int:
+    created = db.execute(
+        "INSERT INTO record (created_at) VALUES (:now) RETURNING id", {"now": _now_text()}
+    )
+    return int(created.scalar())
+
+
+def _add_members(db: Tx, record_id: int, match_urls: Sequence[str]) -> None:
+    if match_urls:
+        db.execute(
+            "INSERT INTO member (record_id, position, match_url)"
+            " VALUES (:record_id, :position, :url)",
+            [
+                {"record_id": record_id, "position": i, "url": url}
+                for i, url in enumerate(match_urls)
+            ],
+        )
 
 
 class _Keyed(Protocol):
@@ -949,14 +978,14 @@ def unique_by_key(items: Iterable[_K]) -> list[_K]:
     return list(seen.values())
 
 
-def _entry(row: sqlite3.Row) -> OutboxEntry:
+def _entry(row: Any) -> OutboxEntry:
     return OutboxEntry(
-        match_url=row["match_url"],
-        resource_type=row["resource_type"],
-        identifier_system=row["id_system"],
-        identifier_value=row["id_value"],
-        body=row["body"],
-        hash=row["hash"],
-        create_only=bool(row["create_only"]),
-        server_version=row["server_version"],
+        match_url=row.match_url,
+        resource_type=row.resource_type,
+        identifier_system=row.id_system,
+        identifier_value=row.id_value,
+        body=row.body,
+        hash=row.hash,
+        create_only=bool(row.create_only),
+        server_version=row.server_version,
     )

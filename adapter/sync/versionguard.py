@@ -10,25 +10,30 @@ identifiers (one search) and decides per source record:
   was read, so the transaction fails with 409 (all or nothing, the Goals included) if another
   installation wrote the plan in between; the engine then reads again and decides again.
   (HAPI ignores `ifMatch` on a conditional `PUT CarePlan?identifier=…`, hence the id.)
-A plan the server does not hold yet is written with the usual conditional PUT: two installations
-creating the same new plan at the same moment collide in HAPI's conditional-create check (409),
-and the one that retries then sees the other's version. Left open: a first write of a plan whose
-read found nothing while another installation's create committed in the few milliseconds before
-this write (the conditional PUT then updates it unconditionally).
+A plan the server does not hold yet is created with a plain `POST`, never a conditional PUT (which
+would update, unconditionally, a plan another installation created between our read and our
+write, or with PostgreSQL sometimes create a second one). That relies on the server refusing a
+second CarePlan with the same business identifier: the unique index of
+`profiles/SearchParameter-business-identifier-unique.json` (HAPI answers 409, HAPI-1093). The
+engine then reads again and decides again, as after a stale If-Match. A server without that rule
+(profiles not installed) gets the conditional PUT as before, and a warning.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
-from adapter.canonical import EXT_PLAN_VERSION
+from adapter.canonical import EXT_PLAN_VERSION, SP_BUSINESS_ID_UNIQUE
 from adapter.fhirclient import FhirClient
+from adapter.logs import get_logger
 from adapter.mapping.fhir import Json
 from adapter.sync.outbox import OutboxEntry, Writable
 
 VersionOf = Callable[[Writable], int | None]
+_log = get_logger("adapter.sync")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +68,7 @@ class Decision:
     send: list[Sequence[OutboxEntry]]
     older: list[OlderPlan]
     held: dict[str, ServerPlan]  # match URL → the server's CarePlan to write over (If-Match)
+    absent: set[str]  # match URLs of plans the server does not hold: created, never matched
 
 
 def _versioned(entries: Sequence[OutboxEntry], version_of: VersionOf) -> list[OutboxEntry]:
@@ -119,14 +125,18 @@ def decide(
     server: dict[tuple[str, str], ServerPlan],
 ) -> Decision:
     """Which records to send and which CarePlans to write over with If-Match; pure."""
-    decision = Decision(send=[], older=[], held={})
+    decision = Decision(send=[], older=[], held={}, absent=set())
     for group in groups:
         older: OlderPlan | None = None
         held: dict[str, ServerPlan] = {}
+        absent: set[str] = set()
         for plan in _versioned(group, version_of):
             ours = version_of(plan)
             current = server.get((plan.identifier_system, plan.identifier_value))
-            if ours is None or current is None:
+            if ours is None:
+                continue
+            if current is None:
+                absent.add(plan.match_url)
                 continue
             if current.plan_version is not None and current.plan_version > ours:
                 older = OlderPlan(group, plan, ours, current.plan_version)
@@ -137,20 +147,30 @@ def decide(
         else:
             decision.send.append(group)
             decision.held.update(held)
+            decision.absent.update(absent)
     return decision
 
 
-def guard_bundle(bundle: Json, held: dict[str, ServerPlan]) -> Json:
-    """The transaction with each held CarePlan written by id, conditional on its version.
+def guard_bundle(
+    bundle: Json, held: dict[str, ServerPlan], absent: AbstractSet[str] = frozenset()
+) -> Json:
+    """The transaction with each held CarePlan written by id, conditional on its version, and
+    each absent one (`absent`: only where the server enforces unique identifiers) as a create.
 
     The entry keeps its urn:uuid fullUrl, so the Bundle's references to it still resolve.
     """
     for entry in bundle.get("entry", []):
         request = entry.get("request") or {}
-        current = held.get(request.get("url", ""))
-        if current is None or request.get("method") != "PUT":
+        url = request.get("url", "")
+        if request.get("method") != "PUT":
             continue
         resource_type = entry["resource"]["resourceType"]
+        if url in absent:
+            entry["request"] = {"method": "POST", "url": resource_type}
+            continue
+        current = held.get(url)
+        if current is None:
+            continue
         entry["resource"] = {**entry["resource"], "id": current.id}
         entry["request"] = {
             "method": "PUT",
@@ -165,3 +185,19 @@ def versioned_plans(
 ) -> list[OutboxEntry]:
     """The versioned CarePlans (plans with a source version) in these records."""
     return [e for group in groups for e in _versioned(group, version_of)]
+
+
+class UniqueRule:
+    """Whether the server holds the business-identifier unique index (asked once, then kept)."""
+
+    def __init__(self, client: FhirClient) -> None:
+        self._client = client
+        self._active: bool | None = None
+
+    def active(self) -> bool:
+        if self._active is None:
+            params = {"url": SP_BUSINESS_ID_UNIQUE, "status": "active", "_elements": "id"}
+            self._active = any(True for _ in self._client.search("SearchParameter", params))
+            if not self._active:
+                _log.warning("sync.no_unique_rule", search_parameter=SP_BUSINESS_ID_UNIQUE)
+        return self._active

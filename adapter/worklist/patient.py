@@ -24,7 +24,7 @@ from adapter.canonical import (
 )
 from adapter.domain import PersonId, PlanKind
 from adapter.followup.facts import Translations, local_day, plan_facts, reference_of
-from adapter.followup.load import LoadedPatient
+from adapter.followup.loaded import LoadedPatient
 from adapter.followup.rules import RuleSet
 from adapter.mapping.fhir import Json
 from adapter.mapping.readback import extension_value

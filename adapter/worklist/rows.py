@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from adapter.canonical import TaskBusinessStatus, TaskType
 from adapter.domain import PersonId, PlanKind
-from adapter.followup.load import LoadedPatient, LoadedStates
+from adapter.followup.loaded import LoadedPatient, LoadedStates
 from adapter.followup.rules import RuleSet
 from adapter.followup.state import PatientState
 from adapter.followup.tasks import ServerTask

@@ -1,6 +1,6 @@
 """Inner confidentiality (PDL 4 kap.): of one patient, a caller sees what belongs to the units
 granted. Pure: `scoped_view(view, scope)` is the one function every patient route and page
-answers through (adapter/api/patient_actions.py `read_patient`).
+answers through (adapter/api/services.py `read_patient`).
 
 What belongs to a unit:
 - a plan (SIP, patientkontrakt): the CarePlan's unit, the one that made it. Another unit's plan

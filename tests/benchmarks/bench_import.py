@@ -1,14 +1,17 @@
-"""Benchmark of the sync engine: `sip-fhir import` against a plain loop and the naive way.
+"""Benchmark of the sync engine and the region scans on one HAPI server (H2 or PostgreSQL).
 
-    .venv/bin/python -m tests.benchmarks.bench_import --patients N [--seed S] [--keep-server]
+    .venv/bin/python -m tests.benchmarks.bench_import --patients N [--hapi-db h2|postgres]
 
 One local HAPI server (started here on a free port with a fresh data dir, or `--base-url`), four
 synthetic data sets of the same kind (seeds S, S+1, S+2; S+3 at N/4), each with fresh identifiers:
 - warm-up: the import of the N/4 set (seed S+3): warms the server's JIT, gives memory at N/4;
-- raw: set S mapped into transaction Bundles before timing, posted by a minimal `requests` loop;
+- raw: set S mapped into disjoint transaction Bundles before timing, split into one slice per
+  parallelism level (1, 2, 4, 8 threads by default); the best level's rate is the raw limit;
 - import: set S+1 through the Importer (outbox, workers), in a child process for its peak RSS;
 - re-import: set S+1 again with the same outbox (nothing changed: nothing should be written);
-- naive: the first `--naive-limit` resources of set S+2, one conditional write per resource.
+- naive: the first `--naive-limit` resources of set S+2, one conditional write per resource;
+- scan, re-scan: the region follow-up scan (`sip-fhir followups`) over everything on the server;
+- indicators: every indicator of every unit (the weekly snapshot's computation, not stored).
 See README.md beside this file for what each number means.
 """
 
@@ -17,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shlex
 import shutil
 import socket
@@ -25,8 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from itertools import chain, islice
 from pathlib import Path
 
@@ -44,15 +46,17 @@ from adapter.mapping import (
     transaction_bundle,
 )
 from adapter.settings import REPO_ROOT, EndpointSettings, get_settings
-from adapter.sources import SourceKind, kind_of, read_file
-from adapter.sync import Importer, SyncSettings, Tally, open_outbox
+from adapter.sources import read_file
 from adapter.synth import SynthConfig, generate
+from tests.benchmarks.child import ChildRun, run_child, source_files
+from tests.benchmarks.raw import FHIR_JSON, disjoint_batches, post_parallel, split
 
 HAPI_SCRIPT = REPO_ROOT / "deploy" / "hapi" / "hapi.sh"
-FHIR_JSON = "application/fhir+json"
-RESULT_PREFIX = "BENCH-RESULT "
-HTTP_TIMEOUT = 600  # seconds: a 200-entry transaction on a loaded 2-core machine can be slow
 HAPI_START_TIMEOUT = 600
+DEFAULT_LEVELS = (1, 2, 4, 8)
+# The scans run twice: on the server holding the warm-up set only (small) and at the end
+# (everything), so their round trips, time and memory are seen at two sizes in one run.
+SCANS = ("scan", "re-scan", "indicators")
 
 
 # --- data sets ---
@@ -63,44 +67,16 @@ def synth(out: Path, patients: int, seed: int) -> Path:
     return out
 
 
-def source_files(directory: Path) -> list[Path]:
-    """The synth files in dependency order: risk lists, plans, events, discharge notices."""
-    order = list(SourceKind)
-    kinds = {path: kind_of(path) for path in directory.iterdir()}
-    return sorted(
-        (path for path, kind in kinds.items() if kind is not None),
-        key=lambda path: (order.index(kinds[path]), path.name),  # type: ignore[arg-type]
-    )
-
-
 def mapped_records(
     directory: Path, mappings_dir: Path, mappings: Mappings
 ) -> Iterator[list[MappedResource]]:
     """Each record's resources, read and mapped as the importer does (bad rows left out)."""
     for path in source_files(directory):
-        for record in read_file(path, None, mappings_dir).records():
+        for record in read_file(path, mappings_dir=mappings_dir).records():
             try:
                 yield map_record(record, mappings)
             except MappingError:
                 continue
-
-
-def batches(records: Iterable[list[MappedResource]], size: int) -> Iterator[list[MappedResource]]:
-    """Whole records up to `size` distinct resources, as the outbox's `claim` groups them."""
-    batch: list[MappedResource] = []
-    keys: set[str] = set()
-    for resources in records:
-        fresh = {r.match_url for r in resources} - keys
-        if keys and len(keys) + len(fresh) > size:
-            yield batch
-            batch, keys = [], set()
-        batch.extend(resources)
-        keys.update(r.match_url for r in resources)
-        if len(keys) >= size:
-            yield batch
-            batch, keys = [], set()
-    if batch:
-        yield batch
 
 
 # --- what is timed ---
@@ -117,22 +93,6 @@ class Measurement:
     @property
     def rate(self) -> float:
         return self.resources / self.seconds if self.seconds else 0.0
-
-
-def _checked(response: requests.Response) -> requests.Response:
-    if response.status_code >= 300:
-        raise RuntimeError(f"HTTP {response.status_code}: {response.text[:2000]}")
-    return response
-
-
-def post_bundles(base_url: str, bodies: Sequence[bytes]) -> float:
-    """The minimal loop: one session, one transaction after the other."""
-    with requests.Session() as session:
-        session.headers.update({"Content-Type": FHIR_JSON, "Accept": FHIR_JSON})
-        started = time.perf_counter()
-        for body in bodies:
-            _checked(session.post(base_url, data=body, timeout=HTTP_TIMEOUT))
-        return time.perf_counter() - started
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,71 +122,10 @@ def send_each(base_url: str, requests_: Sequence[Request]) -> float:
         started = time.perf_counter()
         for r in requests_:
             url = f"{base_url}/{r.path}"
-            _checked(session.request(r.method, url, headers=r.headers, data=r.body, timeout=60))
+            response = session.request(r.method, url, headers=r.headers, data=r.body, timeout=60)
+            if response.status_code >= 300:
+                raise RuntimeError(f"HTTP {response.status_code}: {response.text[:2000]}")
         return time.perf_counter() - started
-
-
-# --- the import, in a child process (its own peak RSS, its own SIP_FHIR_DATA_DIR) ---
-
-
-@dataclass(frozen=True, slots=True)
-class ImportRun:
-    seconds: float
-    written: int
-    created: int
-    unchanged: int
-    dead: int
-    rss_before_kb: int  # RSS of the child just before the import (interpreter + modules)
-    rss_peak_kb: int
-
-
-def _current_rss_kb() -> int:
-    """VmRSS now (Linux); ru_maxrss is the peak so far, which module loading may have set."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
-def child_import(directory: Path, base_url: str, data_dir: Path) -> None:
-    """Runs in the child: import `directory`, print the result as one JSON line."""
-    settings = get_settings()
-    tally = Tally()
-    sync_settings = SyncSettings(batch_size=settings.batch_size)
-    rss_before = _current_rss_kb()
-    with FhirClient(EndpointSettings(base_url=base_url), on_retry=tally.client_retry) as client:
-        importer = Importer(
-            open_outbox(data_dir), client, settings.mappings_dir, tally, sync_settings
-        )
-        started = time.perf_counter()
-        result = importer.run(source_files(directory))
-        seconds = time.perf_counter() - started
-    if not result.complete:
-        stop = result.stop.message if result.stop else ""
-        raise SystemExit(f"importen blev inte klar: {result.open_left} kvar {stop}")
-    run = ImportRun(
-        seconds=seconds,
-        written=tally.written,
-        created=tally.created,
-        unchanged=tally.unchanged,
-        dead=tally.dead,
-        rss_before_kb=rss_before,
-        rss_peak_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-    )
-    print(RESULT_PREFIX + json.dumps(asdict(run)))
-
-
-def run_import(directory: Path, base_url: str, data_dir: Path) -> ImportRun:
-    command = [sys.executable, "-m", "tests.benchmarks.bench_import", "--child-import"]
-    command += [str(directory), "--base-url", base_url, "--data-dir", str(data_dir)]
-    env = {**os.environ, "SIP_FHIR_DATA_DIR": str(data_dir)}
-    done = subprocess.run(
-        command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, check=False
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(f"importen misslyckades ({done.returncode}):\n{done.stderr[-3000:]}")
-    return ImportRun(**json.loads(lines[-1].removeprefix(RESULT_PREFIX)))
 
 
 # --- the server ---
@@ -239,15 +138,23 @@ def _free_port() -> int:
 
 
 class LocalHapi:
-    """deploy/hapi/hapi.sh on a free port and a fresh data dir; `start` does not wait."""
+    """deploy/hapi/hapi.sh on a free port and a fresh data dir; `start` does not wait.
 
-    def __init__(self, data_dir: Path) -> None:
+    `hapi_db` postgres: hapi.sh starts a private PostgreSQL cluster (deploy/postgres/pg.sh) in
+    the same temporary directory, on another free port, and `stop` stops it too.
+    """
+
+    def __init__(self, work: Path, hapi_db: str) -> None:
         self.port = _free_port()
+        self.data_dir = work / "hapi"
         self.env = {
             **os.environ,
             "HAPI_PORT": str(self.port),
-            "HAPI_DATA_DIR": str(data_dir),
+            "HAPI_DATA_DIR": str(self.data_dir),
             "HAPI_START_TIMEOUT": str(HAPI_START_TIMEOUT),
+            "HAPI_DB": hapi_db,
+            "PG_DATA_DIR": str(work / "postgres"),
+            "PG_PORT": str(_free_port()),
         }
         self.base_url = f"http://localhost:{self.port}/fhir"
         self._starting: subprocess.Popen[str] | None = None
@@ -268,36 +175,60 @@ class LocalHapi:
             raise RuntimeError(f"hapi.sh start misslyckades:\n{out[-2000:]}\n{err[-2000:]}")
         return self.base_url
 
+    def peak_rss_kb(self) -> int | None:
+        """The JVM's peak RSS so far (VmHWM), None if it cannot be read."""
+        try:
+            pid = (self.data_dir / "hapi.pid").read_text().strip()
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        except OSError:
+            return None
+        return None
+
     def stop(self) -> None:
         if self._starting is not None and self._starting.poll() is None:
             self._starting.wait()  # a start in progress: let it finish, so stop finds the pid
         subprocess.run([str(HAPI_SCRIPT), "stop"], env=self.env, capture_output=True, check=False)
 
     def stop_command(self) -> str:
-        data_dir = shlex.quote(self.env["HAPI_DATA_DIR"])
-        return f"HAPI_PORT={self.port} HAPI_DATA_DIR={data_dir} {HAPI_SCRIPT} stop"
+        names = ("HAPI_PORT", "HAPI_DATA_DIR", "HAPI_DB", "PG_DATA_DIR", "PG_PORT")
+        assigned = " ".join(f"{name}={shlex.quote(self.env[name])}" for name in names)
+        return f"{assigned} {HAPI_SCRIPT} stop"
 
 
 # --- the run ---
 
 
 @dataclass(frozen=True, slots=True)
+class RawLevel:
+    workers: int
+    bundles: int
+    resources: int
+    entries: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.resources / self.seconds if self.seconds else 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     measurements: list[Measurement]
-    warm_up: ImportRun
-    first: ImportRun
-    again: ImportRun
+    raw: list[RawLevel]
+    runs: dict[str, ChildRun]
     small_patients: int
     patients: int
+    hapi_db: str
+    hapi_peak_kb: int | None
 
 
 def _mib(kb: int) -> str:
     return f"{kb / 1024:.0f} MiB"
 
 
-def print_report(report: Report, command: str) -> None:
-    by_name = {m.name: m for m in report.measurements}
-    raw, first, again, naive = (by_name[n] for n in ("raw", "import", "re-import", "naive"))
+def _print_table(report: Report) -> None:
     columns = ("data set", "resources", "sent", "seconds", "res/s")
     header = f"{'measurement':<11} {columns[0]:<16}" + "".join(f" {c:>9}" for c in columns[1:])
     print(header)
@@ -307,26 +238,84 @@ def print_report(report: Report, command: str) -> None:
             f"{m.name:<11} {m.data_set:<16} {m.resources:>9} {m.sent:>9} "
             f"{m.seconds:>9.1f} {m.rate:>9.1f}"
         )
+
+
+def _print_scans(report: Report) -> None:
+    for name in (f"{scan}{size}" for size in (" small", "") for scan in SCANS):
+        run = report.runs[name]
+        f = run.figures
+        patients = int(f["patients"]) or 1
+        trips = int(f["round_trips"])
+        extra = (
+            f", {int(f['units'])} units, {int(f['indicators'])} indicators"
+            if name.startswith("indicators")
+            else f", {int(f['write_bundles'])} write Bundles, {int(f['changes'])} Task changes"
+        )
+        print(
+            f"{name:<16} {int(f['patients']):>7} patients  {trips:>6} round trips "
+            f"({trips / patients * 1000:.1f} per 1000 patients)  {run.seconds:>7.1f} s "
+            f"({run.seconds / patients * 1000:.1f} ms per patient){extra}"
+        )
+
+
+def print_report(report: Report, command: str) -> None:
+    by_name = {m.name: m for m in report.measurements}
+    first, again, naive = (by_name[n] for n in ("import", "re-import", "naive"))
+    print(f"HAPI database: {report.hapi_db}")
+    _print_table(report)
     print()
-    print(f"import/raw          {first.rate / raw.rate:.2f}  (share of the plain loop's rate)")
+    print("raw limit: disjoint prebuilt Bundles, one slice of the raw set per parallelism")
+    for level in report.raw:
+        print(
+            f"  {level.workers} thread(s): {level.bundles:>4} Bundles {level.resources:>7} "
+            f"resources {level.seconds:>7.1f} s {level.rate:>7.1f} res/s"
+        )
+    best = max(report.raw, key=lambda level: level.rate)
+    print()
+    print(
+        f"import/raw limit    {first.rate / best.rate:.2f}  (import rate / best raw rate, "
+        f"{best.workers} threads)"
+    )
     print(f"re-import speed-up  {first.seconds / again.seconds:.1f}x  (import s / re-import s)")
     print(f"import/naive        {first.rate / naive.rate:.1f}x  (import rate / naive rate)")
-    for label, patients, run in (
-        ("N/4", report.small_patients, report.warm_up),
-        ("N", report.patients, report.first),
-        ("N again", report.patients, report.again),
+    _print_scans(report)
+    for label, patients, name in (
+        ("import N/4", report.small_patients, "warm-up"),
+        ("import N", report.patients, "import"),
+        ("re-import N", report.patients, "re-import"),
+        *((name, None, name) for size in (" small", "") for name in (f"{s}{size}" for s in SCANS)),
     ):
+        run = report.runs[name]
+        size = f"{patients:>6} patients" if patients else "whole server  "
+        phases = "".join(f", {phase}: {_mib(kb)}" for phase, kb in run.phases_kb.items())
         print(
-            f"import peak RSS {label:<8} ({patients:>6} patients): {_mib(run.rss_peak_kb)}"
-            f"  (before the import: {_mib(run.rss_before_kb)})"
+            f"peak RSS {label:<16} ({size}): {_mib(run.rss_peak_kb)}  "
+            f"(before: {_mib(run.rss_before_kb)}{phases})"
         )
+    if report.hapi_peak_kb is not None:
+        print(f"peak RSS HAPI JVM (whole run): {_mib(report.hapi_peak_kb)}")
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"machine: {os.cpu_count()} cores, load average {load}")
     print(f"command: {command}")
 
 
-def _measure_import(name: str, data_set: str, resources: int, run: ImportRun) -> Measurement:
-    return Measurement(name, data_set, resources, run.written, run.seconds)
+def _measure(name: str, data_set: str, resources: int, run: ChildRun) -> Measurement:
+    return Measurement(name, data_set, resources, int(run.figures["written"]), run.seconds)
+
+
+def raw_limit(
+    base_url: str, bodies: list[bytes], counts: list[tuple[int, int]], levels: Sequence[int]
+) -> list[RawLevel]:
+    """Each level posts its own slice (fresh records), smallest parallelism first."""
+    indexed = list(range(len(bodies)))
+    out: list[RawLevel] = []
+    for workers, part in zip(levels, split(indexed, len(levels)), strict=True):
+        chosen = [bodies[i] for i in part]
+        seconds = post_parallel(base_url, chosen, workers)
+        resources = sum(counts[i][0] for i in part)
+        entries = sum(counts[i][1] for i in part)
+        out.append(RawLevel(workers, len(chosen), resources, entries, seconds))
+    return out
 
 
 def benchmark(args: argparse.Namespace, work: Path, base_url_of: Callable[[], str]) -> Report:
@@ -347,10 +336,13 @@ def benchmark(args: argparse.Namespace, work: Path, base_url_of: Callable[[], st
         return mapped_records(sets[key], mappings_dir, mappings)
 
     # Everything the plain loops send is built before any timing.
-    raw_batches = list(batches(records("raw"), settings.batch_size))
+    raw_batches = list(disjoint_batches(records("raw"), settings.batch_size))
     raw_bodies = [json.dumps(transaction_bundle(b)).encode() for b in raw_batches]
-    raw_entries = sum(len(json.loads(b)["entry"]) for b in raw_bodies)
-    raw_resources = sum(len(b) for b in raw_batches)
+    counts = [
+        (len(b), len(json.loads(body)["entry"]))
+        for b, body in zip(raw_batches, raw_bodies, strict=True)
+    ]
+    del raw_batches
     naive_items = list(islice(chain.from_iterable(records("naive")), args.naive_limit))
     naive_requests = [naive_request(item) for item in naive_items]
     import_resources = sum(len(r) for r in records("import"))
@@ -360,21 +352,43 @@ def benchmark(args: argparse.Namespace, work: Path, base_url_of: Callable[[], st
     with FhirClient(EndpointSettings(base_url=base_url)) as client:
         install_conformance(client, REPO_ROOT / "profiles")
 
-    warm_up = run_import(sets["warm-up"], base_url, work / "outbox-d")
-    raw_seconds = post_bundles(base_url, raw_bodies)
-    first = run_import(sets["import"], base_url, work / "outbox-b")
-    again = run_import(sets["import"], base_url, work / "outbox-b")
+    trace = ["--trace"] if args.trace else []
+
+    def imported(key: str, outbox: str) -> ChildRun:
+        return run_child("import", base_url, work / outbox, ["--dir", str(sets[key]), *trace])
+
+    def scans(suffix: str) -> None:
+        for name in SCANS:
+            task = "indicators" if name == "indicators" else "scan"
+            runs[name + suffix] = run_child(task, base_url, work / "state-scan", trace)
+
+    runs = {"warm-up": imported("warm-up", "outbox-d")}
+    scans(" small")
+    raw = raw_limit(base_url, raw_bodies, counts, args.raw_workers)
+    runs["import"] = imported("import", "outbox-b")
+    runs["re-import"] = imported("import", "outbox-b")
     naive_seconds = send_each(base_url, naive_requests)
+    scans("")
     measurements = [
-        _measure_import("warm-up", names["warm-up"], small_resources, warm_up),
-        Measurement("raw", names["raw"], raw_resources, raw_entries, raw_seconds),
-        _measure_import("import", names["import"], import_resources, first),
-        _measure_import("re-import", names["import"], import_resources, again),
+        _measure("warm-up", names["warm-up"], small_resources, runs["warm-up"]),
+        *(
+            Measurement(f"raw {r.workers}t", names["raw"], r.resources, r.entries, r.seconds)
+            for r in raw
+        ),
+        _measure("import", names["import"], import_resources, runs["import"]),
+        _measure("re-import", names["import"], import_resources, runs["re-import"]),
         Measurement(
             "naive", names["naive"], len(naive_requests), len(naive_requests), naive_seconds
         ),
     ]
-    return Report(measurements, warm_up, first, again, small, n)
+    return Report(measurements, raw, runs, small, n, args.hapi_db, None)
+
+
+def _levels(value: str) -> tuple[int, ...]:
+    levels = tuple(int(part) for part in value.split(","))
+    if not levels or min(levels) < 1:
+        raise argparse.ArgumentTypeError("ange trådantal ≥ 1, t.ex. 1,2,4,8")
+    return levels
 
 
 def _arguments(argv: Sequence[str]) -> argparse.Namespace:
@@ -382,10 +396,13 @@ def _arguments(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--patients", type=int, default=10_000, help="patients per data set")
     parser.add_argument("--seed", type=int, default=1, help="seed of the first data set")
     parser.add_argument("--naive-limit", type=int, default=2_000, help="resources sent naively")
+    parser.add_argument(
+        "--raw-workers", type=_levels, default=DEFAULT_LEVELS, help="raw parallelism levels"
+    )
+    parser.add_argument("--hapi-db", choices=("h2", "postgres"), default="h2")
+    parser.add_argument("--trace", action="store_true", help="tracemalloc in the children")
     parser.add_argument("--base-url", help="use this FHIR server instead of starting one")
     parser.add_argument("--keep-server", action="store_true", help="leave the server running")
-    parser.add_argument("--child-import", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -393,16 +410,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _arguments(argv)
     configure(level="WARNING")  # to stderr; per-request debug lines would cost time too
-    if args.child_import is not None:
-        child_import(args.child_import, args.base_url, args.data_dir)
-        return
     work = Path(tempfile.mkdtemp(prefix="sip-bench-"))
-    server = None if args.base_url else LocalHapi(work / "hapi")
+    work.chmod(0o755)  # as root, pg.sh runs PostgreSQL as `postgres`, which must reach its dir
+    server = None if args.base_url else LocalHapi(work, args.hapi_db)
     keep = args.keep_server and server is not None
     if server is not None:
         server.start()  # starts while the data sets are generated and mapped
+    started = time.monotonic()
     try:
         report = benchmark(args, work, server.wait if server else lambda: args.base_url)
+        if server is not None:
+            report = replace(report, hapi_peak_kb=server.peak_rss_kb())
     finally:
         if server is not None and not keep:
             server.stop()
@@ -410,6 +428,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             shutil.rmtree(work, ignore_errors=True)
     command = f".venv/bin/python -m tests.benchmarks.bench_import {shlex.join(argv)}"
     print_report(report, command.strip())
+    print(f"total: {(time.monotonic() - started) / 60:.1f} min")
     if keep and server is not None:
         print(f"server kept at {server.base_url}; stop it with: {server.stop_command()}")
 

@@ -55,8 +55,9 @@ from adapter.readmodel.worklists import store_for
 from adapter.settings import REPO_ROOT, Settings
 from adapter.sources import SourceKind
 from adapter.worklist.rows import WorklistRow
-from tests.integration.sync_support import personnummer, unit_hsa_id
-from tests.integration.test_api_support import Clinic, Person, today
+from tests.support.api import Clinic, Person, today
+from tests.support.people import fictional_personnummer
+from tests.support.sync import unit_hsa_id
 
 PURPOSE = "uppfoljning"
 START_TIMEOUT = 60.0
@@ -90,7 +91,10 @@ def make_unit(listed: int, seed: int) -> Clinic:
     rng = random.Random(seed)
     people = [
         Person(
-            personnummer(rng), rng.choice(FAMILIES), rng.choice(GIVEN), f"{rng.uniform(1, 45):.1f}"
+            fictional_personnummer(rng),
+            rng.choice(FAMILIES),
+            rng.choice(GIVEN),
+            f"{rng.uniform(1, 45):.1f}",
         )
         for _ in range(listed)
     ]

@@ -13,7 +13,7 @@ import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -23,30 +23,23 @@ from fastapi.testclient import TestClient
 from adapter.api import create_app
 from adapter.api.apikeys import ApiKeyEntry, add_entry, new_key
 from adapter.api.principal import Role
+from adapter.api.sessions import COOKIE
 from adapter.audit import AuditKind, AuditLog
 from adapter.canonical import ID_PLAN
 from adapter.fhirclient import FhirClient
 from adapter.followup.service import FollowupService
-from adapter.personnummer import luhn_digit
 from adapter.settings import Settings
-from tests.integration.sync_support import unit_hsa_id
-from tests.integration.test_api_support import PREA60_HEADER, today
-from tests.integration.test_profiles import profiles_installed  # noqa: F401
-from tests.unit.test_api_inner_confidentiality import body, every_route, filled
+from tests.support.api import PREA60_HEADER, today
+from tests.support.confidentiality import body, every_route, filled
+from tests.support.formats import EVENTS_LINE as EVENTS_HEADER
+from tests.support.people import fictional_personnummer
+from tests.support.sync import unit_hsa_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 
 SECRET = "HEMLIGT888"
-EVENTS_HEADER = "Personnummer;Datum;Åtgärdskod;Utförande enhet HSA-id;Kontakttyp;Plan-id"
 PURPOSE = {"X-Purpose": "vard"}
 Json = dict[str, Any]
-
-
-def fictional_personnummer(rng: random.Random) -> str:
-    """A personnummer of no one (födelsenummer 980–999), random so runs share no patient."""
-    born = date(1925, 1, 1) + timedelta(days=rng.randrange(40 * 365))
-    nine = f"{born:%y%m%d}{rng.randrange(980, 1000)}"
-    return f"{born:%Y%m%d}-{nine[6:]}{luhn_digit(nine)}"
 
 
 @dataclass
@@ -146,7 +139,7 @@ def service(
     tmp_path_factory: pytest.TempPathFactory,
     hapi_base_url: str,
     region: Region,
-    profiles_installed: None,  # noqa: F811
+    profiles_installed: None,
 ) -> Iterator[Service]:
     """Keys as the review had them; the shared patient's data in through the region's key,
     then the follow-up engine on both units."""
@@ -261,7 +254,7 @@ def test_no_route_or_page_shows_the_other_units_plan(
         follow_redirects=False,
     )
     assert login.status_code == 303
-    (session,) = service.app.state.page_sessions._sessions.values()
+    session = service.app.state.page_sessions.get(client.cookies.get(COOKIE))
     client.headers.update({"X-API-Key": service.keys["own"]} | PURPOSE)
     values = {
         "patient_id": [patient_id],

@@ -8,7 +8,6 @@ from __future__ import annotations
 import inspect
 import json
 import random
-import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,9 +24,7 @@ from adapter.audit import AuditKind
 from adapter.canonical import ID_DISCHARGE, ID_PLAN
 from adapter.fhirclient import FhirClient
 from adapter.followup.subscriptions import HOOK_HEADER, HOOK_PATH
-from adapter.personnummer import luhn_digit
-from tests.integration.faultproxy import Fault, FaultProxy
-from tests.integration.test_api_support import (
+from tests.support.api import (
     HOOK_SECRET,
     PREA60_HEADER,
     Clinic,
@@ -37,29 +34,19 @@ from tests.integration.test_api_support import (
     running,
     today,
 )
-from tests.integration.test_profiles import profiles_installed  # noqa: F401
-from tests.integration.test_sync import cli
+from tests.support.faultproxy import Fault, FaultProxy
+from tests.support.formats import DISCHARGES_LINE as DISCHARGES_HEADER
+from tests.support.net import free_port
+from tests.support.people import Births, fictional_personnummer
+from tests.support.sync import cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 
 Json = dict[str, Any]
 PNR_IN_URL = "19400402-9973"  # the attack run's: födelsenummer 997, a test number
 DEEP_BODY = "[" * 950 + "]" * 950
-DISCHARGES_HEADER = (
-    "Meddelande-id;Personnummer;Utskrivningsklar;Sjukhus;Avdelning;Insatser kommun;"
-    "Insatser region;Samtycke SIP"
-)
 DEEP_LINE = "[" * 2000 + "]" * 2000
-
-
-def test_personnummer(rng: random.Random) -> str:
-    """A personnummer no real person can have: födelsenummer 980-999 (the project's rule)."""
-    born = date(1930, 1, 1) + timedelta(days=rng.randrange(30 * 365))
-    nine = f"{born:%y%m%d}{rng.randrange(980, 1000)}"
-    return f"{born:%Y%m%d}-{nine[6:]}{luhn_digit(nine)}"
-
-
-test_personnummer.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+BORN_1930S_TO_50S = Births(date(1930, 1, 1), 30)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +54,7 @@ def clinic() -> Clinic:
     rng = random.Random()
     clinic = Clinic.new()
     for person in clinic.people:
-        person.pnr = test_personnummer(rng)
+        person.pnr = fictional_personnummer(rng, BORN_1930S_TO_50S)
     return clinic
 
 
@@ -84,7 +71,7 @@ def service(
     hapi_base_url: str,
     proxy: FaultProxy,
     clinic: Clinic,
-    profiles_installed: None,  # noqa: F811
+    profiles_installed: None,
 ) -> Service:
     path = urlsplit(hapi_base_url).path
     return make_service(tmp_path_factory.mktemp("hardening"), f"{proxy.url}{path}", clinic.unit)
@@ -204,8 +191,9 @@ def test_sip_fhir_import_of_a_file_with_one_bad_byte_says_utf8_and_exits_2(
     rng = random.Random()
     message = f"enc-{rng.randrange(10**9)}"
     stamp = f"{today() - timedelta(days=1)} 08:00"
-    good = f"{message}-1;{test_personnummer(rng)};{stamp};Höglandssjukhuset;Med;Ja;Ja;Ja"
-    bad = f"{message}-2;{test_personnummer(rng)};{stamp};Värnamo sjukhus;Kir;Ja;Nej;Ja"
+    first, second = (fictional_personnummer(rng, BORN_1930S_TO_50S) for _ in range(2))
+    good = f"{message}-1;{first};{stamp};Höglandssjukhuset;Med;Ja;Ja;Ja"
+    bad = f"{message}-2;{second};{stamp};Värnamo sjukhus;Kir;Ja;Nej;Ja"
     source = tmp_path / "discharges-bad-byte.csv"
     source.write_bytes(
         DISCHARGES_HEADER.encode() + b"\n" + good.encode() + b"\n" + bad.encode("cp1252") + b"\n"
@@ -276,12 +264,6 @@ def test_an_upload_whose_every_row_is_rejected_is_422_not_klar(service: Service)
     assert {e["line"] for e in out["errors"]} == {2, 3}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_healthz_answers_while_200_slow_worklist_reads_are_in_flight(
     tmp_path: Path, hapi_base_url: str, clinic: Clinic
@@ -293,7 +275,7 @@ def test_healthz_answers_while_200_slow_worklist_reads_are_in_flight(
     upstream = f"{parts.scheme}://{parts.netloc}"
     with FaultProxy(upstream, faults=[Fault.STALL], stall_seconds=2.0) as stalling:
         slow = make_service(tmp_path, f"{stalling.url}{parts.path}", clinic.unit)
-        with running(slow.app, _free_port()) as base, ThreadPoolExecutor(200) as pool:
+        with running(slow.app, free_port()) as base, ThreadPoolExecutor(200) as pool:
             headers = {"X-API-Key": slow.keys.vardsamordnare, "X-Purpose": "uppfoljning"}
             url = f"{base}/units/{clinic.unit}/worklist"
             reads = [

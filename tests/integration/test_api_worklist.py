@@ -18,14 +18,7 @@ from adapter import metrics
 from adapter.audit import AuditKind
 from adapter.fhirclient import FhirClient
 from adapter.indicators.store import store_snapshot
-from tests.integration.test_api_support import (
-    Clinic,
-    Service,
-    ingest,
-    make_service,
-    today,
-)
-from tests.integration.test_profiles import profiles_installed  # noqa: F401
+from tests.support.api import MAPPINGS, RULES, Clinic, Service, ingest, make_service, today
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 
@@ -43,7 +36,7 @@ def service(
     tmp_path_factory: pytest.TempPathFactory,
     hapi_base_url: str,
     clinic: Clinic,
-    profiles_installed: None,  # noqa: F811
+    profiles_installed: None,
 ) -> Iterator[Service]:
     """The unit's data ingested through the API, then the follow-up engine's scan of it."""
     service = make_service(tmp_path_factory.mktemp("api"), hapi_base_url, clinic.unit)
@@ -221,7 +214,7 @@ def test_indicators_and_trend(service: Service, clinic: Clinic, fhir_client: Fhi
     assert by_id["kva-AW010"]["scoring"] == "cohort"
     assert client.get(f"/units/{clinic.unit}/indicators/trend").json()["days"] == []
     assert client.get(f"/units/{clinic.unit}/indicators/trend.svg").status_code == 404
-    store_snapshot(fhir_client, [clinic.unit], today())
+    store_snapshot(fhir_client, [clinic.unit], today(), rules=RULES, mappings=MAPPINGS)
     trend = client.get(f"/units/{clinic.unit}/indicators/trend").json()
     assert trend["days"] == [today().isoformat()]
     shares = {s["id"]: s["points"][0]["value"] for s in trend["series"]}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -19,24 +18,23 @@ from adapter.canonical import TaskType
 from adapter.fhirclient import FhirClient
 from adapter.followup.load import patient_refs_of
 from adapter.mapping import map_record, transaction_bundle
-from tests.integration.sync_support import personnummer, plan_line
-from tests.integration.test_followups import (  # noqa: F401 (the unit fixture)
+from tests.support.followups import (
     DEC_10,
     MAPPINGS,
     counts,
     listed,
-    new_person,
     one_task,
     plan_of,
     scan,
     tasks_of,
-    unit,
     versions,
     write,
 )
-from tests.integration.test_profiles import errors, profiles_installed  # noqa: F401
-from tests.integration.test_sync import importer
-from tests.unit.test_mapping import KARIN, STOCKHOLM, discharge
+from tests.support.people import fictional_person as new_person
+from tests.support.people import fictional_personnummer
+from tests.support.profiles import errors
+from tests.support.records import KARIN, STOCKHOLM, discharge
+from tests.support.sync import importer, plan_line
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 Json = dict[str, Any]
@@ -58,7 +56,7 @@ def test_a_goal_dropped_by_a_new_plan_version_is_cancelled_on_the_server(
     fhir_client: FhirClient, hapi_base_url: str, tmp_path: Path
 ) -> None:
     plan_id = f"P-{os.urandom(4).hex()}"
-    patient = personnummer(random.Random())
+    patient = fictional_personnummer()
     first, second = tmp_path / "plans-v1.jsonl", tmp_path / "plans-v2.jsonl"
     first.write_text(plan_line(plan_id, 1, patient, goals=2) + "\n", encoding="utf-8")
     second.write_text(plan_line(plan_id, 2, patient, goals=1) + "\n", encoding="utf-8")
@@ -92,7 +90,7 @@ def _as_written_before(task: Json) -> Json:
 
 def test_old_tasks_with_the_reason_in_focus_are_moved_once_not_duplicated(
     fhir_client: FhirClient,
-    unit: str,  # noqa: F811
+    unit: str,
 ) -> None:
     person = new_person()
     notice = replace(
@@ -127,7 +125,7 @@ def test_old_tasks_with_the_reason_in_focus_are_moved_once_not_duplicated(
 
 def test_care_teams_written_with_the_oid_still_give_the_task_its_owner(
     fhir_client: FhirClient,
-    unit: str,  # noqa: F811
+    unit: str,
 ) -> None:
     person = new_person()
     resources = [

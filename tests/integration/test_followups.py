@@ -5,21 +5,15 @@ sees only its own patients however much else the shared server holds."""
 
 from __future__ import annotations
 
-import random
 import uuid
-from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date, datetime
-from decimal import Decimal
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from adapter import canonical as c
 from adapter.canonical import TaskType
-from adapter.cli import app
-from adapter.domain import EventCode, PersonId, Plan, Prea60Row, Record
+from adapter.domain import EventCode
 from adapter.fhirclient import FhirClient
 from adapter.followup.load import load_states, patient_refs_of
 from adapter.followup.reconcile import (
@@ -29,86 +23,28 @@ from adapter.followup.reconcile import (
     plan_all,
     run_followups,
 )
-from adapter.followup.rules import ActionKind, RuleSet
-from adapter.mapping import load_mappings, map_record, transaction_bundle
-from adapter.settings import REPO_ROOT, EndpointSettings, get_settings
-from tests.integration.sync_support import personnummer
-from tests.integration.test_profiles import errors, profiles_installed  # noqa: F401
-from tests.unit.test_mapping import KARIN, STOCKHOLM, discharge, event, patientkontrakt, prea60_row
+from adapter.followup.rules import ActionKind
+from adapter.settings import EndpointSettings
+from tests.support.followups import (
+    DEC_10,
+    LEFT_GROUP,
+    MAPPINGS,
+    RULES,
+    counts,
+    listed,
+    one_task,
+    plan_of,
+    run_cli,
+    scan,
+    tasks_of,
+    versions,
+    write,
+)
+from tests.support.people import fictional_person as new_person
+from tests.support.profiles import errors
+from tests.support.records import KARIN, STOCKHOLM, discharge, event
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
-
-Json = dict[str, Any]
-MAPPINGS = load_mappings(REPO_ROOT / "mappings")
-RULES = RuleSet.load(REPO_ROOT / "mappings" / "rules.json")
-DEC_10 = date(2024, 12, 10)
-RUNS = (date(2024, 12, 2), date(2024, 12, 9))
-LEFT_GROUP = "Patienten ingår inte längre i riskgruppen (senaste Prea60-körningen)"
-
-
-@pytest.fixture
-def unit() -> str:
-    """A unit of this test alone."""
-    return f"SE2321000057-E{uuid.uuid4().hex[:12].upper()}"  # HSA-ids are upper case
-
-
-def new_person() -> PersonId:
-    return PersonId(personnummer(random.Random()).replace("-", ""))
-
-
-def write(client: FhirClient, records: Iterable[Record]) -> None:
-    resources = [m for record in records for m in map_record(record, MAPPINGS)]
-    client.transaction(transaction_bundle(resources))
-
-
-def listed(
-    person: PersonId, unit: str, runs: Iterable[date] = RUNS, risk: str = "23.5"
-) -> list[Prea60Row]:
-    return [
-        replace(prea60_row(person, unit=unit, run=run), risk_percent=Decimal(risk)) for run in runs
-    ]
-
-
-def plan_of(person: PersonId, unit: str, created: date = date(2024, 9, 20)) -> Plan:
-    return replace(
-        patientkontrakt(person, source_system=f"fu-{uuid.uuid4().hex[:8]}"),
-        unit_hsa_id=unit,
-        created=created,
-        updated=created,
-    )
-
-
-def tasks_of(client: FhirClient, person: PersonId) -> list[Json]:
-    refs = patient_refs_of(client, [person])
-    if not refs:
-        return []
-    params = {"subject": ",".join(sorted(refs)), "_count": "100"}
-    return list(client.search("Task", params, post=True))
-
-
-def one_task(client: FhirClient, person: PersonId, task_type: TaskType, **where: str) -> Json:
-    found = [
-        t
-        for t in tasks_of(client, person)
-        if t["code"]["coding"][0]["code"] == task_type.value
-        and all(t.get(k) == v for k, v in where.items())
-    ]
-    assert len(found) == 1, found
-    return found[0]
-
-
-def versions(client: FhirClient, people: Iterable[PersonId]) -> dict[str, str]:
-    return {t["id"]: t["meta"]["versionId"] for p in people for t in tasks_of(client, p)}
-
-
-def counts(report: FollowupReport) -> dict[tuple[str, str], int]:
-    return {(k.value, t.value): n for (k, t), n in report.actions.items()}
-
-
-def scan(client: FhirClient, unit: str, as_of: date, **kwargs: Any) -> FollowupReport:
-    report = run_followups(client, RULES, as_of, units=[unit], mappings=MAPPINGS, **kwargs)
-    assert report.errors == []
-    return report
 
 
 def test_a_scan_creates_valid_tasks_and_a_rerun_writes_nothing(
@@ -281,15 +217,6 @@ def test_a_patient_scan_sees_a_run_the_patient_missed(fhir_client: FhirClient, u
     run_followups(fhir_client, RULES, DEC_10, patient_refs=[ref], mappings=MAPPINGS)
     task = one_task(fhir_client, patient, TaskType.ESTABLISH_PLAN)
     assert task["restriction"]["period"]["start"] == "2024-12-09"  # not 2024-11-25
-
-
-def run_cli(monkeypatch: pytest.MonkeyPatch, base_url: str, *args: str) -> Any:
-    monkeypatch.setenv("SIP_FHIR_BASE_URL", base_url)
-    get_settings.cache_clear()
-    try:
-        return CliRunner().invoke(app, list(args))
-    finally:
-        get_settings.cache_clear()
 
 
 def test_cli_summary_and_table_mask_the_personnummer(

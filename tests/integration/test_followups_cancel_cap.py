@@ -5,8 +5,6 @@ guard), and the next scan would cancel 19 Tasks ("no longer in the risk group").
 
 from __future__ import annotations
 
-import random
-import uuid
 from datetime import date
 from typing import Any
 
@@ -16,7 +14,7 @@ from adapter.canonical import TaskType
 from adapter.domain import PersonId
 from adapter.fhirclient import FhirClient
 from adapter.followup.reconcile import CancelPolicy, run_followups
-from tests.integration.test_followups import (
+from tests.support.followups import (
     LEFT_GROUP,
     MAPPINGS,
     RULES,
@@ -25,11 +23,9 @@ from tests.integration.test_followups import (
     one_task,
     run_cli,
     scan,
-    unit,  # noqa: F401
     write,
 )
-from tests.integration.test_prea60_runs import fictional_person
-from tests.integration.test_profiles import profiles_installed  # noqa: F401
+from tests.support.people import fictional_person as new_person
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 
@@ -41,7 +37,7 @@ def _statuses(client: FhirClient, people: list[PersonId]) -> list[str]:
 
 
 @pytest.fixture
-def partial_run(fhir_client: FhirClient, unit: str) -> tuple[list[PersonId], list[PersonId]]:  # noqa: F811
+def partial_run(fhir_client: FhirClient, unit: str) -> tuple[list[PersonId], list[PersonId]]:
     """22 patients with an open Task; then a run of 3 of them: (the 3 kept, the 19 dropped)."""
     people = [new_person() for _ in range(22)]
     write(fhir_client, [row for p in people for row in listed(p, unit)])
@@ -54,7 +50,7 @@ def partial_run(fhir_client: FhirClient, unit: str) -> tuple[list[PersonId], lis
 def test_the_cli_stops_before_writing_and_lists_what_it_would_cancel(
     fhir_client: FhirClient,
     hapi_base_url: str,
-    unit: str,  # noqa: F811
+    unit: str,
     partial_run: tuple[list[PersonId], list[PersonId]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -84,7 +80,7 @@ def test_the_cli_stops_before_writing_and_lists_what_it_would_cancel(
 
 def test_the_scheduler_and_api_keep_the_tasks_open_and_flag_it(
     fhir_client: FhirClient,
-    unit: str,  # noqa: F811
+    unit: str,
     partial_run: tuple[list[PersonId], list[PersonId]],
 ) -> None:
     kept, dropped = partial_run
@@ -98,7 +94,7 @@ def test_the_scheduler_and_api_keep_the_tasks_open_and_flag_it(
 
 def test_a_few_cancellations_go_through_and_are_listed(
     fhir_client: FhirClient,
-    unit: str,  # noqa: F811
+    unit: str,
 ) -> None:
     people = [new_person() for _ in range(3)]
     write(fhir_client, [row for p in people for row in listed(p, unit)])
@@ -109,8 +105,3 @@ def test_a_few_cancellations_go_through_and_are_listed(
     assert sorted(c.person.digits for c in report.cancelled) == sorted(p.digits for p in people[1:])
     assert {c.reason for c in report.cancelled} == {LEFT_GROUP}
     assert all(c.task_id for c in report.cancelled)
-
-
-def new_person() -> PersonId:
-    """A personnummer no real person has (födelsenummer 980–999)."""
-    return fictional_person(random.Random(uuid.uuid4().int))

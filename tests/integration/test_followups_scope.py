@@ -4,8 +4,6 @@ discharge notice: listed at the unit on a low-risk row, no plan, no open Task.""
 
 from __future__ import annotations
 
-import random
-import uuid
 from dataclasses import replace
 from datetime import date, datetime
 
@@ -14,18 +12,9 @@ import pytest
 from adapter.canonical import TaskType
 from adapter.domain import DischargeNotice, PersonId
 from adapter.fhirclient import FhirClient
-from tests.integration.test_followups import (
-    counts,
-    listed,
-    one_task,
-    scan,
-    tasks_of,
-    unit,  # noqa: F401
-    write,
-)
-from tests.integration.test_prea60_runs import fictional_person
-from tests.integration.test_profiles import profiles_installed  # noqa: F401
-from tests.unit.test_mapping import STOCKHOLM, discharge
+from tests.support.followups import counts, listed, one_task, scan, tasks_of, write
+from tests.support.people import fictional_person as new_person
+from tests.support.records import STOCKHOLM, discharge
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 
@@ -41,7 +30,7 @@ def _notice(person: PersonId, tag: str) -> DischargeNotice:
 
 def test_a_unit_scan_raises_the_sip_call_of_a_low_risk_patient_of_the_unit(
     fhir_client: FhirClient,
-    unit: str,  # noqa: F811
+    unit: str,
 ) -> None:
     low_risk = new_person()
     write(fhir_client, [*listed(low_risk, unit, risk="4.0"), _notice(low_risk, unit[-12:])])
@@ -54,7 +43,7 @@ def test_a_unit_scan_raises_the_sip_call_of_a_low_risk_patient_of_the_unit(
 
 def test_a_unit_scan_leaves_a_discharged_patient_of_another_unit_alone(
     fhir_client: FhirClient,
-    unit: str,  # noqa: F811
+    unit: str,
 ) -> None:
     other_unit = f"{unit}X"
     elsewhere = new_person()  # listed at our unit once, but now at another: home unit elsewhere
@@ -70,8 +59,3 @@ def test_a_unit_scan_leaves_a_discharged_patient_of_another_unit_alone(
     assert report.patients == 0
     assert tasks_of(fhir_client, elsewhere) == []
     assert counts(scan(fhir_client, other_unit, DEC_10)) == {("create", "sip-call"): 1}
-
-
-def new_person() -> PersonId:
-    """A personnummer no real person has (födelsenummer 980–999)."""
-    return fictional_person(random.Random(uuid.uuid4().int))

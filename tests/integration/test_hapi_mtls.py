@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.integration.secured_hapi import (
+from tests.support.secured_hapi import (
     AUDIENCE,
     ISSUER,
     SCOPE,

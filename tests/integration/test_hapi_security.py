@@ -27,8 +27,9 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.conftest import HAPI_START_TIMEOUT, _free_port, _hapi
-from tests.integration.secured_hapi import (
+from tests.support.hapi import HAPI_START_TIMEOUT, run_hapi
+from tests.support.net import free_port
+from tests.support.secured_hapi import (
     AUDIENCE,
     ISSUER,
     SCOPE,
@@ -433,13 +434,13 @@ def test_a_settings_mistake_stops_the_start_instead_of_running_open(
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("HAPI_")},
         **settings,
-        "HAPI_PORT": str(_free_port()),
+        "HAPI_PORT": str(free_port()),
         "HAPI_DATA_DIR": str(tmp_path / "data"),
     }
     try:
-        started = _hapi("start", env, HAPI_START_TIMEOUT)
+        started = run_hapi("start", env, HAPI_START_TIMEOUT)
         assert started.returncode != 0, started.stdout
         assert message in started.stderr
         assert listening_addresses(int(env["HAPI_PORT"])) == []
     finally:
-        _hapi("stop", env, 120)
+        run_hapi("stop", env, 120)

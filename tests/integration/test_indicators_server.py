@@ -26,7 +26,7 @@ from adapter.canonical import (
 )
 from adapter.cli import app
 from adapter.fhirclient import FhirClient
-from adapter.followup.rules import RuleSet
+from adapter.followup.rulesfile import load_rules
 from adapter.followup.state import states_from_records
 from adapter.indicators.compute import Period
 from adapter.indicators.store import (
@@ -39,7 +39,7 @@ from adapter.indicators.store import (
 )
 from adapter.indicators.trend import unit_trends
 from adapter.settings import REPO_ROOT, get_settings
-from tests.integration.test_indicators_support import (
+from tests.support.indicators import (
     AU124,
     AU125,
     AW010,
@@ -59,7 +59,7 @@ from tests.integration.test_indicators_support import (
 
 pytestmark = pytest.mark.integration
 
-RULES = RuleSet.load(REPO_ROOT / "mappings" / "rules.json")
+RULES = load_rules(REPO_ROOT / "mappings" / "rules.json")
 Json = dict[str, Any]
 IC = IndicatorCode
 
@@ -83,7 +83,9 @@ def _numbers(results: list) -> dict[IndicatorCode, tuple]:
 def test_indicators_from_the_server_match_the_hand_count(
     fhir_client: FhirClient, scenario: Scenario
 ) -> None:
-    results, loaded = indicators_from_server(fhir_client, [scenario.unit], PERIOD, RULES)
+    results, loaded = indicators_from_server(
+        fhir_client, [scenario.unit], PERIOD, RULES, mappings=MAPPINGS
+    )
     assert hand_percent(WITH_PLAN, GROUP) == hand_percent(17, 19)
     assert _numbers(results) == {
         IC.PLAN_COVERAGE: (17, 19, hand_percent(17, 19)),
@@ -110,7 +112,9 @@ def test_indicators_from_the_server_match_the_hand_count(
 
 
 def test_an_empty_risk_group_has_no_share(fhir_client: FhirClient, scenario: Scenario) -> None:
-    results, _ = indicators_from_server(fhir_client, [scenario.empty_unit], PERIOD, RULES)
+    results, _ = indicators_from_server(
+        fhir_client, [scenario.empty_unit], PERIOD, RULES, mappings=MAPPINGS
+    )
     numbers = _numbers(results)
     assert numbers[IC.PLAN_COVERAGE] == (0, 0, None)
     assert numbers[IC.FOLLOWUP_90D] == (0, 0, None)
@@ -119,7 +123,7 @@ def test_an_empty_risk_group_has_no_share(fhir_client: FhirClient, scenario: Sce
 def test_the_region_run_reports_every_unit_even_an_empty_one(
     fhir_client: FhirClient, scenario: Scenario
 ) -> None:
-    results, _ = indicators_from_server(fhir_client, None, PERIOD, RULES)
+    results, _ = indicators_from_server(fhir_client, None, PERIOD, RULES, mappings=MAPPINGS)
     units = {r.unit_hsa_id for r in results}
     assert {scenario.unit, scenario.empty_unit, scenario.other_unit} <= units
     mine = [r for r in results if r.unit_hsa_id == scenario.unit]
@@ -166,7 +170,9 @@ def _errors(outcome: Json) -> list[str]:
 def test_reports_are_stored_once_valid_and_unchanged_on_a_rerun(
     fhir_client: FhirClient, scenario: Scenario
 ) -> None:
-    results, loaded = indicators_from_server(fhir_client, [scenario.unit], PERIOD, RULES)
+    results, loaded = indicators_from_server(
+        fhir_client, [scenario.unit], PERIOD, RULES, mappings=MAPPINGS
+    )
     first = store_reports(fhir_client, results, loaded_reference(loaded))
     assert first.transactions == 1
     reports = _reports_of(fhir_client, scenario.unit, PERIOD)
@@ -181,7 +187,9 @@ def test_reports_are_stored_once_valid_and_unchanged_on_a_rerun(
     written = reports + lists + individuals
     versions = {f"{r['resourceType']}/{r['id']}": r["meta"]["versionId"] for r in written}
 
-    again, reloaded = indicators_from_server(fhir_client, [scenario.unit], PERIOD, RULES)
+    again, reloaded = indicators_from_server(
+        fhir_client, [scenario.unit], PERIOD, RULES, mappings=MAPPINGS
+    )
     second = store_reports(fhir_client, again, loaded_reference(reloaded))
     assert not second.created  # updates in place
     reports_after = _reports_of(fhir_client, scenario.unit, PERIOD)
@@ -331,7 +339,9 @@ def _stored_counts(report: Json) -> tuple[int, int | None]:
 def test_every_stored_report_equals_a_recount_with_fhir_searches(
     fhir_client: FhirClient, scenario: Scenario
 ) -> None:
-    results, loaded = indicators_from_server(fhir_client, [scenario.unit], PERIOD, RULES)
+    results, loaded = indicators_from_server(
+        fhir_client, [scenario.unit], PERIOD, RULES, mappings=MAPPINGS
+    )
     store_reports(fhir_client, results, loaded_reference(loaded))
     recount = _recount(fhir_client, scenario.unit, PERIOD)
     assert recount == {
@@ -355,7 +365,7 @@ def test_weekly_snapshots_make_a_trend_with_charts(
     fhir_client: FhirClient, scenario: Scenario, cli_env: None, tmp_path: Path
 ) -> None:
     for day in (date(2024, 12, 4), date(2024, 12, 11), date(2024, 12, 11)):
-        store_snapshot(fhir_client, [scenario.unit], day, rules=RULES)
+        store_snapshot(fhir_client, [scenario.unit], day, rules=RULES, mappings=MAPPINGS)
     (trend,) = unit_trends(read_reports(fhir_client, [scenario.unit]), RULES)
     everyone = unit_trends(read_reports(fhir_client), RULES)  # all units: by profile
     assert trend in everyone

@@ -25,15 +25,9 @@ from adapter.mapping import (
 )
 from adapter.mapping.fhir import hsa_reference
 from adapter.settings import REPO_ROOT
-from tests.integration.test_map_validate import post, unique_resources, validate_all
-from tests.integration.test_profiles import errors, problems, profiles_installed  # noqa: F401
-from tests.unit.test_mapping import (
-    generated_records,
-    patientkontrakt,
-    person,
-    sample_records,
-    sip,
-)
+from tests.support.profiles import errors, problems
+from tests.support.records import generated_records, patientkontrakt, person, sample_records, sip
+from tests.support.validation import post, unique_resources, validate_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 
@@ -46,7 +40,7 @@ Json = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def inera(fhir_client: FhirClient, profiles_installed: None) -> None:  # noqa: F811
+def inera(fhir_client: FhirClient, profiles_installed: None) -> None:
     install_conformance(fhir_client, INERA_DIR)
 
 

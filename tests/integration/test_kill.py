@@ -6,10 +6,8 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,17 +18,13 @@ import pytest
 from adapter.fhirclient import FhirClient
 from adapter.settings import REPO_ROOT, EndpointSettings
 from adapter.sync.outbox import OUTBOX_FILE
-from tests.integration.sync_support import (
-    assert_exactly_once,
-    expected_resources,
-    version_ids,
-    write_events,
-)
+from tests.support.net import free_port
+from tests.support.processes import adapter_env, sip_fhir, start_import
+from tests.support.sync import assert_exactly_once, expected_resources, version_ids, write_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 HAPI_SCRIPT = REPO_ROOT / "deploy" / "hapi" / "hapi.sh"
-SIP_FHIR = str(Path(sys.executable).with_name("sip-fhir"))
 ROWS, PATIENTS = 3000, 600
 
 
@@ -85,30 +79,14 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnServer]:
-    server = OwnServer(_free_port(), tmp_path_factory.mktemp("hapi-kill"))
+    server = OwnServer(free_port(), tmp_path_factory.mktemp("hapi-kill"))
     try:
         server.start()
         yield server
     finally:
         server.stop()
-
-
-def adapter_env(data_dir: Path, base_url: str, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "SIP_FHIR_BASE_URL": base_url,
-        "SIP_FHIR_DATA_DIR": str(data_dir),
-        "SIP_FHIR_BATCH_SIZE": "50",
-        **extra,
-    }
 
 
 def done_count(data_dir: Path) -> int:
@@ -131,22 +109,6 @@ def wait_for_progress(data_dir: Path, process: subprocess.Popen[str], at_least: 
         assert process.poll() is None, "the import ended before it could be interrupted"
         assert time.monotonic() < deadline, "no progress"
         time.sleep(0.2)
-
-
-def start_import(env: dict[str, str], events: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [SIP_FHIR, "import", str(events)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def sip_fhir(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SIP_FHIR, *args], env=env, capture_output=True, text=True, timeout=540, check=False
-    )
 
 
 @pytest.mark.timeout(1500)

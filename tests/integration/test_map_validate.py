@@ -3,14 +3,10 @@ transaction Bundles the server accepts; posting them again creates no new versio
 
 from __future__ import annotations
 
-import re
 import uuid
-import warnings
 from collections import Counter
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any
 
 import pytest
 
@@ -26,61 +22,23 @@ from adapter.mapping import (
 )
 from adapter.settings import REPO_ROOT
 from adapter.sources import read_file
-from tests.integration.test_profiles import errors, problems, profiles_installed  # noqa: F401
-from tests.unit.test_mapping import (
+from tests.support.records import (
     generated_records,
     patientkontrakt,
     person,
     prea60_row,
     sample_records,
 )
+from tests.support.validation import BATCH, Json, post, report, unique_resources, validate_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 
 EXAMPLES = REPO_ROOT / "deploy" / "examples"
-BATCH = 200  # resources per transaction, as the sync engine sends them
-Json = dict[str, Any]
-_DETAILS = re.compile(r" for '.*| @ .*| \(.*")  # which code, where: left out of the summary
 
 
 @pytest.fixture(scope="module")
 def mappings() -> Mappings:
     return load_mappings(REPO_ROOT / "mappings")
-
-
-def unique_resources(records: Iterable[Record], mappings: Mappings) -> list[MappedResource]:
-    """What a transaction would hold: one per identifier, the last (or full) one."""
-    chosen: dict[str, MappedResource] = {}
-    for record in records:
-        for resource in map_record(record, mappings):
-            earlier = chosen.get(resource.match_url)
-            if earlier is None or not resource.create_only or earlier.create_only:
-                chosen[resource.match_url] = resource
-    return list(chosen.values())
-
-
-def report(outcomes: list[tuple[str, Json]], count: int) -> list[str]:
-    """The errors of the outcomes; their warnings, one line per kind, as a pytest warning."""
-    found = [f"{label}: {e}" for label, outcome in outcomes for e in errors(outcome)]
-    kinds: Counter[str] = Counter()
-    for label, outcome in outcomes:
-        for message in problems(outcome, "warning"):
-            # one line per kind of warning: codes and positions vary, the reason does not
-            kinds[f"{label}: {_DETAILS.sub('', message)}"] += 1
-    summary = "; ".join(f"{n} st {kind}" for kind, n in sorted(kinds.items()))
-    if summary:
-        warnings.warn(f"$validate: {count} resurser, varningar: {summary}", stacklevel=3)
-    return found
-
-
-def validate_all(client: FhirClient, resources: list[MappedResource]) -> list[str]:
-    """`$validate` each resource against its profile (`?profile=`); returns the errors."""
-
-    def one(resource: MappedResource) -> tuple[str, Json]:
-        return resource.resource_type, client.validate(resource.resource, resource.profile)
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return report(list(pool.map(one, resources)), len(resources))
 
 
 def validate_in_bundles(client: FhirClient, resources: list[MappedResource]) -> list[str]:
@@ -97,15 +55,6 @@ def validate_in_bundles(client: FhirClient, resources: list[MappedResource]) -> 
     with ThreadPoolExecutor(max_workers=2) as pool:
         outcomes = [("Bundle", outcome) for outcome in pool.map(client.validate, bundles)]
     return report(outcomes, len(resources))
-
-
-def post(client: FhirClient, resources: list[MappedResource]) -> list[Json]:
-    """Post in transactions of BATCH resources; returns the response entries."""
-    entries: list[Json] = []
-    for start in range(0, len(resources), BATCH):
-        response = client.transaction(transaction_bundle(resources[start : start + BATCH]))
-        entries.extend(response["entry"])
-    return entries
 
 
 def statuses(entries: list[Json]) -> Counter[str]:

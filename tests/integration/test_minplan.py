@@ -30,8 +30,7 @@ from adapter.survey.codes import normalize
 from adapter.survey.indicators import quarter_of, read_responses, sips_held, survey_result
 from adapter.survey.questionnaire import SURVEY_FILE, install_survey, load_survey
 from adapter.survey.ratelimit import RateLimit
-from tests.integration.test_api_support import RULES, Clinic, Service, ingest, make_service, today
-from tests.integration.test_profiles import profiles_installed  # noqa: F401
+from tests.support.api import RULES, Clinic, Service, ingest, make_service, today
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 
@@ -47,7 +46,7 @@ def world(
     tmp_path_factory: pytest.TempPathFactory,
     hapi_base_url: str,
     fhir_client: FhirClient,
-    profiles_installed: None,  # noqa: F811
+    profiles_installed: None,
 ) -> Iterator[tuple[Service, Clinic]]:
     clinic = Clinic.new()
     service = make_service(tmp_path_factory.mktemp("minplan"), hapi_base_url, clinic.unit)
@@ -243,7 +242,9 @@ def test_code_answered_once_anonymously_valid_and_counted(
     assert "enkät: kod utlämnad, besvarad" in client.get(f"/ui/units/{clinic.unit}").text
 
     # the quarter's indicator: answers against the unit's AU124 + AU125, positive per question
-    held = sips_held(fhir_client, clinic.unit, period, RULES)
+    held = sips_held(
+        fhir_client, clinic.unit, period, RULES, mappings=load_mappings(REPO_ROOT / "mappings")
+    )
     assert held == 2
     result = survey_result(SURVEY, clinic.unit, period, after, sips_held=held, codes_issued=1)
     assert result.answers == 1

@@ -18,16 +18,8 @@ from playwright.sync_api import Page, expect
 
 from adapter.settings import REPO_ROOT
 from adapter.survey.questionnaire import SURVEY_FILE, install_survey, load_survey
-from tests.integration.test_api_support import (
-    Clinic,
-    Service,
-    ingest,
-    make_service,
-    running,
-    today,
-)
-from tests.integration.test_profiles import profiles_installed  # noqa: F401
-from tests.integration.test_worklist_e2e import free_port, page  # noqa: F401
+from tests.support.api import Clinic, Service, ingest, make_service, running, today
+from tests.support.net import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 
@@ -42,7 +34,7 @@ def served(
     tmp_path: Path,
     hapi_base_url: str,
     fhir_client: Any,
-    profiles_installed: None,  # noqa: F811
+    profiles_installed: None,
 ) -> Iterator[tuple[str, Service, Clinic]]:
     clinic = Clinic.new()
     service = make_service(tmp_path, hapi_base_url, clinic.unit)
@@ -80,7 +72,7 @@ def axe_violations(p: Page) -> list[dict[str, Any]]:
 
 def test_min_plan_reads_well_prints_and_passes_axe_and_the_patient_answers(
     served: tuple[str, Service, Clinic],
-    page: Page,  # noqa: F811
+    page: Page,
 ) -> None:
     base_url, service, clinic = served
     p = page

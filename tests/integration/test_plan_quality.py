@@ -24,7 +24,7 @@ from adapter.indicators.reports import ReportType, parse_report, report_key
 from adapter.indicators.trend import snapshot_period
 from adapter.mapping.readback import plan_quality
 from adapter.settings import REPO_ROOT, get_settings
-from tests.integration.test_indicators_support import unique_unit, use_servers
+from tests.support.indicators import unique_unit, use_servers
 
 pytestmark = pytest.mark.integration
 

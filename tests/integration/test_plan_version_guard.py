@@ -5,7 +5,6 @@ neither the CarePlan nor its Goals and CareTeam."""
 from __future__ import annotations
 
 import os
-import random
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,10 +14,10 @@ from typing import Any
 import pytest
 
 from adapter.fhirclient import FhirClient
-from adapter.personnummer import luhn_digit
 from adapter.settings import EndpointSettings
 from adapter.sync import Importer, SyncSettings, Tally, open_outbox
-from tests.integration.sync_support import (
+from tests.support.people import fictional_personnummer
+from tests.support.sync import (
     MAPPINGS_DIR,
     expected_resources,
     plan_line,
@@ -40,10 +39,7 @@ def run_import(data_dir: Path, path: Path, client: FhirClient) -> Tally:
 @pytest.fixture
 def patient() -> str:
     """A test personnummer (födelsenummer 980-999: never a real person's)."""
-    rng = random.Random()
-    born = f"{rng.randint(30, 45):02d}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
-    nine = f"{born}{rng.randint(980, 999)}"
-    return f"19{nine[:6]}-{nine[6:]}{luhn_digit(nine)}"
+    return fictional_personnummer()
 
 
 @pytest.fixture
@@ -152,3 +148,35 @@ def test_the_cli_says_which_plan_it_left_and_why(
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Äldre planversioner (hoppades över)" in result.stdout
     assert "version 1 skrevs inte: servern har redan version 2" in result.stdout
+
+
+@pytest.mark.parametrize(("theirs", "ours", "winner"), [(3, 2, 3), (1, 2, 2)])
+def test_a_plan_created_by_another_installation_between_read_and_write(
+    hapi_base_url: str,
+    fhir_client: FhirClient,
+    profiles_installed: None,
+    tmp_path: Path,
+    plan_files: dict[int, Path],
+    theirs: int,
+    ours: int,
+    winner: int,
+) -> None:
+    """B reads: no such plan yet. A creates it (version `theirs`) before B writes (`ours`). B's
+    create is refused by the server's unique index, B reads again and decides again: one
+    CarePlan, the newer version, never B's older one written over A's."""
+    a, b = tmp_path / "installation-a", tmp_path / "installation-b"
+
+    def race() -> Iterator[None]:
+        run_import(a, plan_files[theirs], fhir_client)  # lands after B found nothing
+        yield
+
+    racing = RacingClient(hapi_base_url, race())
+    with racing:
+        tally = run_import(b, plan_files[ours], racing)
+
+    (plan,) = stored(fhir_client, plan_files[winner], "CarePlan")
+    assert plan["title"] == f"Version {winner}"
+    goals = stored(fhir_client, plan_files[winner], "Goal")
+    assert len(goals) == 2 and all(f"v{winner}" in g["description"]["text"] for g in goals)
+    assert racing.plan_reads == 2 and tally.retries == 1  # refused once, then decided again
+    assert tally.older_skipped == (1 if theirs > ours else 0)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, _free_port
+from tests.support.hapi import REPO_ROOT
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.integration
 PG_SCRIPT = REPO_ROOT / "deploy" / "postgres" / "pg.sh"
@@ -28,7 +29,7 @@ def cluster() -> Iterator[dict[str, str]]:
         pytest.skip("PostgreSQL är inte installerat (deploy/postgres/pg.sh install)")
     root = Path(tempfile.mkdtemp(prefix="sip-fhir-pg-"))
     root.chmod(0o711)  # as root the cluster runs as user postgres, who must reach it
-    env = {**os.environ, "PG_DATA_DIR": str(root / "pg"), "PG_PORT": str(_free_port())}
+    env = {**os.environ, "PG_DATA_DIR": str(root / "pg"), "PG_PORT": str(free_port())}
     try:
         yield env
     finally:

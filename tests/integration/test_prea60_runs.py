@@ -11,7 +11,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -27,23 +27,16 @@ from adapter.fhirclient import FhirClient
 from adapter.followup.load import newest_run
 from adapter.followup.reconcile import FollowupReport
 from adapter.followup.service import FollowupService
-from adapter.personnummer import luhn_digit
 from adapter.settings import get_settings
-from tests.integration.test_api_support import PREA60_HEADER, Service, make_service
-from tests.integration.test_profiles import errors, profiles_installed  # noqa: F401
+from tests.support.api import PREA60_HEADER, Service, make_service
+from tests.support.people import fictional_person
+from tests.support.profiles import errors
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 
 FULL_RUN, PARTIAL_RUN = date(2024, 12, 9), date(2024, 12, 16)
 AS_OF = date(2024, 12, 17)
 Json = dict[str, Any]
-
-
-def fictional_person(rng: random.Random) -> PersonId:
-    """A personnummer no real person has: födelsenummer 980–999 (project rule)."""
-    born = date(1920, 1, 1) + timedelta(days=rng.randrange(80 * 365))
-    nine = f"{born:%y%m%d}{rng.randrange(980, 1000)}"
-    return PersonId(f"{born:%Y%m%d}{nine[6:]}{luhn_digit(nine)}")
 
 
 @dataclass

@@ -16,37 +16,10 @@ from adapter.conformance import install_conformance, load_conformance
 from adapter.fhirclient import FhirClient
 from adapter.mapping import load_mappings, map_record
 from adapter.settings import REPO_ROOT, get_settings
-from tests.unit.test_mapping import (
-    UNIT,
-    discharge,
-    event,
-    patientkontrakt,
-    prea60_row,
-    sip,
-)
+from tests.support.profiles import PROFILES_DIR, Json, errors
+from tests.support.records import UNIT, discharge, event, patientkontrakt, prea60_row, sip
 
 pytestmark = pytest.mark.integration
-
-PROFILES_DIR = REPO_ROOT / "profiles"
-Json = dict[str, Any]
-
-
-def problems(outcome: Json, *severities: str) -> list[str]:
-    """Diagnostics of the issues of the given severities in an OperationOutcome."""
-    return [
-        f"{issue.get('diagnostics', '')} @ {', '.join(issue.get('location', []))}"
-        for issue in outcome.get("issue", [])
-        if issue.get("severity") in severities
-    ]
-
-
-def errors(outcome: Json) -> list[str]:
-    return problems(outcome, "error", "fatal")
-
-
-@pytest.fixture(scope="session")
-def profiles_installed(fhir_client: FhirClient) -> None:
-    install_conformance(fhir_client, PROFILES_DIR)
 
 
 def test_installing_twice_creates_no_new_versions(

@@ -4,26 +4,30 @@ idempotent per unit and period, and the NDJSON files."""
 
 from __future__ import annotations
 
+import copy
 import json
+import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from adapter.canonical import HSA_ID, ID_MEASURE_REPORT, IndicatorCode
 from adapter.cli import app
-from adapter.fhirclient import FhirClient
-from adapter.followup.rules import RuleSet
+from adapter.fhirclient import FhirClient, Rejected
+from adapter.followup.rulesfile import load_rules
 from adapter.indicators.measures import load_measures
 from adapter.indicators.registry import post_to_registry
 from adapter.indicators.store import indicators_from_server
 from adapter.settings import REPO_ROOT, EndpointSettings, get_settings
-from tests.integration.test_indicators_support import PERIOD, Scenario, on_server, use_servers
+from tests.support.indicators import MAPPINGS, PERIOD, Scenario, on_server, use_servers
 
 pytestmark = pytest.mark.integration
 
-RULES = RuleSet.load(REPO_ROOT / "mappings" / "rules.json")
+RULES = load_rules(REPO_ROOT / "mappings" / "rules.json")
 PERIOD_ARG = f"{PERIOD.start}/{PERIOD.end}"
 
 
@@ -87,11 +91,13 @@ def test_report_posts_one_idempotent_transaction_and_writes_ndjson(
     assert not any(person.digits in text for person in scenario.people)
 
 
-def test_the_registry_transaction_is_all_or_nothing_and_only_summaries(
+def test_the_registry_transaction_holds_only_summaries_and_updates_measures_in_place(
     fhir_client: FhirClient, scenario: Scenario, hapi_base_url: str
 ) -> None:
-    results, _ = indicators_from_server(fhir_client, [scenario.unit], PERIOD, RULES)
-    measures = list(load_measures().values())
+    results, _ = indicators_from_server(
+        fhir_client, [scenario.unit], PERIOD, RULES, mappings=MAPPINGS
+    )
+    measures = list(load_measures(REPO_ROOT / "profiles").values())
     with FhirClient(EndpointSettings(base_url=hapi_base_url)) as registry:
         written = post_to_registry(registry, results, measures)
     n = len(IndicatorCode)
@@ -104,3 +110,50 @@ def test_the_registry_transaction_is_all_or_nothing_and_only_summaries(
     for measure in measures:
         (found,) = fhir_client.search("Measure", {"url": measure.url})
         assert found["id"] == measure.indicator.value
+
+
+class RejectingRegistry(FhirClient):
+    """The registry server, but each transaction carries one more entry that HAPI rejects (400): a
+    MeasureReport update whose id does not match its URL, placed last so the good entries before
+    it are processed first."""
+
+    def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+        sent = copy.deepcopy(bundle)
+        bad = copy.deepcopy(sent["entry"][-1]["resource"])
+        bad["id"] = "annan-id"
+        sent["entry"].append(
+            {"resource": bad, "request": {"method": "PUT", "url": "MeasureReport/x"}}
+        )
+        return super().transaction(sent)
+
+
+def _reports_of(client: FhirClient, unit: str) -> list[dict]:
+    tokens = ",".join(f"{ID_MEASURE_REPORT}|{c.value}:{unit}:{PERIOD_ARG}" for c in IndicatorCode)
+    return list(client.search("MeasureReport", {"identifier": tokens}))
+
+
+def test_a_rejected_entry_leaves_nothing_of_the_registry_transaction(
+    fhir_client: FhirClient, scenario: Scenario, hapi_base_url: str
+) -> None:
+    computed, _ = indicators_from_server(fhir_client, [scenario.unit], PERIOD, RULES)
+    unit = f"SE2321000057-E{uuid.uuid4().hex[:12].upper()}"  # reports no earlier run has sent
+    results = [replace(result, unit_hsa_id=unit) for result in computed]
+    measures = list(load_measures().values())
+    before = {m.url: next(iter(fhir_client.search("Measure", {"url": m.url}))) for m in measures}
+    changed = [replace(m, resource={**m.resource, "description": "ändrad"}) for m in measures]
+
+    with (
+        RejectingRegistry(EndpointSettings(base_url=hapi_base_url)) as registry,
+        pytest.raises(Rejected),
+    ):
+        post_to_registry(registry, results, changed)
+
+    assert _reports_of(fhir_client, unit) == []  # none of the reports before the bad entry
+    for measure in measures:  # nor the Measure updates at the head of the transaction
+        (after,) = fhir_client.search("Measure", {"url": measure.url})
+        assert after["meta"]["versionId"] == before[measure.url]["meta"]["versionId"]
+        assert after.get("description") == before[measure.url].get("description") != "ändrad"
+    # The same transaction without the bad entry goes through: the failure stopped it, not the data.
+    with FhirClient(EndpointSettings(base_url=hapi_base_url)) as registry:
+        post_to_registry(registry, results, measures)
+    assert len(_reports_of(fhir_client, unit)) == len(IndicatorCode)

@@ -20,7 +20,7 @@ from adapter.canonical import TAG_ADAPTER
 from adapter.cli import app
 from adapter.fhirclient import FhirClient
 from adapter.followup import subscriptions
-from tests.integration.test_followups import run_cli
+from tests.support.followups import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +66,7 @@ def probes_left(client: FhirClient) -> list[dict]:
 
 
 @pytest.fixture
-def registered(fhir_client: FhirClient, listener: str) -> Iterator[str]:
+def registered(fhir_client: FhirClient, listener: str, own_subscriptions: str) -> Iterator[str]:
     """The endpoint to register; the Subscriptions removed before the listener stops."""
     yield listener
     subscriptions.remove(fhir_client)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import random
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -15,10 +14,10 @@ import pytest
 
 from adapter.canonical import TAG_RUN
 from adapter.fhirclient import FhirClient
-from tests.integration.sync_support import assert_exactly_once, expected_resources, write_events
+from tests.support.processes import SIP_FHIR
+from tests.support.sync import assert_exactly_once, expected_resources, write_events
 
 pytestmark = pytest.mark.integration
-SIP_FHIR = str(Path(sys.executable).with_name("sip-fhir"))
 
 
 def sip_fhir(

@@ -21,8 +21,7 @@ from schemathesis.checks import not_a_server_error
 
 from adapter.api import create_app
 from adapter.settings import Settings
-from tests.integration.test_api_support import Service, make_service
-from tests.integration.test_profiles import profiles_installed  # noqa: F401
+from tests.support.api import Service, make_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 
@@ -33,7 +32,7 @@ UNIT = "SE2321000057-E00000000001"
 def fuzzed_service(
     tmp_path_factory: pytest.TempPathFactory,
     hapi_base_url: str,
-    profiles_installed: None,  # noqa: F811
+    profiles_installed: None,
 ) -> Iterator[Service]:
     yield make_service(Path(tmp_path_factory.mktemp("schemathesis")), hapi_base_url, UNIT)
 

@@ -19,7 +19,7 @@ from adapter.fhirclient import FhirClient
 from adapter.mapping import MappedResource
 from adapter.settings import EndpointSettings
 from adapter.sync import Importer, SyncEngine, SyncSettings, Tally, open_outbox
-from adapter.sync.outbox import ServerEpoch
+from adapter.sync.outbox import Outbox, ServerEpoch
 from adapter.sync.servercheck import (
     CheckResult,
     ServerState,
@@ -27,14 +27,16 @@ from adapter.sync.servercheck import (
     marker_resource,
     verify,
 )
-from tests.integration.sync_support import (
-    MAPPINGS_DIR,
-    assert_exactly_once,
-    expected_resources,
-    write_events,
-)
+from tests.support.sync import MAPPINGS_DIR, assert_exactly_once, expected_resources, write_events
 
 pytestmark = pytest.mark.integration
+
+
+def drained(outbox: Outbox, client: FhirClient) -> Tally:
+    """Send what the outbox holds; what was written (nothing may stay stuck)."""
+    tally = Tally()
+    assert SyncEngine(outbox, client, tally).drain() is None
+    return tally
 
 
 def run_import(
@@ -102,8 +104,7 @@ def test_the_spot_check_finds_holes_and_only_they_are_resent(
 
     result = check_server(outbox, fhir_client, spot_check_size=len(expected))  # sample = all
     assert (result.state, result.requeued) == (ServerState.PARTLY_LOST, len(gone))
-    tally = Tally()
-    assert SyncEngine(outbox, fhir_client, tally).drain() is None
+    tally = drained(outbox, fhir_client)
     assert (tally.created, tally.updated, tally.noop) == (len(gone), 0, 0)
     assert_exactly_once(fhir_client, expected)
 
@@ -124,8 +125,7 @@ def test_an_outbox_meeting_a_server_it_has_no_marker_on_checks_before_trusting(
     result = check_server(outbox, fhir_client, spot_check_size=len(expected))
     assert (result.state, result.requeued) == (ServerState.FIRST_CONTACT, len(expected))
     assert outbox.server_epoch(hapi_base_url) is not None
-    tally = Tally()
-    assert SyncEngine(outbox, fhir_client, tally).drain() is None
+    tally = drained(outbox, fhir_client)
     assert tally.created == 1
     assert_exactly_once(fhir_client, expected)
 
@@ -146,8 +146,7 @@ def test_verify_resends_what_the_server_holds_in_an_older_version(
     result = verify(outbox, fhir_client)
     assert (result.checked, result.missing, result.stale) == (len(expected), 0, 2)
     assert result.requeued == 2 and outbox.open_count() == 2
-    tally = Tally()
-    assert SyncEngine(outbox, fhir_client, tally).drain() is None
+    tally = drained(outbox, fhir_client)
     assert tally.written == 2
     again = verify(outbox, fhir_client)
     assert (again.missing, again.stale, again.requeued) == (0, 0, 0)
@@ -167,7 +166,6 @@ def test_rows_without_a_server_id_are_looked_up_by_identifier_in_a_batch(
     result = verify(outbox, fhir_client)
     assert (result.checked, result.missing, result.requeued) == (len(expected), 1, 1)
     assert result.by_type == {"Procedure": 1}
-    tally = Tally()
-    assert SyncEngine(outbox, fhir_client, tally).drain() is None
+    tally = drained(outbox, fhir_client)
     assert tally.created == len(gone) == 1
     assert_exactly_once(fhir_client, expected)

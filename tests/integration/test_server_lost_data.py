@@ -12,7 +12,6 @@ import random
 import re
 import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,16 +22,12 @@ import pytest
 from adapter.canonical import TAG_RUN
 from adapter.fhirclient import FhirClient
 from adapter.settings import REPO_ROOT, EndpointSettings, sandbox_profile_version
-from tests.conftest import HAPI_START_TIMEOUT, _free_port, _hapi
-from tests.integration.sync_support import (
-    assert_exactly_once,
-    expected_resources,
-    version_ids,
-    write_events,
-)
+from tests.support.hapi import HAPI_START_TIMEOUT, hapi_env, run_hapi, stop_hapi
+from tests.support.net import free_port
+from tests.support.processes import SIP_FHIR
+from tests.support.sync import assert_exactly_once, expected_resources, version_ids, write_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-SIP_FHIR = str(Path(sys.executable).with_name("sip-fhir"))
 EXAMPLES = [
     *sorted((REPO_ROOT / "deploy" / "examples").glob("*.csv")),
     REPO_ROOT / "deploy" / "examples" / "plans.jsonl",
@@ -46,12 +41,12 @@ class OwnServer:
     env: dict[str, str]
 
     def start(self) -> None:
-        started = _hapi("start", self.env, HAPI_START_TIMEOUT)
+        started = run_hapi("start", self.env, HAPI_START_TIMEOUT)
         assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
 
     def wipe(self) -> None:
         """Stop, delete the database, start: what an in-memory server's restart does."""
-        stopped = _hapi("stop", self.env, 120)
+        stopped = run_hapi("stop", self.env, 120)
         assert stopped.returncode == 0, stopped.stderr
         shutil.rmtree(self.data_dir)
         self.start()
@@ -59,20 +54,15 @@ class OwnServer:
 
 @pytest.fixture(scope="module")
 def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnServer]:
-    port = _free_port()
+    port = free_port()
     data_dir = tmp_path_factory.mktemp("hapi-wiped")
-    env = {
-        **os.environ,
-        "HAPI_PORT": str(port),
-        "HAPI_DATA_DIR": str(data_dir),
-        "HAPI_START_TIMEOUT": str(HAPI_START_TIMEOUT - 60),
-    }
+    env = hapi_env(port, data_dir)
     server = OwnServer(f"http://localhost:{port}/fhir", data_dir, env)
     try:
         server.start()
         yield server
     finally:
-        _hapi("stop", env, 120)
+        stop_hapi(env)
 
 
 def sip_fhir(

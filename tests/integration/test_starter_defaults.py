@@ -14,7 +14,6 @@ whenever it ran within a minute of the previous run.
 from __future__ import annotations
 
 import http.client
-import random
 import time
 import uuid
 from dataclasses import replace
@@ -26,16 +25,15 @@ import pytest
 import requests
 
 from adapter.api.clinic import Clinic
-from adapter.domain import ExpressedBy, PersonId, PlanGoal
+from adapter.domain import ExpressedBy, PlanGoal
 from adapter.fhirclient import FhirClient
 from adapter.followup.load import patient_refs_of
 from adapter.followup.service import FollowupService
 from adapter.mapping import map_record, transaction_bundle
-from adapter.personnummer import luhn_digit
 from adapter.settings import EndpointSettings, Settings
-from tests.integration.faultproxy import Fault, FaultProxy
-from tests.integration.test_followups import MAPPINGS, listed, plan_of, run_cli, write
-from tests.integration.test_profiles import profiles_installed  # noqa: F401
+from tests.support.faultproxy import Fault, FaultProxy
+from tests.support.followups import MAPPINGS, listed, plan_of, run_cli, write
+from tests.support.people import fictional_person
 
 pytestmark = [pytest.mark.integration]
 
@@ -43,14 +41,6 @@ Json = dict[str, Any]
 # Weekly Prea60 runs, one patient in all of them: the follow-up engine then asks, in one batch,
 # for a run between each two (101 small searches: a full batch of 100 and one more).
 WEEKLY_RUNS = [date(2023, 1, 2) + timedelta(weeks=n) for n in range(102)]
-
-
-def fictional_person() -> PersonId:
-    """A personnummer that cannot be a real person's: födelsenummer 980–999 (project rule)."""
-    rng = random.Random()
-    born = date(1930, 1, 1) + timedelta(days=rng.randrange(30 * 365))
-    nine = f"{born:%y%m%d}{rng.randrange(980, 1000)}"
-    return PersonId(f"{born:%Y%m%d}{nine[6:]}{luhn_digit(nine)}")
 
 
 @pytest.fixture

@@ -4,9 +4,6 @@ within seconds. The hook runs in the real API app under uvicorn on a loopback po
 
 from __future__ import annotations
 
-import random
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,35 +14,32 @@ from pathlib import Path
 
 import pytest
 import requests
-import uvicorn
 
 from adapter.api import create_app
 from adapter.canonical import TaskType
-from adapter.domain import EventCode, PersonId
+from adapter.domain import EventCode
 from adapter.fhirclient import FhirClient
 from adapter.followup import subscriptions
 from adapter.followup.load import patient_refs_of
 from adapter.followup.reconcile import local_today, run_followups
-from adapter.followup.rules import RuleSet
+from adapter.followup.rulesfile import load_rules
 from adapter.followup.subscriptions import HOOK_HEADER, RegisterOutcome
 from adapter.mapping import load_mappings, map_record, transaction_bundle
 from adapter.settings import REPO_ROOT, Settings
-from tests.integration.sync_support import personnummer
-from tests.integration.test_profiles import profiles_installed  # noqa: F401
-from tests.unit.test_mapping import STOCKHOLM, discharge, event, prea60_row
+from tests.support.api import running
+from tests.support.net import free_port
+from tests.support.people import fictional_person
+from tests.support.records import STOCKHOLM, discharge, event, prea60_row
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.usefixtures("profiles_installed", "own_subscriptions"),
+]
 
 SECRET = f"hook-{uuid.uuid4().hex}"
 MAPPINGS = load_mappings(REPO_ROOT / "mappings")
-RULES = RuleSet.load(REPO_ROOT / "mappings" / "rules.json")
+RULES = load_rules(REPO_ROOT / "mappings" / "rules.json")
 DELIVERY_TIMEOUT = 90.0  # seconds; HAPI queues changes and delivers them from a scheduled task
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -54,22 +48,8 @@ def adapter_url(hapi_base_url: str, tmp_path: Path) -> Iterator[str]:
     settings = Settings(
         base_url=hapi_base_url, data_dir=tmp_path, hook_secret=SECRET, scheduler=False
     )
-    api = create_app(settings, readiness_checks={})
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, name="adapter-api", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with running(create_app(settings, readiness_checks={}), free_port()) as url:
+        yield url
 
 
 def _wait_active(client: FhirClient) -> None:
@@ -101,11 +81,11 @@ def test_the_hook_refuses_a_caller_without_the_secret(adapter_url: str) -> None:
 
 
 def test_a_sipkall_posted_to_the_server_completes_the_sip_call_task(
-    fhir_client: FhirClient, adapter_url: str
+    fhir_client: FhirClient, adapter_url: str, own_subscriptions: str
 ) -> None:
     today = local_today(RULES)
     unit = f"SE2321000057-E{uuid.uuid4().hex[:12].upper()}"
-    patient = PersonId(personnummer(random.Random()).replace("-", ""))
+    patient = fictional_person()
     ready = datetime.combine(today - timedelta(days=1), datetime.min.time(), STOCKHOLM)
     records = [
         replace(
@@ -128,6 +108,7 @@ def test_a_sipkall_posted_to_the_server_completes_the_sip_call_task(
         first = subscriptions.register(fhir_client, adapter_url, SECRET)
         assert {r.outcome for r in first} <= {RegisterOutcome.CREATED, RegisterOutcome.UPDATED}
         assert len(first) == len(subscriptions.CRITERIA)
+        assert all(r.id.endswith(own_subscriptions) for r in first)  # no other run's ids
         _wait_active(fhir_client)
         again = subscriptions.register(fhir_client, adapter_url, SECRET)
         assert {r.outcome for r in again} == {RegisterOutcome.UNCHANGED}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import random
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,12 +13,14 @@ import pytest
 from adapter.fhirclient import FhirClient
 from adapter.mapping import MappedResource
 from adapter.settings import EndpointSettings
-from adapter.sync import Importer, State, SyncEngine, SyncSettings, Tally, open_outbox
-from tests.integration.sync_support import (
-    MAPPINGS_DIR,
+from adapter.sync import State, SyncEngine, SyncSettings, Tally, open_outbox
+from tests.support.sync import (
+    SIP_FHIR,
     assert_exactly_once,
+    cli,
     expected_resources,
     history_counts,
+    importer,
     plan_line,
     server_matches,
     version_ids,
@@ -27,17 +28,7 @@ from tests.integration.sync_support import (
 )
 
 pytestmark = pytest.mark.integration
-SIP_FHIR = str(Path(sys.executable).with_name("sip-fhir"))  # the console script
 TEST_SYSTEM = "https://sip-fhir.se/fhir/identifier/test"
-
-
-def importer(
-    base_url: str, data_dir: Path, *, batch_size: int = 50, workers: int = 2
-) -> tuple[Importer, Tally]:
-    tally = Tally()
-    client = FhirClient(EndpointSettings(base_url=base_url), on_retry=tally.client_retry)
-    settings = SyncSettings(batch_size=batch_size, workers=workers)
-    return Importer(open_outbox(data_dir), client, MAPPINGS_DIR, tally, settings), tally
 
 
 def run_import(base_url: str, data_dir: Path, paths: list[Path], **kwargs: int) -> Tally:
@@ -45,23 +36,6 @@ def run_import(base_url: str, data_dir: Path, paths: list[Path], **kwargs: int) 
     result = runner.run(paths)
     assert result.complete, result.stop
     return tally
-
-
-def cli(data_dir: Path, base_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "SIP_FHIR_BASE_URL": base_url,
-        "SIP_FHIR_DATA_DIR": str(data_dir),
-        "SIP_FHIR_MAX_RETRY_SECONDS": "30",
-    }
-    return subprocess.run(
-        [SIP_FHIR, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -241,7 +215,10 @@ def test_cli_import_exit_codes_and_masked_row_errors(
 
 
 def test_two_concurrent_imports_of_overlapping_data_leave_no_duplicates(
-    hapi_base_url: str, fhir_client: FhirClient, tmp_path: Path
+    hapi_base_url: str,
+    fhir_client: FhirClient,
+    profiles_installed: None,
+    tmp_path: Path,
 ) -> None:
     rng = random.Random()
     both = write_events(tmp_path / "events-all.csv", rows=600, patients=120, rng=rng).path

@@ -11,53 +11,28 @@ install`: the browser is /usr/bin/chromium (deploy/setup.sh installs it).
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from adapter.fhirclient import FhirClient
 from adapter.indicators.store import store_snapshot
 from adapter.settings import REPO_ROOT
-from tests.integration.test_api_support import (
-    Clinic,
-    Service,
-    ingest,
-    make_service,
-    running,
-    today,
-)
-from tests.integration.test_profiles import profiles_installed  # noqa: F401
+from tests.support.api import MAPPINGS, RULES, Clinic, Service, ingest, make_service, running, today
+from tests.support.net import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = REPO_ROOT / ".data" / "test-artifacts" / "worklist-e2e"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
 def served(
     tmp_path: Path,
     hapi_base_url: str,
-    profiles_installed: None,  # noqa: F811
+    profiles_installed: None,
 ) -> Iterator[tuple[str, Service, Clinic]]:
     clinic = Clinic.new()
     service = make_service(tmp_path, hapi_base_url, clinic.unit)
@@ -66,20 +41,6 @@ def served(
     service.followups(clinic.unit)
     with running(service.app, free_port()) as base_url:
         yield base_url, service, clinic
-
-
-@pytest.fixture
-def page(served: tuple[str, Service, Clinic]) -> Iterator[Page]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} saknas: kör deploy/setup.sh (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="sv-SE")
-        yield context.new_page()
-        context.close()
-        browser.close()
 
 
 def shot(page: Page, name: str) -> Path:
@@ -158,7 +119,7 @@ def test_login_worklist_mark_done_and_the_task_leaves_the_list(
 
     # The indicators with their targets, and the trend of the weekly snapshot (taken now).
     with FhirClient(service.settings.endpoint()) as client:
-        store_snapshot(client, [clinic.unit], today())
+        store_snapshot(client, [clinic.unit], today(), rules=RULES, mappings=MAPPINGS)
     p.goto(f"{base_url}/ui/units/{clinic.unit}/indicators")
     expect(p.get_by_role("table").first).to_contain_text("66,67 %")
     expect(p.get_by_role("img", name="Trenddiagram")).to_be_visible()

@@ -24,7 +24,7 @@ from adapter.readmodel import worklists
 from adapter.readmodel.store import Touched, WorklistStore, units_table
 from adapter.readmodel.worklists import store_for
 from adapter.settings import REPO_ROOT
-from tests.integration.test_api_support import (
+from tests.support.api import (
     HOOK_SECRET,
     Clinic,
     Person,
@@ -33,8 +33,7 @@ from tests.integration.test_api_support import (
     make_service,
     today,
 )
-from tests.integration.test_profiles import profiles_installed  # noqa: F401
-from tests.unit.test_mapping import event
+from tests.support.records import event
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
 

@@ -4,7 +4,6 @@ started with the project's own deploy/postgres/pg.sh (Debian's package, no Docke
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -13,14 +12,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.net import free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PG_SCRIPT = REPO_ROOT / "deploy" / "postgres" / "pg.sh"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from adapter.sources import SourceKind, read_file
 from adapter.sources.values import InvalidValue
 from adapter.sources.values import parse_hsa_id as parse_cell
 from adapter.sync import Importer, SyncHooks, SyncSettings, Tally, open_outbox
-from tests.unit.test_mapping import UNIT, discharge, event, prea60_row, sip
+from tests.support.records import UNIT, discharge, event, prea60_row, sip
 
 MAPPINGS_DIR = REPO_ROOT / "mappings"
 OTHER = "SE2321000057-E00000000888"
@@ -146,7 +146,9 @@ def test_the_pipeline_counts_a_refused_row_as_rejected(tmp_path: Path) -> None:
             SyncSettings(),
             admit=unit_admission(frozenset({UNIT}), SourceKind.PREA60, MAPPINGS_DIR),
         )
-        result = importer.run_readings([read_file(csv, SourceKind.PREA60, MAPPINGS_DIR)])
+        result = importer.run_readings(
+            [read_file(csv, SourceKind.PREA60, mappings_dir=MAPPINGS_DIR)]
+        )
     assert (tally.rows_read, tally.rows_rejected) == (1, 1)
     assert [e.value for e in errors] == [OTHER]
     assert result.open_left == 0 and outbox.open_count() == 0  # nothing to send

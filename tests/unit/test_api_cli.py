@@ -16,7 +16,7 @@ from adapter.api.principal import Role
 from adapter.cli import app
 from adapter.cli import serve as serve_module
 from adapter.settings import get_settings
-from tests.unit.test_api_support import logging_to_current_stderr
+from tests.support.stderr import logging_to_current_stderr
 
 WIDE = CliRunner(env={"COLUMNS": "300"})  # usage errors in one line, not wrapped in a box
 

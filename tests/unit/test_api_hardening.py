@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 
 from adapter.api import create_app
 from adapter.api.apikeys import ApiKeyEntry, ApiKeyStore, add_entry, new_key
@@ -24,13 +25,12 @@ from adapter.api.readiness import default_checks
 from adapter.api.sessions import COOKIE
 from adapter.audit import AuditKind, AuditLog
 from adapter.settings import REPO_ROOT, Settings
-from tests.unit.test_api import OWN_UNIT, PURPOSE, VARDSAMORDNARE, Service
-from tests.unit.test_api_routes import Service as PagesService
-from tests.unit.test_api_routes import login
-from tests.unit.test_api_routes import service as pages_service  # noqa: F401  (a fixture)
-from tests.unit.test_api_routes_readmodel import LATE, NO_PLAN
-from tests.unit.test_api_support import logging_to_current_stderr
-from tests.unit.test_mapping import UNIT
+from tests.support.app import OWN_UNIT, PURPOSE, VARDSAMORDNARE, Service
+from tests.support.pages import Service as PagesService
+from tests.support.pages import login, make_pages_service
+from tests.support.records import UNIT
+from tests.support.stderr import logging_to_current_stderr
+from tests.support.worklist import LATE, NO_PLAN
 
 
 @pytest.fixture(autouse=True)
@@ -40,6 +40,11 @@ def _logging() -> Iterator[None]:
 
 
 # --- login CSRF ---
+
+
+@pytest.fixture
+def pages_service(tmp_path: Path) -> PagesService:
+    return make_pages_service(tmp_path)
 
 
 @pytest.fixture
@@ -57,6 +62,16 @@ def pages(tmp_path: Path) -> tuple[TestClient, str]:
     return TestClient(app, base_url="http://sip.local:8000"), key
 
 
+def post_login(client: TestClient, key: str, headers: dict[str, str]) -> Response:
+    """The log-in form posted with the care purpose and `headers` (Origin, Referer)."""
+    return client.post(
+        "/ui/login",
+        data={"api_key": key, "purpose": "vard"},
+        headers=headers,
+        follow_redirects=False,
+    )
+
+
 @pytest.mark.parametrize(
     "headers",
     [
@@ -70,12 +85,7 @@ def test_a_login_posted_from_another_site_is_refused(
     pages: tuple[TestClient, str], headers: dict[str, str]
 ) -> None:
     client, key = pages
-    answer = client.post(
-        "/ui/login",
-        data={"api_key": key, "purpose": "vard"},
-        headers=headers,
-        follow_redirects=False,
-    )
+    answer = post_login(client, key, headers)
     assert answer.status_code == 403 and "annan webbplats" in answer.text
     assert COOKIE not in answer.headers.get("set-cookie", "")
     assert len(client.app.state.page_sessions) == 0  # type: ignore[attr-defined]
@@ -94,12 +104,7 @@ def test_a_login_from_the_services_own_page_is_accepted(
     pages: tuple[TestClient, str], headers: dict[str, str]
 ) -> None:
     client, key = pages
-    answer = client.post(
-        "/ui/login",
-        data={"api_key": key, "purpose": "vard"},
-        headers=headers,
-        follow_redirects=False,
-    )
+    answer = post_login(client, key, headers)
     assert answer.status_code == 303, answer.text
     assert COOKIE in answer.headers["set-cookie"]
 
@@ -108,7 +113,7 @@ def test_a_login_from_the_services_own_page_is_accepted(
 
 
 def test_the_worklist_page_carries_no_full_personnummer(
-    pages_service: PagesService,  # noqa: F811
+    pages_service: PagesService,
 ) -> None:
     page = login(pages_service, Role.VARDSAMORDNARE).get(f"/ui/units/{UNIT}")
     assert page.status_code == 200

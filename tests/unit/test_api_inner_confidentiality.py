@@ -7,7 +7,7 @@ The integration twin on the real HAPI server: tests/integration/test_api_access.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -19,94 +19,34 @@ from adapter.api import create_app
 from adapter.api.apikeys import ApiKeyEntry, add_entry, new_key
 from adapter.api.clinic import Clinic, TaskContext
 from adapter.api.principal import Role
+from adapter.api.sessions import COOKIE
 from adapter.audit import AuditKind, AuditLog
-from adapter.domain import (
-    EventCode,
-    ExpressedBy,
-    Participant,
-    PersonId,
-    Plan,
-    PlanAction,
-    PlanGoal,
-    Record,
-    Responsible,
-)
-from adapter.followup.facts import Translations
 from adapter.followup.load import LoadedPatient
 from adapter.followup.service import FollowupService
-from adapter.personnummer import luhn_digit
 from adapter.settings import Settings
-from adapter.worklist import PatientView, WorklistRow, patient_view, worklist_rows
+from adapter.worklist import PatientView, WorklistRow, worklist_rows
 from adapter.worklist.rows import PlanLabel, logical_id
 from adapter.worklist.scope import EVERY_UNIT, UnitScope, scoped_view
-from tests.unit.test_api_routes_readmodel import (
-    AS_OF,
-    MAPPINGS,
-    RULES,
-    listed,
-    loaded_patients,
-    with_ids,
+from tests.support.confidentiality import (
+    OTHER,
+    OWN,
+    SECRET,
+    body,
+    every_route,
+    filled,
+    full_view,
+    records,
 )
-from tests.unit.test_api_support import logging_to_current_stderr
-from tests.unit.test_mapping import event, patientkontrakt, sip
+from tests.support.stderr import logging_to_current_stderr
+from tests.support.worklist import AS_OF, RULES, loaded_patients
 
-OWN = "SE2321000057-E00000000777"  # the vårdsamordnare's unit
-OTHER = "SE2321000057-E00000000888"  # the unit whose plan must not leak
-SECRET = "HEMLIGT888"  # in every content field of the other unit's plan
 PURPOSE = {"X-Purpose": "vard"}
-
-
-def fictional_person(born: str, serial: str) -> PersonId:
-    """A personnummer that belongs to no one: födelsenummer 980–999, correct check digit."""
-    nine = born[2:] + serial
-    return PersonId(f"{born}{serial}{luhn_digit(nine)}")
-
-
-SHARED = fictional_person("19400512", "982")
-
-
-def secret_sip(patient: PersonId) -> Plan:
-    """The other unit's SIP, followed up there last: the follow-up Task is the other unit's."""
-    return replace(
-        sip(patient),
-        plan_id=f"SIP-{SECRET}",
-        version=1,
-        unit_hsa_id=OTHER,
-        created=date(2024, 8, 1),
-        updated=date(2024, 8, 1),
-        title=f"SIP {SECRET} titel",
-        what_matters=f"{SECRET} det som är viktigt",
-        goals=(PlanGoal("g1", f"{SECRET} mål", ExpressedBy.PATIENT),),
-        actions=(PlanAction(f"{SECRET} insats", Responsible.KOMMUN, "hemtjanst", "g1"),),
-        participants=(Participant("bistandshandlaggare", f"{SECRET} deltagare"),),
-    )
-
-
-def records() -> list[Record]:
-    own_plan = replace(patientkontrakt(SHARED), unit_hsa_id=OWN)
-    secret = secret_sip(SHARED)
-    return [
-        replace(listed(SHARED, "25.0"), unit_hsa_id=OWN),
-        own_plan,
-        secret,
-        replace(
-            event(SHARED, code=EventCode.UPPF, unit=OWN, plan_ref=own_plan.key),
-            date=date(2024, 9, 5),
-        ),
-        replace(event(SHARED, unit=OTHER, plan_ref=secret.key), date=date(2024, 9, 10)),
-    ]
 
 
 @pytest.fixture(scope="module")
 def shared() -> LoadedPatient:
     (patient,) = loaded_patients(records())
     return patient
-
-
-def full_view(patient: LoadedPatient) -> PatientView:
-    resources = with_ids([r for r in records() if isinstance(r, Plan)])
-    translations = Translations.from_mappings(MAPPINGS)
-    return patient_view(patient, resources, AS_OF, RULES, translations, name="Delad Patient")
 
 
 # --- the pure rule ---
@@ -256,17 +196,6 @@ def test_the_other_unit_and_an_admin_still_see_the_plan_in_full(service: Service
         assert other_units_task(service) in {t["id"] for t in body["open_tasks"]}
 
 
-def every_route(app: FastAPI) -> list[tuple[str, str]]:
-    """(method, path template) of every route and page of the app, however it was included."""
-    found: dict[tuple[str, str], None] = {}
-    for route in app.routes:
-        contexts = getattr(route, "effective_route_contexts", None)
-        for entry in contexts() if contexts else [route]:
-            for method in sorted(set(getattr(entry, "methods", None) or ()) - {"HEAD"}):
-                found[(method, str(entry.path))] = None
-    return list(found)
-
-
 def parameters(task: str) -> dict[str, list[str]]:
     """The values each path parameter is tried with."""
     return {
@@ -283,26 +212,6 @@ def other_plan_ids(service: Service) -> list[str]:
     """The other unit's CarePlan id (Min plan's routes: adapter/api/routes/minplan.py)."""
     view = full_view(service.clinic.shared)
     return [p.id for p in view.plans if p.unit_hsa_id == OTHER]
-
-
-def filled(path: str, values: dict[str, list[str]]) -> list[str]:
-    """The path with each parameter filled in every way given; a parameter no one gave values
-    for fails the test, so a new route is never left out."""
-    paths = [path]
-    for name, options in values.items():
-        paths = [p.replace(f"{{{name}}}", v) for p in paths for v in options]
-    unknown = [p for p in paths if "{" in p]
-    assert not unknown, f"a new path parameter: give it values in the test ({unknown[0]})"
-    return paths
-
-
-def body(method: str, path: str, csrf: str) -> dict[str, object]:
-    """A page's form (with the session's token) or an empty JSON body."""
-    if method != "POST":
-        return {}
-    if path.startswith("/ui/"):
-        return {"data": {"csrf": csrf, "back": "/ui/patients/1"}}
-    return {"json": {}}
 
 
 def test_no_route_or_page_shows_another_units_plan_content(service: Service) -> None:
@@ -341,7 +250,7 @@ def page_login(service: Service, who: str) -> str:
         "/ui/login", data={"api_key": service.keys[who], "purpose": "vard"}, follow_redirects=False
     )
     assert answer.status_code == 303
-    (session,) = service.app.state.page_sessions._sessions.values()
+    session = service.app.state.page_sessions.get(service.client.cookies.get(COOKIE))
     return str(session.csrf)
 
 

@@ -7,100 +7,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
-from adapter.api import create_app
-from adapter.api.apikeys import ApiKeyEntry, add_entry, new_key
-from adapter.api.clinic import Clinic, TaskContext, TaskDone
 from adapter.api.principal import Role
 from adapter.api.sessions import COOKIE, SessionStore, csrf_ok
-from adapter.audit import AuditKind, AuditLog, Purpose
-from adapter.followup.facts import Translations
-from adapter.followup.load import LoadedPatient
-from adapter.followup.service import FollowupService
-from adapter.prea60.guard import RunCheck
-from adapter.settings import Settings
-from adapter.worklist import PatientView, WorklistRow, patient_view, worklist_rows
-from adapter.worklist.rows import logical_id
-from tests.unit.test_api import VARDSAMORDNARE
-from tests.unit.test_api_routes_readmodel import (
+from adapter.audit import Purpose
+from tests.support.app import VARDSAMORDNARE
+from tests.support.pages import OTHER_UNIT, Service, login, make_pages_service, task_id
+from tests.support.records import UNIT
+from tests.support.stderr import logging_to_current_stderr
+from tests.support.worklist import (
     AS_OF,
     LATE,
-    LOW,
-    MAPPINGS,
     NO_PLAN,
-    RULES,
-    listed,
-    loaded_patients,
 )
-from tests.unit.test_api_support import logging_to_current_stderr
-from tests.unit.test_mapping import UNIT, patientkontrakt
 
-OTHER_UNIT = "SE2321000057-E00000000002"
 PURPOSE = {"X-Purpose": "vard"}
-NAMES = {"1": "Åsa Lind", "2": "Gösta Öberg", "3": "Maja Ek"}
 PNR_IN_URL = re.compile(r"\d{8}-?\d{4}")
-
-
-class FakeClinic(Clinic):
-    """The routes' Clinic on patients in memory; `mark_done` only records its calls."""
-
-    def __init__(self, settings: Settings, patients: list[LoadedPatient]) -> None:
-        super().__init__(settings, FollowupService(settings))
-        self.patients = patients
-        self.done: list[tuple[str, date, str | None, str]] = []
-        self.pending: dict[str, list[RunCheck]] = {}  # unconfirmed Prea60 runs per unit
-
-    def today(self) -> date:
-        return AS_OF
-
-    def worklist(self, unit_hsa_id: str, as_of: date) -> list[WorklistRow]:
-        return worklist_rows(self.patients, unit_hsa_id, as_of, RULES, NAMES)
-
-    def unconfirmed_runs(self, unit_hsa_id: str) -> list[RunCheck]:
-        return self.pending.get(unit_hsa_id, [])
-
-    def patient(self, patient_id: str, as_of: date) -> tuple[PatientView, LoadedPatient] | None:
-        found = next((p for p in self.patients if logical_id(p.reference) == patient_id), None)
-        if found is None:
-            return None
-        translations = Translations.from_mappings(MAPPINGS)
-        view = patient_view(found, [], as_of, RULES, translations, name=NAMES[patient_id])
-        return view, found
-
-    def open_task(self, task_id: str) -> TaskContext | None:
-        for patient in self.patients:
-            for task in patient.tasks:
-                if task.id == task_id:
-                    return TaskContext(task, patient)
-        return None
-
-    def mark_done(
-        self, context: TaskContext, *, day: date, contact_type: str | None, by: str
-    ) -> TaskDone:
-        act = self.fulfilling_event(context, day)  # the real rule: which act, or TaskNotDoable
-        self.done.append((context.task.id, day, contact_type, by))
-        return TaskDone(context.task.id, "completed", "Uppföljd", act.code, day, None)
-
-
-@dataclass
-class Service:
-    app: object
-    client: TestClient
-    clinic: FakeClinic
-    audit: AuditLog
-    keys: dict[Role | str, str] = field(default_factory=dict)
-
-    def as_(self, who: Role | str, **headers: str) -> dict[str, str]:
-        return {"X-API-Key": self.keys[who], **headers}
-
-    def reads(self) -> list[object]:
-        return [e for e in self.audit.search(limit=1000) if e.kind == AuditKind.PATIENT_READ]
 
 
 @pytest.fixture(autouse=True)
@@ -111,31 +37,7 @@ def _logging() -> Iterator[None]:
 
 @pytest.fixture
 def service(tmp_path: Path) -> Service:
-    keys_file = tmp_path / "keys.json"
-    keys: dict[Role | str, str] = {}
-    for who, role, units in (
-        (Role.VARDSAMORDNARE, Role.VARDSAMORDNARE, [UNIT]),
-        ("other", Role.VARDSAMORDNARE, [OTHER_UNIT]),
-        (Role.INTEGRATION, Role.INTEGRATION, []),
-        (Role.ADMIN, Role.ADMIN, []),
-    ):
-        keys[who] = new_key()
-        add_entry(keys_file, keys[who], ApiKeyEntry(name=f"key-{who}", role=role, units=units))
-    settings = Settings(data_dir=tmp_path / "data", api_keys_file=keys_file, scheduler=False)
-    audit = AuditLog(tmp_path / "audit.sqlite")
-    app = create_app(settings, audit_log=audit, readiness_checks={})
-    patients = loaded_patients(
-        [listed(LATE, "23.5"), patientkontrakt(LATE), listed(NO_PLAN, "31.0"), listed(LOW, "5.0")]
-    )
-    clinic = FakeClinic(settings, patients)
-    app.state.clinic = clinic
-    client = TestClient(app, raise_server_exceptions=False)
-    return Service(app, client, clinic, audit, keys)
-
-
-def task_id(service: Service, patient: int, kind: str) -> str:
-    tasks = service.clinic.patients[patient - 1].tasks
-    return next(t.id for t in tasks if t.task_type.value == kind)
+    return make_pages_service(tmp_path)
 
 
 # --- the JSON API ---
@@ -247,16 +149,6 @@ def test_no_personnummer_in_any_route_of_the_api(service: Service) -> None:
 # --- the pages ---
 
 
-def login(service: Service, who: Role | str, purpose: str = "uppfoljning") -> TestClient:
-    answer = service.client.post(
-        "/ui/login",
-        data={"api_key": service.keys[who], "purpose": purpose},
-        follow_redirects=False,
-    )
-    assert answer.status_code == 303, answer.text
-    return service.client
-
-
 def test_login_sets_an_http_only_strict_cookie_and_the_session_purpose_is_audited(
     service: Service,
 ) -> None:
@@ -313,7 +205,8 @@ def test_pages_need_a_login_and_logout_ends_it(service: Service) -> None:
     assert (answer.status_code, answer.headers["location"]) == (303, "/ui/login")
     client = login(service, Role.VARDSAMORDNARE)
     store: SessionStore = service.app.state.page_sessions  # type: ignore[attr-defined]
-    (session,) = store._sessions.values()
+    session = store.get(client.cookies.get(COOKIE))
+    assert session is not None
     answer = client.post("/ui/logout", data={"csrf": "fel"})
     assert answer.status_code == 403  # the form's token is checked
     answer = client.post("/ui/logout", data={"csrf": session.csrf}, follow_redirects=False)
@@ -323,7 +216,7 @@ def test_pages_need_a_login_and_logout_ends_it(service: Service) -> None:
 
 def test_the_page_button_marks_done_with_the_csrf_token_and_says_so(service: Service) -> None:
     client = login(service, Role.VARDSAMORDNARE)
-    (session,) = service.app.state.page_sessions._sessions.values()  # type: ignore[attr-defined]
+    session = service.app.state.page_sessions.get(client.cookies.get(COOKIE))  # type: ignore[attr-defined]
     follow_up = task_id(service, 1, "follow-up")
     back = f"/ui/units/{UNIT}"
     refused = client.post(f"/ui/tasks/{follow_up}/done", data={"back": back})
@@ -355,13 +248,15 @@ def test_another_units_page_is_an_error_page_and_the_patient_page_shows_the_plan
     assert client.get("/ui/patients/999").status_code == 404
 
 
-def test_sessions_expire_when_idle_and_after_the_maximum() -> None:
+def test_sessions_expire_when_idle_and_after_the_maximum(tmp_path: Path) -> None:
     now = [0.0]
-    store = SessionStore(idle_seconds=10, max_seconds=25, clock=lambda: now[0])
+    store = SessionStore(
+        tmp_path / "sessions.sqlite", idle_seconds=10, max_seconds=25, clock=lambda: now[0]
+    )
     session = store.start(VARDSAMORDNARE, Purpose.VARD)
     for step in (9, 18):  # used within the idle time: kept
         now[0] = step
-        assert store.get(session.token) is session
+        assert store.get(session.token) == replace(session, seen=step)
     now[0] = 26  # past the maximum
     assert store.get(session.token) is None
     other = store.start(VARDSAMORDNARE, Purpose.VARD)

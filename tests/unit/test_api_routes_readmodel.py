@@ -9,7 +9,6 @@ from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi import HTTPException
@@ -18,53 +17,31 @@ from adapter.api.clinic import Clinic, TaskContext, TaskNotDoable
 from adapter.api.ingestion import Ingestion, events_csv
 from adapter.api.routes.ingest import plans_as_lines
 from adapter.canonical import TaskType
-from adapter.domain import EventCode, PersonId, PlanStatus, Record
-from adapter.followup.facts import FocusIndex, PatientFacts, Translations
+from adapter.domain import EventCode, PlanStatus
+from adapter.followup.facts import Translations
 from adapter.followup.load import LoadedPatient
-from adapter.followup.rules import Outcome, PlanFocus, RuleSet, decide
+from adapter.followup.rules import Outcome
 from adapter.followup.service import FollowupService
-from adapter.followup.state import PatientState, UnitRun, states_from_records
-from adapter.followup.tasks import closed_task, new_task, read_task
-from adapter.mapping import load_mappings, map_record
+from adapter.followup.state import UnitRun
+from adapter.followup.tasks import closed_task, read_task
 from adapter.settings import REPO_ROOT, Settings
 from adapter.sources import SourceKind, read_file
 from adapter.worklist import PlanLabel, patient_view, worklist_rows
-from tests.unit.test_mapping import UNIT, event, patientkontrakt, prea60_row, sip
+from tests.support.records import UNIT, event, patientkontrakt, sip
+from tests.support.worklist import (
+    AS_OF,
+    LATE,
+    LOW,
+    MAPPINGS,
+    NO_PLAN,
+    RULES,
+    RUN,
+    listed,
+    loaded_patients,
+    with_ids,
+)
 
-RULES = RuleSet.load(REPO_ROOT / "mappings" / "rules.json")
-MAPPINGS = load_mappings(REPO_ROOT / "mappings")
-AS_OF = date(2024, 12, 20)
-RUN = date(2024, 12, 16)
-LATE = PersonId("193803139801")  # patientkontrakt from 2024-09-02: follow-up due 2024-12-01
-NO_PLAN = PersonId("193106199817")
-LOW = PersonId("192902279807")
-Json = dict[str, Any]
-
-
-def listed(person: PersonId, risk: str) -> Record:
-    return replace(prea60_row(person, run=RUN), risk_percent=Decimal(risk))
-
-
-def engine_tasks(state: PatientState, reference: str, focus: str) -> list[Any]:
-    """The Tasks the follow-up engine would write for the state, as read back from a server."""
-    tasks = []
-    for number, decision in enumerate(decide(state, AS_OF, RULES), start=1):
-        resource = new_task(
-            decision, patient_reference=reference, focus_reference=focus, authored_on=AS_OF
-        )
-        tasks.append(read_task(resource | {"id": f"{reference[8:]}{number}"}))
-    return tasks
-
-
-def loaded_patients(records: list[Record], plan_key: str = "cosmic:VP-1001") -> list[LoadedPatient]:
-    patients = []
-    for number, state in enumerate(states_from_records(records).values(), start=1):
-        reference = f"Patient/{number}"
-        focus = FocusIndex()
-        focus.add(PlanFocus(plan_key), "CarePlan/pk")
-        tasks = engine_tasks(state, reference, "CarePlan/pk")
-        patients.append(LoadedPatient(reference, PatientFacts(state, tasks, focus)))
-    return patients
+MAPPINGS_DIR = REPO_ROOT / "mappings"
 
 
 @pytest.fixture
@@ -110,28 +87,6 @@ def test_a_patient_who_left_the_risk_group_stays_while_a_task_of_the_unit_is_ope
 def test_a_task_of_another_unit_is_not_on_this_list(patients: list[LoadedPatient]) -> None:
     rows = worklist_rows(patients, "SE2321000057-E00000000009", AS_OF, RULES)
     assert rows == []
-
-
-def with_ids(records: list[Record]) -> list[Json]:
-    """Mapped resources as a server holds them: ids given, conditional references resolved."""
-    mapped = [m for record in records for m in map_record(record, MAPPINGS)]
-    ids = {m.match_url: f"{m.resource_type}/{n}" for n, m in enumerate(mapped, start=1)}
-
-    def resolve(value: Any) -> Any:
-        if isinstance(value, dict):
-            out = {k: resolve(v) for k, v in value.items()}
-            if out.get("reference") in ids:
-                out["reference"] = ids[out["reference"]]
-            return out
-        if isinstance(value, list):
-            return [resolve(v) for v in value]
-        return value
-
-    return [
-        resolve(m.resource) | {"id": ids[m.match_url].split("/")[1]}
-        for m in mapped
-        if m.resource_type != "Patient"
-    ]
 
 
 def test_the_patient_view_shows_goals_and_who_does_what(patients: list[LoadedPatient]) -> None:
@@ -211,7 +166,11 @@ def test_the_act_travels_as_an_events_file_the_reader_gives_back_unchanged(
     act = event(LATE, code=EventCode.UPPF, contact="telefon", plan_ref="cosmic:VP-1001")
     body = events_csv([act], REPO_ROOT / "mappings")
     assert body.decode().splitlines()[0].startswith("Personnummer;Datum;Åtgärdskod")
-    (back,) = list(read_file(io.BytesIO(body), SourceKind.EVENTS, name="x").records())
+    (back,) = list(
+        read_file(
+            io.BytesIO(body), SourceKind.EVENTS, name="x", mappings_dir=MAPPINGS_DIR
+        ).records()
+    )
     assert replace(back, source=act.source) == act
     ingestion = Ingestion(Settings(data_dir=tmp_path))
     with ingestion.spooled(io.BytesIO(body), SourceKind.EVENTS) as path:

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 
 from adapter.followup.calendar import WorkingCalendar, sip_call_deadline
-from tests.unit.test_rules_support import RULES, STOCKHOLM, at, d
+from tests.support.rules import RULES, STOCKHOLM, at, d
 
 CALENDAR = RULES.calendar
 WORKING_DAYS = RULES.params.sip_call.working_days

@@ -28,7 +28,7 @@ from adapter.fhirclient import (
 )
 from adapter.fhirclient.transport import parse_retry_after
 from adapter.settings import EndpointSettings
-from tests.conftest import FakeTime
+from tests.support.clock import FakeTime
 
 BASE = "https://fhir.test/fhir"
 PATIENT = {"resourceType": "Patient", "active": True}

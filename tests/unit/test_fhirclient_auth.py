@@ -14,7 +14,7 @@ import responses
 from adapter.fhirclient import AuthError, FatalError, FhirClient, TemporaryError
 from adapter.fhirclient.auth import ClientCredentials, build_auth
 from adapter.settings import EndpointSettings
-from tests.conftest import FakeTime
+from tests.support.clock import FakeTime
 
 BASE = "https://fhir.test/fhir"
 TOKEN_URL = "https://idp.test/oauth2/token"

@@ -22,12 +22,18 @@ def test_check_prints_software_version_and_resource_types() -> None:
         },
     )
 
+    responses.get(f"{BASE}/SearchParameter", json={"resourceType": "Bundle", "type": "searchset"})
+
     result = CliRunner().invoke(app, ["server", "check", "--base-url", BASE, "--hook-wait", "0"])
     assert result.exit_code == 0, result.output
     assert "Testservern 9.9" in result.output
     assert "4.0.1" in result.output
     assert "Resurstyper" in result.output and "2" in result.output
-    assert len(responses.calls) == 1  # --hook-wait 0: no probe, nothing written
+    # no unique-identifier rule on this server: said, with what to do
+    text = " ".join(result.output.split())  # rich wraps long lines
+    assert "Unika affärsidentifierare" in text and "nej" in text
+    assert "Kör `sip-fhir profiles install`" in text
+    assert [call.request.method for call in responses.calls] == ["GET", "GET"]  # nothing written
 
 
 @responses.activate

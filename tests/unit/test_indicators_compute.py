@@ -23,7 +23,7 @@ from adapter.indicators.compute import (
     sip_call_in_time,
     unit_indicators,
 )
-from tests.unit.test_rules_support import (
+from tests.support.rules import (
     RULES,
     UNIT,
     UNIT_B,

@@ -15,7 +15,7 @@ from adapter.indicators.reports import report_resources
 from adapter.indicators.store import compute_units
 from adapter.mapping import transaction_bundle
 from adapter.quality import PlanQuality
-from tests.unit.test_rules_support import RULES, d, entry, event, notice, person, plan, run, state
+from tests.support.rules import RULES, d, entry, event, notice, person, plan, run, state
 
 UNITS = [f"SE2321000057-E{n:011d}" for n in range(25)]
 PATIENTS = 5000

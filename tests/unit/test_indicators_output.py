@@ -33,7 +33,7 @@ from adapter.indicators.present import (
 from adapter.indicators.reports import Population, parse_report, summary_report
 from adapter.indicators.trend import is_snapshot, snapshot_period, unit_trends
 from adapter.settings import REPO_ROOT
-from tests.unit.test_rules_support import RULES, UNIT, d, entry, event, person, plan, state
+from tests.support.rules import RULES, UNIT, d, entry, event, person, plan, state
 
 PROFILES_DIR = REPO_ROOT / "profiles"
 PERIOD = Period(d("2024-12-05"), d("2024-12-11"))
@@ -155,7 +155,7 @@ def test_trend_chart_png_and_svg(tmp_path: Path) -> None:
 
 
 def test_every_indicator_has_a_measure_that_matches_what_is_computed() -> None:
-    measures = load_measures()
+    measures = load_measures(PROFILES_DIR)
     results = {r.indicator: r for r in _results()}
     for code in IndicatorCode:
         measure = measures[code]

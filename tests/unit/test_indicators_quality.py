@@ -26,7 +26,7 @@ from adapter.indicators.trend import snapshot_period, unit_trends
 from adapter.mapping.r4 import check_structure
 from adapter.quality import PlanQuality
 from adapter.settings import REPO_ROOT
-from tests.unit.test_rules_support import RULES, UNIT, UNIT_B, d, person, plan, state
+from tests.support.rules import RULES, UNIT, UNIT_B, d, person, plan, state
 
 PERIOD = snapshot_period(d("2025-03-10"))
 

@@ -13,8 +13,8 @@ from adapter.domain import EventCode
 from adapter.indicators.compute import Period, unit_indicators
 from adapter.indicators.measures import load_measures
 from adapter.indicators.registry import ndjson_resources, registry_bundle, write_ndjson
-from adapter.settings import AuthMode, Settings
-from tests.unit.test_rules_support import RULES, UNIT, UNIT_B, d, entry, event, person, plan, state
+from adapter.settings import REPO_ROOT, AuthMode, Settings
+from tests.support.rules import RULES, UNIT, UNIT_B, d, entry, event, person, plan, state
 
 PERIOD = Period(d("2024-12-05"), d("2024-12-11"))
 
@@ -56,7 +56,7 @@ def test_one_transaction_of_summary_reports_that_name_no_patient() -> None:
 
 
 def test_measures_go_first_as_conditional_updates_on_their_url() -> None:
-    measures = list(load_measures().values())
+    measures = list(load_measures(REPO_ROOT / "profiles").values())
     bundle = registry_bundle(_results(), measures)
     head = bundle["entry"][: len(measures)]
     assert [e["request"]["url"] for e in head] == [f"Measure?url={m.url}" for m in measures]
@@ -64,7 +64,7 @@ def test_measures_go_first_as_conditional_updates_on_their_url() -> None:
 
 
 def test_ndjson_has_one_file_per_type_and_stable_ids(tmp_path: Path) -> None:
-    measures = list(load_measures().values())
+    measures = list(load_measures(REPO_ROOT / "profiles").values())
     files = write_ndjson(tmp_path / "a", ndjson_resources(_results(), measures))
     assert {p.name for p in files.values()} == {"Measure.ndjson", "MeasureReport.ndjson"}
     lines = files["MeasureReport"].read_text(encoding="utf-8").splitlines()

@@ -37,24 +37,8 @@ from adapter.indicators.reports import (
 )
 from adapter.mapping import match_url, transaction_bundle
 from adapter.mapping.r4 import check_structure
-from tests.unit.test_rules_support import RULES, UNIT, d, entry, event, notice, person, plan, state
-
-PERIOD = Period(d("2024-12-05"), d("2024-12-11"))
-RUN = "2024-12-09"
-
-
-def _aneby() -> list:
-    """19 in the risk group, 17 of them with an active plan, one below the threshold."""
-    states = [
-        state(
-            patient=person(n),
-            entries=(entry(RUN, "27.5"),),
-            plans=(plan(f"cosmic:VP-{n}", created="2024-06-01"),) if n < 17 else (),
-        )
-        for n in range(19)
-    ]
-    states.append(state(patient=person(99), entries=(entry(RUN, "14.9"),), plans=(plan(),)))
-    return states
+from tests.support.reports import PERIOD, RUN, aneby_states
+from tests.support.rules import RULES, UNIT, d, entry, event, notice, person, state
 
 
 def _by_type(resources: list, resource_type: str) -> list[dict]:
@@ -67,7 +51,7 @@ def _population(report: dict, code: Population) -> dict:
 
 
 def test_summary_report_of_aneby_17_of_19() -> None:
-    result = plan_coverage(_aneby(), UNIT, PERIOD, RULES)
+    result = plan_coverage(aneby_states(), UNIT, PERIOD, RULES)
     assert result.value == (Decimal(1700) / 19).quantize(Decimal("0.01")) == Decimal("89.47")
     report = summary_report(result).resource
     check_structure(report)
@@ -110,7 +94,7 @@ def _list_items(lst: dict) -> list[str]:
 
 
 def test_subject_list_report_points_each_population_to_a_list_of_its_patients() -> None:
-    result = plan_coverage(_aneby(), UNIT, PERIOD, RULES)
+    result = plan_coverage(aneby_states(), UNIT, PERIOD, RULES)
     resources = subject_list_report(result)
     lists = _by_type(resources, "List")
     (report,) = [r for r in _by_type(resources, "MeasureReport") if r["type"] == "subject-list"]
@@ -154,7 +138,7 @@ def test_subject_list_report_points_each_population_to_a_list_of_its_patients() 
 
 
 def test_the_transaction_links_reports_to_lists_inside_the_bundle_and_hides_personnummer() -> None:
-    result = plan_coverage(_aneby(), UNIT, PERIOD, RULES)
+    result = plan_coverage(aneby_states(), UNIT, PERIOD, RULES)
     bundle = transaction_bundle(report_resources([result]))
     full_urls = {e["resource"]["identifier"][0]["value"]: e["fullUrl"] for e in bundle["entry"]}
     report = next(
@@ -179,7 +163,7 @@ def test_the_transaction_links_reports_to_lists_inside_the_bundle_and_hides_pers
 
 
 def test_resolved_patient_ids_replace_conditional_references() -> None:
-    result = plan_coverage(_aneby(), UNIT, PERIOD, RULES)
+    result = plan_coverage(aneby_states(), UNIT, PERIOD, RULES)
     resources = report_resources([result], lambda p: {"reference": f"Patient/{p.digits[-4:]}"})
     text = json.dumps([r.resource for r in resources])
     assert "personnummer" not in text
@@ -256,7 +240,7 @@ def test_a_notice_counts_once_per_notice_in_the_patients_report() -> None:
 @pytest.mark.parametrize("builder", ["plan", "kva", "empty"])
 def test_a_stored_summary_reads_back_to_the_same_numbers(builder: str) -> None:
     if builder == "plan":
-        result = plan_coverage(_aneby(), UNIT, PERIOD, RULES)
+        result = plan_coverage(aneby_states(), UNIT, PERIOD, RULES)
     elif builder == "kva":
         states = [state(patient=person(1), events=(event("2024-12-06", EventCode.AW010),) * 2)]
         result = kva_count(states, UNIT, PERIOD, IndicatorCode.KVA_AW010)
@@ -294,7 +278,7 @@ def test_periods_as_text() -> None:
 
 
 def test_collection_bundle_has_no_requests_and_links_by_urn() -> None:
-    result = plan_coverage(_aneby(), UNIT, PERIOD, RULES)
+    result = plan_coverage(aneby_states(), UNIT, PERIOD, RULES)
     bundle = collection_bundle(report_resources([result]))
     assert bundle["type"] == "collection"
     assert all("request" not in e and e["fullUrl"].startswith("urn:uuid:") for e in bundle["entry"])

@@ -17,8 +17,8 @@ from adapter.followup.rules import OwnerKind, decide
 from adapter.mapping import load_mappings, map_record
 from adapter.mapping.readback import fast_vardkontakt
 from adapter.settings import REPO_ROOT
-from tests.unit.test_mapping import KARIN_EK, codes, one, sip
-from tests.unit.test_rules_support import FVK, RULES, UNIT, entry, plan, run, state
+from tests.support.records import KARIN_EK, codes, one, sip
+from tests.support.rules import FVK, RULES, UNIT, entry, plan, run, state
 
 MAPPINGS = load_mappings(REPO_ROOT / "mappings")
 OID = "urn:oid:1.2.752.129.5.1.69"

@@ -26,9 +26,9 @@ from adapter.settings import REPO_ROOT
 from adapter.sources import read_plan_lines
 from adapter.sync.fingerprint import mapping_fingerprint
 from adapter.worklist.patient import patient_name
-from tests.unit.test_indicators_reports import PERIOD as REPORT_PERIOD
-from tests.unit.test_indicators_reports import _aneby
-from tests.unit.test_mapping import (
+from tests.support.plan_lines import SIP as SIP_LINE
+from tests.support.plan_lines import lines
+from tests.support.records import (
     UNIT,
     codes,
     ext,
@@ -40,10 +40,10 @@ from tests.unit.test_mapping import (
     sample_records,
     sip,
 )
-from tests.unit.test_rules_support import RULES
-from tests.unit.test_sources_plans import SIP as SIP_LINE
-from tests.unit.test_sources_plans import lines
-from tests.unit.test_tasks import build, stored
+from tests.support.reports import PERIOD as REPORT_PERIOD
+from tests.support.reports import aneby_states
+from tests.support.rules import RULES
+from tests.support.tasks import build, stored
 
 CARE_PROVIDER = "SE2321000016-15CQ"
 Json = dict[str, Any]
@@ -237,7 +237,7 @@ def test_tasks_reports_lists_and_subscriptions_get_a_narrative_too() -> None:
     assert "status begärd" in task["text"]["div"]
     closed = closed_task(stored(task), Outcome.COMPLETED, "Uppföljd")
     assert "status avslutad" in closed["text"]["div"] and "orsak: Uppföljd" in closed["text"]["div"]
-    result = plan_coverage(_aneby(), UNIT, REPORT_PERIOD, RULES)
+    result = plan_coverage(aneby_states(), UNIT, REPORT_PERIOD, RULES)
     for resource in report_resources([result]):
         assert resource.resource["text"]["status"] == "generated"
     hook = subscription("Procedure", "https://adapter.example/", "hemligt")

@@ -26,22 +26,8 @@ from adapter.sync.outbox import (
     Written,
     content_hash,
 )
-
-SYSTEM = "https://example.org/id"
-
-
-def resource(
-    resource_type: str, value: str, *, note: str = "", create_only: bool = False, version: int = 0
-) -> MappedResource:
-    body: dict[str, object] = {
-        "resourceType": resource_type,
-        "identifier": [{"system": SYSTEM, "value": value}],
-    }
-    if note:
-        body["note"] = note
-    if version:
-        body["version"] = version
-    return MappedResource(resource_type, SYSTEM, value, body, create_only)
+from tests.support import outbox as outbox_support
+from tests.support.outbox import SYSTEM, change, resource, send_all, state_of
 
 
 def version_of(item: MappedResource) -> int | None:
@@ -49,31 +35,12 @@ def version_of(item: MappedResource) -> int | None:
     return value if isinstance(value, int) else None
 
 
+where = outbox_support.where  # the fixture: each test taking it runs on SQLite and PostgreSQL
+
+
 @pytest.fixture
-def outbox(tmp_path: Path) -> Outbox:
-    return Outbox.in_dir(tmp_path, version_of=version_of)
-
-
-def state_of(outbox: Outbox, item: MappedResource) -> str:
-    db = sqlite3.connect(outbox.path)
-    try:
-        row = db.execute(
-            "SELECT state FROM resource WHERE match_url = ?", (item.match_url,)
-        ).fetchone()
-    finally:
-        db.close()
-    return str(row[0])
-
-
-def send_all(outbox: Outbox, size: int = 1000) -> list[list[str]]:
-    """Claim and confirm everything; the groups (as match URLs) in the order they were sent."""
-    token = "test:1:a"
-    sent: list[list[str]] = []
-    while (claimed := outbox.claim(token, size).batch) is not None:
-        sent.extend([e.match_url for e in group] for group in claimed.groups)
-        outbox.complete(token, [Written(e, "1", "1") for e in claimed.entries])
-        outbox.close_records(claimed.record_ids)
-    return sent
+def outbox(where: str | Path) -> Outbox:
+    return Outbox(where, version_of=version_of)
 
 
 def test_canonical_hash_ignores_key_order() -> None:
@@ -227,9 +194,9 @@ def test_claims_of_a_dead_process_are_taken_over(outbox: Outbox) -> None:
     assert taken.batch is not None and not taken.blocked
 
 
-def test_claims_of_a_live_worker_expire_after_the_lease(tmp_path: Path) -> None:
+def test_claims_of_a_live_worker_expire_after_the_lease(where: str | Path) -> None:
     now = [1000.0]
-    outbox = Outbox.in_dir(tmp_path, lease_seconds=60, clock=lambda: now[0])
+    outbox = Outbox(where, lease_seconds=60, clock=lambda: now[0])
     outbox.enqueue([[resource("Patient", "p1")]])
     remote = "other-host:4242:x"  # not this host: its pid cannot be checked
     assert outbox.claim(remote, 10).batch is not None
@@ -317,16 +284,12 @@ def test_outbox_survives_reopening_and_is_private(tmp_path: Path) -> None:
     db.close()
 
 
-def test_orphaned_pending_resources_get_a_record_on_open(tmp_path: Path) -> None:
-    outbox = Outbox.in_dir(tmp_path)
+def test_orphaned_pending_resources_get_a_record_on_open(where: str | Path) -> None:
+    outbox = Outbox(where)
     outbox.enqueue([[resource("Patient", "p1")]])
-    outbox.close()
-    db = sqlite3.connect(tmp_path / "outbox.sqlite3")
-    db.execute("DELETE FROM member")
-    db.execute("DELETE FROM record")
-    db.commit()
-    db.close()
-    assert Outbox.in_dir(tmp_path).claim("t:1:a", 10).batch is not None
+    change(outbox, "DELETE FROM member")
+    change(outbox, "DELETE FROM record")
+    assert Outbox(where).claim("t:1:a", 10).batch is not None
 
 
 def test_seen_digests_are_forgotten_when_the_mapping_changes(outbox: Outbox) -> None:

@@ -12,6 +12,11 @@ from typer.testing import CliRunner
 from adapter.cli import app
 from adapter.settings import get_settings
 from adapter.sync.outbox import OUTBOX_FILE, SCHEMA_VERSION, Outbox, OutboxVersionError
+from tests.support import outbox as outbox_support
+from tests.support.outbox import change, rows
+from tests.support.postgres import free_port
+
+where = outbox_support.where  # the fixture: each test runs on SQLite and PostgreSQL
 
 
 def _stamp(path: Path, version: str) -> None:
@@ -23,29 +28,25 @@ def _stamp(path: Path, version: str) -> None:
         db.close()
 
 
-def _stored_version(path: Path) -> str:
-    db = sqlite3.connect(path)
-    try:
-        return str(db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
-    finally:
-        db.close()
+VERSION = "SELECT value FROM meta WHERE key = 'schema_version'"
 
 
-def test_a_new_outbox_records_its_version_and_reopens(tmp_path: Path) -> None:
-    Outbox.in_dir(tmp_path).close()
-    assert _stored_version(tmp_path / OUTBOX_FILE) == SCHEMA_VERSION
-    Outbox.in_dir(tmp_path).close()  # the same version opens again
+def test_a_new_outbox_records_its_version_and_reopens(where: str | Path) -> None:
+    outbox = Outbox(where)
+    assert rows(outbox, VERSION)[0][0] == SCHEMA_VERSION
+    Outbox(where).close()  # the same version opens again
 
 
-def test_another_version_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
-    Outbox.in_dir(tmp_path).close()
-    _stamp(tmp_path / OUTBOX_FILE, "2")
+def test_another_version_is_refused_and_left_as_it_was(where: str | Path) -> None:
+    outbox = Outbox(where)
+    change(outbox, "UPDATE meta SET value = '2' WHERE key = 'schema_version'")
 
     with pytest.raises(OutboxVersionError, match="schemaversion 2") as caught:
-        Outbox.in_dir(tmp_path)
+        Outbox(where)
     assert f"läser version {SCHEMA_VERSION}" in str(caught.value)
     assert caught.value.found == "2"
-    assert _stored_version(tmp_path / OUTBOX_FILE) == "2"  # not overwritten, not "repaired"
+    assert rows(outbox, VERSION)[0][0] == "2"  # not overwritten, not "repaired"
+    assert "@" not in caught.value.where or ":***@" in caught.value.where  # no password shown
 
 
 @pytest.fixture
@@ -66,3 +67,19 @@ def test_sync_names_the_version_instead_of_a_traceback(data_dir: Path) -> None:
     assert "Synkningen kunde inte starta" in output
     assert "schemaversion 0" in output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_database_that_does_not_answer_is_named_without_its_password(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"postgresql+psycopg://sipfhir:hemligt-ord@127.0.0.1:{free_port()}/sipfhir"
+    monkeypatch.setenv("SIP_FHIR_DATABASE_URL", url)
+    get_settings.cache_clear()
+
+    result = CliRunner().invoke(app, ["sync"])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 1
+    assert "Utkorgens databas postgresql+psycopg://sipfhir:***@127.0.0.1" in output
+    assert "svarar inte" in output and "hemligt-ord" not in output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not (data_dir / OUTBOX_FILE).exists()  # no SQLite outbox instead

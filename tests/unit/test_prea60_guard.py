@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 
 from adapter.followup.params import Prea60GuardParams
-from adapter.followup.rules import RuleSet
+from adapter.followup.rulesfile import load_rules
 from adapter.prea60.guard import RunFigures, check_run
 from adapter.settings import REPO_ROOT
 
-PARAMS = RuleSet.load(REPO_ROOT / "mappings" / "rules.json").params.prea60_guard
+PARAMS = load_rules(REPO_ROOT / "mappings" / "rules.json").params.prea60_guard
 UNIT = "SE2321000057-E00000000001"
 PREVIOUS = RunFigures(date(2024, 12, 9), 100, frozenset(f"Patient/{i}" for i in range(20)))
 

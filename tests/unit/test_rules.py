@@ -20,22 +20,8 @@ from adapter.followup.rules import (
     task_key,
 )
 from adapter.followup.state import CareEvent, PatientState, PlanFacts, RiskEntry
-from tests.unit.test_rules_support import (
-    FVK,
-    PATIENT,
-    RULES,
-    UNIT,
-    UNIT_B,
-    d,
-    entry,
-    event,
-    plan,
-    run,
-    state,
-)
-from tests.unit.test_rules_support import (
-    person as other_person,
-)
+from tests.support.rules import FVK, PATIENT, RULES, UNIT, UNIT_B, d, entry, event, plan, run, state
+from tests.support.rules import person as other_person
 
 DUE_DAYS = RULES.params.establish_plan.due_days
 INTERVAL = RULES.params.follow_up.interval_days

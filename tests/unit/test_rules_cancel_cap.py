@@ -10,13 +10,14 @@ from adapter.domain import PersonId
 from adapter.followup.facts import FocusIndex, PatientFacts
 from adapter.followup.load import LoadedPatient
 from adapter.followup.reconcile import plan_patient
-from adapter.followup.rules import RuleSet, decide
+from adapter.followup.rules import decide
+from adapter.followup.rulesfile import load_rules
 from adapter.followup.state import PatientState, UnitRun
 from adapter.followup.tasks import new_task, read_task
 from adapter.settings import REPO_ROOT
-from tests.unit.test_mapping import UNIT, prea60_row
+from tests.support.records import UNIT, prea60_row
 
-RULES = RuleSet.load(REPO_ROOT / "mappings" / "rules.json")
+RULES = load_rules(REPO_ROOT / "mappings" / "rules.json")
 PERSON = PersonId("193102149824")
 RUN, NEXT_RUN = date(2024, 12, 9), date(2024, 12, 16)
 LEFT = "Patienten ingår inte längre i riskgruppen (senaste Prea60-körningen)"

@@ -10,6 +10,7 @@ import pytest
 
 from adapter.canonical import IndicatorCode
 from adapter.followup.params import RuleParamsError, load_rule_params, parse_rule_params
+from adapter.followup.rulesfile import rules_of
 from adapter.settings import REPO_ROOT, get_settings
 
 RULES_FILE = REPO_ROOT / "mappings" / "rules.json"
@@ -35,7 +36,7 @@ def test_shipped_file_holds_the_design_defaults() -> None:
     assert (followup.region_percent, followup.unit_percent) == (Decimal(60), Decimal(80))
 
 
-def test_default_path_is_the_settings_mappings_dir(
+def test_the_settings_rules_are_those_of_its_mappings_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     content = _shipped()
@@ -44,7 +45,7 @@ def test_default_path_is_the_settings_mappings_dir(
     monkeypatch.setenv("SIP_FHIR_MAPPINGS_DIR", str(tmp_path))
     get_settings.cache_clear()
     try:
-        assert load_rule_params().follow_up.interval_days == 60
+        assert rules_of(get_settings()).params.follow_up.interval_days == 60
     finally:
         get_settings.cache_clear()
 

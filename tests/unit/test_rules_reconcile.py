@@ -26,19 +26,7 @@ from adapter.followup.rules import (
     reconcile_plan,
 )
 from adapter.followup.state import PatientState
-from tests.unit.test_rules_support import (
-    FVK,
-    RULES,
-    UNIT,
-    UNIT_B,
-    d,
-    entry,
-    event,
-    notice,
-    plan,
-    run,
-    state,
-)
+from tests.support.rules import FVK, RULES, UNIT, UNIT_B, d, entry, event, notice, plan, run, state
 
 RUNS = (run("2024-09-09"), run("2024-12-09"), run("2025-03-03"), run("2025-06-02"))
 IN_GROUP = (entry("2024-09-09"), entry("2024-12-09"))

@@ -10,7 +10,7 @@ from adapter.canonical import TaskBusinessStatus, TaskType
 from adapter.domain import EventCode
 from adapter.followup.rules import NoticeFocus, Owner, OwnerKind, TaskDecision, decide
 from adapter.followup.state import NoticeFacts, PatientState
-from tests.unit.test_rules_support import (
+from tests.support.rules import (
     FVK,
     RULES,
     STOCKHOLM,

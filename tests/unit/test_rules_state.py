@@ -24,7 +24,7 @@ from adapter.domain import (
 from adapter.followup.rules import decide
 from adapter.followup.state import PatientState, UnitRun, states_from_records, unit_runs_of
 from adapter.indicators.compute import Period, plan_coverage
-from tests.unit.test_rules_support import FVK, RULES, UNIT, UNIT_B, at, d, entry, plan, run, state
+from tests.support.rules import FVK, RULES, UNIT, UNIT_B, at, d, entry, plan, run, state
 
 SRC = SourceRef("test", 2)
 LIND = PersonId("193803139801")

@@ -32,7 +32,7 @@ from adapter.api.principal import Role
 from adapter.api.security import AuthenticationError, Authenticator, build_authenticator
 from adapter.audit import AuditLog
 from adapter.settings import Settings
-from tests.unit.test_api_support import logging_to_current_stderr
+from tests.support.stderr import logging_to_current_stderr
 
 ISSUER = "https://idp.example.se/realms/region"
 AUDIENCE = "sip-fhir"

@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 from adapter.domain import Record, RowError
+from adapter.settings import REPO_ROOT
 from adapter.sources import read_file
+
+MAPPINGS_DIR = REPO_ROOT / "mappings"
 
 BAD = Path(__file__).resolve().parent.parent / "data" / "bad"
 
@@ -98,7 +101,7 @@ CASES = [
 
 def split(name: str) -> tuple[list[Record], list[RowError], Path]:
     path = BAD / name
-    items = list(read_file(path))
+    items = list(read_file(path, mappings_dir=MAPPINGS_DIR))
     errors = [i for i in items if isinstance(i, RowError)]
     return [i for i in items if not isinstance(i, RowError)], errors, path
 
@@ -122,7 +125,7 @@ def test_every_bad_row_is_reported_exactly(name: str, expected: Expected, good: 
 def test_every_good_row_comes_through(name: str, expected: Expected, good: list[int]) -> None:
     records, _, _ = split(name)
     assert [r.source.line for r in records] == good
-    reading = read_file(BAD / name)
+    reading = read_file(BAD / name, mappings_dir=MAPPINGS_DIR)
     list(reading)
     assert reading.summary.accepted == len(good)
     assert reading.summary.rows == len(good) + len(expected)

@@ -18,16 +18,10 @@ from adapter.domain import Prea60Row, RowError
 from adapter.settings import REPO_ROOT
 from adapter.sources import ColumnMapError, SourceKind, kind_of, read_file, read_prea60
 from adapter.sources.values import InvalidValue, parse_datetime, parse_decimal
+from tests.support import formats
+from tests.support.formats import PREA60 as HEADER
 
-HEADER = [
-    "Personnummer",
-    "Namn",
-    "Risk (%)",
-    "Beräkningsdatum",
-    "Listningsenhet HSA-id",
-    "Listningsenhet",
-    "Fast läkarkontakt HSA-id",
-]
+MAPPINGS_DIR = REPO_ROOT / "mappings"
 UNIT = "SE2321000057-E00000000101"
 GP = "SE2321000057-P00000000201"
 ROWS = [
@@ -53,6 +47,7 @@ def write_csv(
 
 
 def read(path: Path, **kwargs: object) -> tuple[list[Prea60Row], list[RowError]]:
+    kwargs.setdefault("mappings_dir", MAPPINGS_DIR)
     reading = read_prea60(path, **kwargs)  # type: ignore[arg-type]
     items = list(reading)
     records = [i for i in items if isinstance(i, Prea60Row)]
@@ -159,7 +154,7 @@ def test_a_missing_file_is_a_file_level_error(tmp_path: Path) -> None:
 
 
 def test_header_only_file_has_no_rows_and_no_errors(tmp_path: Path) -> None:
-    reading = read_prea60(write_csv(tmp_path / "p.csv", []))
+    reading = read_prea60(write_csv(tmp_path / "p.csv", []), mappings_dir=MAPPINGS_DIR)
     assert list(reading) == []
     assert (reading.summary.rows, reading.summary.accepted) == (0, 0)
 
@@ -201,7 +196,7 @@ def test_rows_of_empty_cells_and_blank_lines_are_skipped(tmp_path: Path) -> None
     path = tmp_path / "p.csv"
     body = [";".join(HEADER), "", ";".join(ROWS[0]), ";;;;;;", "   ", ";".join(ROWS[1]), ""]
     path.write_text("\n".join(body), encoding="utf-8")
-    reading = read_prea60(path)
+    reading = read_prea60(path, mappings_dir=MAPPINGS_DIR)
     assert [r.source.line for r in reading.records()] == [3, 6]
     assert (reading.summary.rows, reading.summary.errors) == (2, [])
 
@@ -216,13 +211,15 @@ def test_leading_blank_lines_before_the_header_are_counted(tmp_path: Path) -> No
 
 def test_a_binary_stream_with_a_name_can_be_read(tmp_path: Path) -> None:
     data = write_csv(tmp_path / "p.csv", ROWS, encoding="cp1252").read_bytes()
-    reading = read_file(io.BytesIO(data), SourceKind.PREA60, name="uppladdning.csv")
+    reading = read_file(
+        io.BytesIO(data), SourceKind.PREA60, name="uppladdning.csv", mappings_dir=MAPPINGS_DIR
+    )
     records = list(reading.records())
     assert [r.source.file for r in records] == ["uppladdning.csv"] * 3
 
 
 def test_a_reading_is_iterated_once(tmp_path: Path) -> None:
-    reading = read_prea60(write_csv(tmp_path / "p.csv", ROWS))
+    reading = read_prea60(write_csv(tmp_path / "p.csv", ROWS), mappings_dir=MAPPINGS_DIR)
     assert len(list(reading)) == 3
     with pytest.raises(RuntimeError):
         list(reading)
@@ -247,10 +244,10 @@ def test_kind_from_the_file_name(name: str, kind: SourceKind | None) -> None:
 
 def test_read_file_with_an_unknown_name_or_an_explicit_kind(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "risklista.csv", ROWS)
-    errors = list(read_file(path))
+    errors = list(read_file(path, mappings_dir=MAPPINGS_DIR))
     assert [(e.line, e.column) for e in errors if isinstance(e, RowError)] == [(0, None)]
     assert "Okänd filtyp" in errors[0].reason  # type: ignore[union-attr]
-    assert len(list(read_file(path, "prea60").records())) == 3
+    assert len(list(read_file(path, "prea60", mappings_dir=MAPPINGS_DIR).records())) == 3
 
 
 # --- column maps (mappings/columns/<kind>.json) ---
@@ -308,24 +305,8 @@ def test_a_missing_column_map_fails_at_once(tmp_path: Path) -> None:
 def test_the_shipped_column_maps_name_the_formats_readme_headers() -> None:
     expected = {
         "prea60": HEADER,
-        "events": [
-            "Personnummer",
-            "Datum",
-            "Åtgärdskod",
-            "Utförande enhet HSA-id",
-            "Kontakttyp",
-            "Plan-id",
-        ],
-        "discharges": [
-            "Meddelande-id",
-            "Personnummer",
-            "Utskrivningsklar",
-            "Sjukhus",
-            "Avdelning",
-            "Insatser kommun",
-            "Insatser region",
-            "Samtycke SIP",
-        ],
+        "events": formats.EVENTS,
+        "discharges": formats.DISCHARGES,
     }
     for kind, headers in expected.items():
         data = json.loads((REPO_ROOT / "mappings" / "columns" / f"{kind}.json").read_text("utf-8"))

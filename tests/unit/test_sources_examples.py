@@ -24,12 +24,14 @@ from adapter.domain import (
 from adapter.settings import REPO_ROOT
 from adapter.sources import Reading, read_file
 
+MAPPINGS_DIR = REPO_ROOT / "mappings"
+
 EXAMPLES = REPO_ROOT / "deploy" / "examples"
 SHARED = Path(__file__).resolve().parent.parent / "data" / "shared-examples"
 
 
 def read_all(path: Path) -> tuple[Reading, list[object]]:
-    reading = read_file(path)
+    reading = read_file(path, mappings_dir=MAPPINGS_DIR)
     records = list(reading.records())
     assert reading.summary.errors == [], reading.summary.errors
     assert reading.summary.rows == len(records)

@@ -17,6 +17,7 @@ from adapter.personnummer import FICTIONAL_SERIALS, luhn_digit
 from adapter.settings import REPO_ROOT
 from adapter.sources import read_prea60
 
+MAPPINGS_DIR = REPO_ROOT / "mappings"
 HEADER = (
     "Personnummer;Namn;Risk (%);Beräkningsdatum;Listningsenhet HSA-id;Listningsenhet;"
     "Fast läkarkontakt HSA-id\r\n"
@@ -60,7 +61,7 @@ def traced_peak(path: Path) -> tuple[int, int]:
     """(accepted records, tracemalloc peak in bytes) of one full read."""
     tracemalloc.start()
     try:
-        reading = read_prea60(path)
+        reading = read_prea60(path, mappings_dir=MAPPINGS_DIR)
         for _ in reading:
             pass
         return reading.summary.accepted, tracemalloc.get_traced_memory()[1]
@@ -75,7 +76,8 @@ def test_memory_does_not_grow_with_the_number_of_rows(tmp_path: Path) -> None:
     assert write_prea60(large, rows=8_000) == 8_000
     with large.open("a", encoding="cp1252", newline="") as out:  # one repeat at the far end
         out.write(next(prea60_rows()))
-    list(read_prea60(small))  # first-time costs (caches, lazy imports) out of the way
+    # First-time costs (caches, lazy imports) out of the way.
+    list(read_prea60(small, mappings_dir=MAPPINGS_DIR))
     small_accepted, small_peak = traced_peak(small)
     large_accepted, large_peak = traced_peak(large)
     assert (small_accepted, large_accepted) == (1_000, 8_000)
@@ -83,20 +85,25 @@ def test_memory_does_not_grow_with_the_number_of_rows(tmp_path: Path) -> None:
     assert large_peak - small_peak < 64 * 1024, (small_peak, large_peak)
 
 
+# VmHWM, not ru_maxrss: Linux carries the parent's (pytest's) high-water mark over exec into the
+# child's ru_maxrss, which would hide any growth below pytest's own size.
 CHILD = """
-import json, resource, sys
+import json, sys
+from pathlib import Path
+from adapter.settings import REPO_ROOT
 from adapter.sources import read_prea60
-reading = read_prea60(sys.argv[1])
+reading = read_prea60(sys.argv[1], mappings_dir=REPO_ROOT / "mappings")
 for _ in reading:
     pass
 s = reading.summary
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+status = Path("/proc/self/status").read_text().splitlines()
+rss = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 print(json.dumps({"rows": s.rows, "accepted": s.accepted, "errors": len(s.errors), "rss_kb": rss}))
 """
 
 
 def child_read(path: Path) -> dict[str, int]:
-    """Read in a fresh process, whose peak resident memory is its own (ru_maxrss, Linux: KiB)."""
+    """Read in a fresh process, whose peak resident memory is its own (VmHWM, Linux: KiB)."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(path)],
@@ -111,7 +118,7 @@ def child_read(path: Path) -> dict[str, int]:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in KiB on Linux only")
+@pytest.mark.skipif(sys.platform != "linux", reason="/proc/self/status is Linux only")
 def test_a_50_mb_prea60_file_streams_in_flat_memory(tmp_path: Path) -> None:
     # tracemalloc would slow 400,000 rows down several times; a fresh process's peak resident
     # memory (which also counts SQLite's page cache) is measured instead, against a tiny file.

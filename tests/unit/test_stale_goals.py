@@ -12,7 +12,8 @@ from adapter.mapping.stale import dropped_goals
 from adapter.settings import REPO_ROOT
 from adapter.sync.importer import open_outbox
 from adapter.sync.outbox import Outbox
-from tests.unit.test_mapping import sip
+from tests.support.outbox import rows
+from tests.support.records import sip
 
 MAPPINGS = load_mappings(REPO_ROOT / "mappings")
 
@@ -28,9 +29,8 @@ def _version(number: int, goal_ids: tuple[str, ...]) -> Plan:
 
 
 def _goals(outbox: Outbox) -> dict[str, str]:
-    db = outbox._connection()  # the stored bodies are what is under test
-    rows = db.execute("SELECT id_value, body, state FROM resource WHERE resource_type = 'Goal'")
-    return {r["id_value"]: json.loads(r["body"])["lifecycleStatus"] for r in rows}
+    goals = rows(outbox, "SELECT id_value, body FROM resource WHERE resource_type = 'Goal'")
+    return {r.id_value: json.loads(r.body)["lifecycleStatus"] for r in goals}
 
 
 def test_a_goal_dropped_by_the_next_version_is_cancelled_and_kept_ones_stay(

@@ -12,7 +12,7 @@ import responses
 from adapter.fhirclient import FhirClient
 from adapter.followup import subscriptions
 from adapter.settings import EndpointSettings
-from tests.conftest import FakeTime
+from tests.support.clock import FakeTime
 
 BASE = "https://fhir.test/fhir"
 IDS = ["a", "b"]

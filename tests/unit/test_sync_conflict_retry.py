@@ -12,7 +12,7 @@ import responses
 from adapter.fhirclient import FhirClient
 from adapter.settings import EndpointSettings
 from adapter.sync import Outbox, State, SyncEngine, SyncSettings, Tally
-from tests.unit.test_outbox_engine import BASE, Reply, created, entries_of, outcome, procedure
+from tests.support.engine_replies import BASE, Reply, created, entries_of, outcome, procedure
 
 
 def _drain(

@@ -19,37 +19,16 @@ import holidays
 import pytest
 
 from adapter.domain import RowError
+from adapter.settings import REPO_ROOT
 from adapter.synth import SynthConfig, generate
+from tests.support.formats import DISCHARGES as DISCHARGES_HEADER
+from tests.support.formats import EVENTS as EVENTS_HEADER
+from tests.support.formats import PREA60 as PREA60_HEADER
+
+MAPPINGS_DIR = REPO_ROOT / "mappings"
 
 END = date(2024, 12, 31)
 TARGET_SHARE = 0.04
-PREA60_HEADER = [
-    "Personnummer",
-    "Namn",
-    "Risk (%)",
-    "Beräkningsdatum",
-    "Listningsenhet HSA-id",
-    "Listningsenhet",
-    "Fast läkarkontakt HSA-id",
-]
-EVENTS_HEADER = [
-    "Personnummer",
-    "Datum",
-    "Åtgärdskod",
-    "Utförande enhet HSA-id",
-    "Kontakttyp",
-    "Plan-id",
-]
-DISCHARGES_HEADER = [
-    "Meddelande-id",
-    "Personnummer",
-    "Utskrivningsklar",
-    "Sjukhus",
-    "Avdelning",
-    "Insatser kommun",
-    "Insatser region",
-    "Samtycke SIP",
-]
 PNR_FORM = re.compile(r"\d{8}-?\d{4}")
 HSA_UNIT = re.compile(r"SE2321000057-E\d{11}")
 HSA_PERSON = re.compile(r"SE2321000057-P\d{11}")
@@ -391,7 +370,7 @@ def test_the_adapters_readers_accept_every_generated_row(data: DataSet) -> None:
     files = sorted(data.out.iterdir())
     accepted = 0
     for path in files:
-        reading = sources.read_file(path)
+        reading = sources.read_file(path, mappings_dir=MAPPINGS_DIR)
         errors = [item for item in reading if isinstance(item, RowError)]
         assert errors == [], (path.name, errors[:3])
         assert reading.summary.accepted == reading.summary.rows > 0

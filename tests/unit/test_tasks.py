@@ -8,7 +8,6 @@ from dataclasses import replace
 import pytest
 
 from adapter import canonical as c
-from adapter.canonical import TaskType
 from adapter.domain import PlanStatus
 from adapter.followup.rules import (
     ActionKind,
@@ -17,47 +16,17 @@ from adapter.followup.rules import (
     Owner,
     OwnerKind,
     PlanFocus,
-    TaskDecision,
-    decide,
     reconcile_plan,
 )
 from adapter.followup.tasks import (
     OPEN_STATUSES,
     closed_task,
-    new_task,
     read_task,
     revised_task,
 )
 from adapter.mapping.r4 import check_structure
-from tests.unit.test_rules_support import FVK, RULES, UNIT, d, entry, plan, run, state
-
-AS_OF = d("2024-12-10")
-PLAN = plan(created="2024-09-20")  # follow-up due 2024-12-19, open from 2024-12-05
-STATE = state(entries=(entry("2024-12-09"),), runs=(run("2024-12-09"),), plans=(PLAN,))
-PATIENT_REF = "Patient/17"
-FOCUS_REF = "CarePlan/42"
-
-
-def follow_up(as_of: str = "2024-12-10") -> TaskDecision:
-    (decision,) = [x for x in decide(STATE, d(as_of), RULES) if x.task_type is TaskType.FOLLOW_UP]
-    return decision
-
-
-def stored(task: dict, task_id: str = "99", version: str = "1") -> dict:
-    """What the server gives back: an id and its bookkeeping in meta."""
-    result = copy.deepcopy(task)
-    result["id"] = task_id
-    result["meta"] = {**result["meta"], "versionId": version, "lastUpdated": "2024-12-10T06:00Z"}
-    return result
-
-
-def build(decision: TaskDecision | None = None) -> dict:
-    return new_task(
-        decision or follow_up(),
-        patient_reference=PATIENT_REF,
-        focus_reference=FOCUS_REF,
-        authored_on=AS_OF,
-    )
+from tests.support.rules import FVK, RULES, UNIT, d
+from tests.support.tasks import AS_OF, FOCUS_REF, PATIENT_REF, PLAN, STATE, build, follow_up, stored
 
 
 def test_new_task_carries_every_element_of_the_profile() -> None:

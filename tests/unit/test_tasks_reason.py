@@ -15,9 +15,9 @@ from adapter.domain import Record
 from adapter.followup.reconcile import plan_patient
 from adapter.followup.rules import ActionKind, Outcome
 from adapter.followup.tasks import closed_task, read_task
-from tests.unit.test_mapping import discharge, prea60_row
-from tests.unit.test_rules_support import RULES
-from tests.unit.test_tasks_readback import PATIENT, loaded
+from tests.support.readback import PATIENT, loaded
+from tests.support.records import discharge, prea60_row
+from tests.support.rules import RULES
 
 Json = dict[str, Any]
 # In the risk group (23.5 %) without a plan → establish-plan; a notice needing a SIP → sip-call.

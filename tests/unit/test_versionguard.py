@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
-from adapter.canonical import EXT_PLAN_VERSION
+import pytest
+
+from adapter.canonical import EXT_PLAN_VERSION, SP_BUSINESS_ID_UNIQUE
 from adapter.sync.importer import plan_version
 from adapter.sync.outbox import OutboxEntry
-from adapter.sync.versionguard import ServerPlan, decide, guard_bundle
+from adapter.sync.versionguard import ServerPlan, UniqueRule, decide, guard_bundle
 
 SYSTEM = "https://example.org/plan"
 
@@ -47,10 +50,31 @@ def test_a_record_older_than_the_server_is_left_out_whole() -> None:
     assert decision.held == {new[1].match_url: ServerPlan("8", "1", 3)}  # same version: written
 
 
-def test_a_plan_the_server_lacks_is_written_unconditionally() -> None:
-    group = [plan("p1", 1)]
+def test_a_plan_the_server_lacks_is_marked_absent_to_be_created() -> None:
+    group = [entry("Goal", "g1", {}), plan("p1", 1)]
     decision = decide([group], plan_version, {})
     assert (decision.send, decision.older, decision.held) == ([group], [], {})
+    assert decision.absent == {group[1].match_url}  # the plan only, not its Goal
+
+
+def test_an_absent_plan_is_posted_not_matched_and_other_entries_keep_their_put() -> None:
+    goal, care_plan = entry("Goal", "g1", {}), plan("p1", 1)
+    bundle = {
+        "resourceType": "Bundle",
+        "entry": [
+            {
+                "fullUrl": f"urn:uuid:{n}",
+                "resource": e.resource,
+                "request": {"method": "PUT", "url": e.match_url},
+            }
+            for n, e in enumerate((goal, care_plan))
+        ],
+    }
+    guarded = guard_bundle(bundle, {}, {care_plan.match_url})
+    first, second = guarded["entry"]
+    assert first["request"] == {"method": "PUT", "url": goal.match_url}
+    assert second["request"] == {"method": "POST", "url": "CarePlan"}
+    assert second["fullUrl"] == "urn:uuid:1" and "id" not in second["resource"]
 
 
 def test_a_held_plan_is_put_by_id_with_if_match_and_keeps_its_full_url() -> None:
@@ -70,3 +94,29 @@ def test_a_held_plan_is_put_by_id_with_if_match_and_keeps_its_full_url() -> None
     assert only["fullUrl"] == "urn:uuid:1"
     assert only["resource"]["id"] == "42"
     assert only["request"] == {"method": "PUT", "url": "CarePlan/42", "ifMatch": 'W/"5"'}
+
+
+class Searches:
+    """A stand-in for FhirClient.search: what the server holds, and the searches asked."""
+
+    def __init__(self, found: list[dict[str, object]]) -> None:
+        self.found = found
+        self.asked: list[tuple[str, dict[str, str]]] = []
+
+    def search(self, resource_type: str, params: dict[str, str]) -> Iterator[dict[str, object]]:
+        self.asked.append((resource_type, params))
+        return iter(self.found)
+
+
+@pytest.mark.parametrize(
+    ("found", "active"), [([{"id": "business-identifier-unique"}], True), ([], False)]
+)
+def test_the_unique_rule_is_asked_once_by_url_and_status(
+    found: list[dict[str, object]], active: bool
+) -> None:
+    client = Searches(found)
+    rule = UniqueRule(client)  # type: ignore[arg-type]
+    assert (rule.active(), rule.active()) == (active, active)
+    (asked,) = client.asked
+    assert asked[0] == "SearchParameter"
+    assert asked[1]["url"] == SP_BUSINESS_ID_UNIQUE and asked[1]["status"] == "active"

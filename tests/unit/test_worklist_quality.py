@@ -13,15 +13,8 @@ from adapter.quality import score_plan
 from adapter.worklist.patient import PlanElsewhere
 from adapter.worklist.rows import unit_plan_quality
 from adapter.worklist.scope import UnitScope, scoped_view
-from tests.unit.test_api_inner_confidentiality import (
-    OTHER,
-    OWN,
-    SHARED,
-    full_view,
-    records,
-    secret_sip,
-)
-from tests.unit.test_api_routes_readmodel import AS_OF, MAPPINGS, loaded_patients
+from tests.support.confidentiality import OTHER, OWN, SHARED, full_view, records, secret_sip
+from tests.support.worklist import AS_OF, MAPPINGS, loaded_patients
 
 CRITERIA = MAPPINGS.plan_quality
 

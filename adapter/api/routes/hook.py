@@ -18,6 +18,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request,
 from fastapi.responses import JSONResponse
 
 from adapter import personnummer, safejson
+from adapter.api.deps import followup_service
 from adapter.fhirclient import FhirError
 from adapter.followup.service import FollowupService
 from adapter.followup.subscriptions import CRITERIA, HOOK_HEADER, HOOK_PATH
@@ -28,15 +29,6 @@ router = APIRouter(prefix=HOOK_PATH, tags=["uppföljning"])
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _FHIR_JSON = "application/fhir+json"
 _log = get_logger("adapter.api.hook")
-
-
-def followup_service(request: Request) -> FollowupService:
-    """The app's one FollowupService (its notification worker), made on first use."""
-    service = getattr(request.app.state, "followup_service", None)
-    if service is None:
-        service = FollowupService(request.app.state.settings)
-        request.app.state.followup_service = service
-    return service
 
 
 def verify_hook_secret(request: Request) -> None:

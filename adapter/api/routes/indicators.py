@@ -8,19 +8,16 @@ MeasureReports on the FHIR server (`sip-fhir indicators --store`), not answered 
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, HTTPException, Response, status
 
-from fastapi import APIRouter, Depends, HTTPException, Response, status
-
+from adapter.api.access import Reader
 from adapter.api.deps import AsOfQuery, ClinicDep, UnitPath, fhir_errors
 from adapter.api.models import IndicatorsOut, TrendOut
-from adapter.api.principal import PATIENT_DATA_READERS, Principal
-from adapter.api.security import ensure_unit_access, require_role
-from adapter.indicators.chart import trend_svg
+from adapter.api.security import ensure_unit_access
+from adapter.api.services import trend_svg
 
 router = APIRouter(prefix="/units/{hsa_id}/indicators", tags=["indikatorer"])
 
-Reader = Annotated[Principal, Depends(require_role(*PATIENT_DATA_READERS))]
 SVG = "image/svg+xml"
 
 

@@ -18,15 +18,18 @@ out of URLs, browser history and access logs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, status
+from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 
+from adapter.api.access import PatientAccess
+from adapter.api.clinic import Clinic
 from adapter.api.deps import ID_PATTERN, ClinicDep, PatientPath
-from adapter.api.patient_actions import read_patient
 from adapter.api.routes.survey import survey_state, survey_url
+from adapter.api.services import read_patient
 from adapter.api.sessions import csrf_ok
 from adapter.api.ui.render import PREFIX, render
 from adapter.api.ui.session import PageAccessDep, PageError, SessionDep, as_page
@@ -47,23 +50,46 @@ NOT_FOR_PATIENT = (
 )
 
 
-def _plan(
-    request: Request, access: PageAccessDep, clinic: ClinicDep, patient_id: str, plan_id: str
-) -> tuple[PatientView, MinPlan]:
-    with as_page():
-        view = read_patient(clinic, access, patient_id, clinic.today(), "CarePlan")
-    if not any(p.id == plan_id for p in view.plans):  # scoped: only the caller's units' plans
-        raise PageError(status.HTTP_404_NOT_FOUND, NOT_YOURS)
-    with as_page(), clinic.client() as client:
-        found = read_plan(client, plan_id)
-    if found is None:
-        raise PageError(status.HTTP_404_NOT_FOUND, NOT_YOURS)
-    plan = min_plan(
-        found.care_plan, found.goals, found.team, clinic.today(), patient_name=view.name
-    )
-    if plan.not_for_patient:  # Inera PDL-001: the source withheld it from the patient
-        raise PageError(status.HTTP_403_FORBIDDEN, NOT_FOR_PATIENT)
-    return view, plan
+@dataclass(frozen=True, slots=True)
+class PlanPage:
+    """A route's patient and plan (the path) with what reading them takes; read by `read()`,
+    after the route's CSRF check."""
+
+    request: Request
+    patient_id: str
+    plan_id: str
+    access: PatientAccess
+    clinic: Clinic
+
+    def read(self) -> tuple[PatientView, MinPlan]:
+        clinic = self.clinic
+        with as_page():
+            view = read_patient(clinic, self.access, self.patient_id, clinic.today(), "CarePlan")
+        if not any(p.id == self.plan_id for p in view.plans):  # scoped: the caller's units' plans
+            raise PageError(status.HTTP_404_NOT_FOUND, NOT_YOURS)
+        with as_page(), clinic.client() as client:
+            found = read_plan(client, self.plan_id)
+        if found is None:
+            raise PageError(status.HTTP_404_NOT_FOUND, NOT_YOURS)
+        plan = min_plan(
+            found.care_plan, found.goals, found.team, clinic.today(), patient_name=view.name
+        )
+        if plan.not_for_patient:  # Inera PDL-001: the source withheld it from the patient
+            raise PageError(status.HTTP_403_FORBIDDEN, NOT_FOR_PATIENT)
+        return view, plan
+
+
+def plan_page(
+    request: Request,
+    patient_id: PatientPath,
+    plan_id: PlanPath,
+    access: PageAccessDep,
+    clinic: ClinicDep,
+) -> PlanPage:
+    return PlanPage(request, patient_id, plan_id, access, clinic)
+
+
+PlanPageDep = Annotated[PlanPage, Depends(plan_page)]
 
 
 def _page(
@@ -97,35 +123,23 @@ def _csrf(session: SessionDep, token: str) -> None:
 
 
 @router.get("/patients/{patient_id}/plans/{plan_id}/min-plan")
-def min_plan_page(
-    request: Request,
-    patient_id: PatientPath,
-    plan_id: PlanPath,
-    session: SessionDep,
-    access: PageAccessDep,
-    clinic: ClinicDep,
-) -> HTMLResponse:
-    view, plan = _plan(request, access, clinic, patient_id, plan_id)
-    return _page(request, session, view, plan)
+def min_plan_page(session: SessionDep, page: PlanPageDep) -> HTMLResponse:
+    view, plan = page.read()
+    return _page(page.request, session, view, plan)
 
 
 @router.post("/patients/{patient_id}/plans/{plan_id}/survey-code")
 def issue_survey_code(
-    request: Request,
-    patient_id: PatientPath,
-    plan_id: PlanPath,
-    session: SessionDep,
-    access: PageAccessDep,
-    clinic: ClinicDep,
-    csrf: Annotated[str, Form(max_length=100)] = "",
+    session: SessionDep, page: PlanPageDep, csrf: Annotated[str, Form(max_length=100)] = ""
 ) -> HTMLResponse:
     _csrf(session, csrf)
-    view, plan = _plan(request, access, clinic, patient_id, plan_id)
+    view, plan = page.read()
+    codes = survey_state(page.request).codes
     try:
-        code, _ = issue_for(survey_state(request).codes, plan, view.patient_id, clinic.today())
+        code, _ = issue_for(codes, plan, view.patient_id, page.clinic.today())
     except NotASip as error:
         raise PageError(status.HTTP_400_BAD_REQUEST, str(error)) from None
-    return _page(request, session, view, plan, code)
+    return _page(page.request, session, view, plan, code)
 
 
 def _pdf(plan: MinPlan, survey: tuple[str, str] | None) -> Response:
@@ -140,30 +154,20 @@ def _pdf(plan: MinPlan, survey: tuple[str, str] | None) -> Response:
 
 
 @router.get("/patients/{patient_id}/plans/{plan_id}/min-plan.pdf")
-def min_plan_pdf(
-    request: Request,
-    patient_id: PatientPath,
-    plan_id: PlanPath,
-    access: PageAccessDep,
-    clinic: ClinicDep,
-) -> Response:
-    _, plan = _plan(request, access, clinic, patient_id, plan_id)
+def min_plan_pdf(page: PlanPageDep) -> Response:
+    _, plan = page.read()
     return _pdf(plan, None)
 
 
 @router.post("/patients/{patient_id}/plans/{plan_id}/min-plan.pdf")
 def min_plan_pdf_with_code(
-    request: Request,
-    patient_id: PatientPath,
-    plan_id: PlanPath,
     session: SessionDep,
-    access: PageAccessDep,
-    clinic: ClinicDep,
+    page: PlanPageDep,
     csrf: Annotated[str, Form(max_length=100)] = "",
     code: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     _csrf(session, csrf)
-    _, plan = _plan(request, access, clinic, patient_id, plan_id)
-    if not survey_state(request).codes.belongs_to(code, plan_id):
+    _, plan = page.read()
+    if not survey_state(page.request).codes.belongs_to(code, page.plan_id):
         raise PageError(status.HTTP_400_BAD_REQUEST, "Koden hör inte till den här planen.")
-    return _pdf(plan, (shown(code), survey_url(request)))
+    return _pdf(plan, (shown(code), survey_url(page.request)))

@@ -35,9 +35,9 @@ from adapter.api.deps import (
     UnitPath,
     fhir_errors,
 )
-from adapter.api.patient_actions import complete_task, read_patient
 from adapter.api.principal import PATIENT_DATA_READERS, Role
 from adapter.api.security import AuthenticationError, ensure_unit_access
+from adapter.api.services import complete_task, read_patient, trend_svg
 from adapter.api.sessions import COOKIE, same_origin
 from adapter.api.ui.render import PREFIX, redirect, render
 from adapter.api.ui.session import (
@@ -48,7 +48,6 @@ from adapter.api.ui.session import (
     session_store,
 )
 from adapter.audit import Purpose
-from adapter.indicators.chart import trend_svg
 from adapter.indicators.compute import Scoring
 from adapter.indicators.measures import short_title, title
 from adapter.indicators.trend import COUNTS, SHARES

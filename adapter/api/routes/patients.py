@@ -12,91 +12,53 @@ is audited with the caller's unit and what was shown."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from typing import TypeVar
 
 from fastapi import APIRouter
 
-from adapter.api.access import PatientAccess, PatientAccessDep
-from adapter.api.clinic import Clinic
+from adapter.api.access import PatientAccessDep
 from adapter.api.deps import AsOfQuery, ClinicDep, PatientPath
 from adapter.api.models import (
-    HistoryOut,
     PatientHistoryOut,
     PatientOut,
     PatientPlansOut,
     PatientTasksOut,
-    TaskOut,
+    ViewOut,
 )
-from adapter.api.patient_actions import read_patient
-from adapter.worklist import PatientView
+from adapter.api.services import read_patient
 
 router = APIRouter(prefix="/patients", tags=["patient"])
 T = TypeVar("T")
 
 
-def _answer(
-    patient_id: str,
-    access: PatientAccess,
-    clinic: Clinic,
-    as_of: date | None,
-    resource: str,
-    shape: Callable[[PatientView], T],
-) -> T:
-    return shape(read_patient(clinic, access, patient_id, as_of or clinic.today(), resource))
+def _route(resource: str, answer: type[ViewOut]) -> Callable[..., ViewOut]:
+    """A GET route answering `answer` of the patient's view, audited as a read of `resource`."""
+
+    def route(
+        patient_id: PatientPath,
+        access: PatientAccessDep,
+        clinic: ClinicDep,
+        as_of: AsOfQuery = None,
+    ) -> ViewOut:
+        day = as_of or clinic.today()
+        return answer.of(read_patient(clinic, access, patient_id, day, resource))
+
+    return route
 
 
-@router.get("/{patient_id}", summary="Patientens planer, uppföljningar och öppna uppgifter")
-def patient(
-    patient_id: PatientPath, access: PatientAccessDep, clinic: ClinicDep, as_of: AsOfQuery = None
-) -> PatientOut:
-    return _answer(patient_id, access, clinic, as_of, "Patient", PatientOut.of)
-
-
-@router.get("/{patient_id}/plans", summary="Patientens SIP och patientkontrakt")
-def patient_plans(
-    patient_id: PatientPath, access: PatientAccessDep, clinic: ClinicDep, as_of: AsOfQuery = None
-) -> PatientPlansOut:
-    return _answer(
-        patient_id,
-        access,
-        clinic,
-        as_of,
-        "CarePlan",
-        PatientPlansOut.of,
-    )
-
-
-@router.get("/{patient_id}/followups", summary="Patientens uppföljningshistorik")
-def patient_followups(
-    patient_id: PatientPath, access: PatientAccessDep, clinic: ClinicDep, as_of: AsOfQuery = None
-) -> PatientHistoryOut:
-    return _answer(
-        patient_id,
-        access,
-        clinic,
-        as_of,
-        "Procedure",
-        lambda v: PatientHistoryOut(
-            patient_id=v.patient_id,
-            last_follow_up=v.last_follow_up,
-            follow_up_due=v.follow_up_due,
-            history=[HistoryOut.of(h) for h in v.history],
-        ),
-    )
-
-
-@router.get("/{patient_id}/tasks", summary="Patientens öppna uppföljningsuppgifter")
-def patient_tasks(
-    patient_id: PatientPath, access: PatientAccessDep, clinic: ClinicDep, as_of: AsOfQuery = None
-) -> PatientTasksOut:
-    return _answer(
-        patient_id,
-        access,
-        clinic,
-        as_of,
-        "Task",
-        lambda v: PatientTasksOut(
-            patient_id=v.patient_id, open_tasks=[TaskOut.of(t) for t in v.tasks]
-        ),
+# (path step, summary, the resource read as audited, answer); the route's name (and so its
+# OpenAPI operationId) is patient[_<step>].
+for _step, _summary, _resource, _answer in (
+    ("", "Patientens planer, uppföljningar och öppna uppgifter", "Patient", PatientOut),
+    ("plans", "Patientens SIP och patientkontrakt", "CarePlan", PatientPlansOut),
+    ("followups", "Patientens uppföljningshistorik", "Procedure", PatientHistoryOut),
+    ("tasks", "Patientens öppna uppföljningsuppgifter", "Task", PatientTasksOut),
+):
+    router.add_api_route(
+        f"/{{patient_id}}/{_step}".rstrip("/"),
+        _route(_resource, _answer),
+        methods=["GET"],
+        name=f"patient_{_step}".rstrip("_"),
+        summary=_summary,
+        response_model=_answer,
     )

@@ -177,7 +177,7 @@ def install(app: FastAPI) -> None:
     settings: Settings = app.state.settings
     app.state.survey = SurveyState(
         survey=load_survey(survey_file(settings)),
-        codes=CodeStore(settings.data_dir / "survey.sqlite"),
+        codes=CodeStore.for_settings(settings),
         limit=RateLimit(limit=settings.survey_attempts_per_10min, window=600.0),
     )
     app.include_router(router)

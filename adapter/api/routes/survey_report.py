@@ -11,9 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse
 
+from adapter.api.access import Reader
 from adapter.api.clinic import Clinic
 from adapter.api.deps import ClinicDep, UnitPath, fhir_errors
-from adapter.api.routes.indicators import Reader
 from adapter.api.routes.survey import survey_state
 from adapter.api.security import ensure_unit_access
 from adapter.api.ui.render import PREFIX, render
@@ -40,7 +40,15 @@ def _period(clinic: Clinic, text: str | None) -> Period:
 def _result(request: Request, clinic: Clinic, unit: str, period: Period) -> SurveyResult:
     state = survey_state(request)
     with clinic.client() as client:
-        return unit_survey(client, state.survey, state.codes, unit, period, clinic.rules)
+        return unit_survey(
+            client,
+            state.survey,
+            state.codes,
+            unit,
+            period,
+            clinic.rules,
+            mappings=clinic.mappings,
+        )
 
 
 @router.get("/units/{hsa_id}/survey", summary="Enkäten om SIP-mötet per kvartal (sip-survey)")

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, status
 from adapter.api.access import PatientAccessDep
 from adapter.api.deps import ClinicDep, TaskPath
 from adapter.api.models import TaskDoneIn, TaskDoneOut
-from adapter.api.patient_actions import complete_task
+from adapter.api.services import complete_task
 
 router = APIRouter(prefix="/tasks", tags=["uppgifter"])
 

@@ -13,7 +13,7 @@ from adapter.api.ui.session import LoginRequired, PageError, session_store
 
 
 def install(app: FastAPI) -> None:
-    app.state.page_sessions = SessionStore()
+    app.state.page_sessions = SessionStore.for_settings(app.state.settings)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -12,7 +12,6 @@ import json
 import os
 import random
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -25,7 +24,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-import pytest
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -36,10 +34,11 @@ from joserfc.jwk import KeySet, RSAKey
 
 from adapter.canonical import PERSONNUMMER
 from adapter.personnummer import luhn_digit
-from tests.conftest import HAPI_START_TIMEOUT, _free_port, _hapi
+from tests.support.formats import EVENTS_LINE as EVENT_HEADER
+from tests.support.hapi import hapi_env, start_hapi, stop_hapi
+from tests.support.net import free_port
+from tests.support.processes import SIP_FHIR
 
-SIP_FHIR = str(Path(sys.executable).with_name("sip-fhir"))  # the console script
-EVENT_HEADER = "Personnummer;Datum;Åtgärdskod;Utförande enhet HSA-id;Kontakttyp;Plan-id"
 ISSUER = "https://idp.region.test/realms/sip"
 AUDIENCE = "sip-fhir-hapi"
 SCOPE = "system/*.*"  # SMART backend services: all resource types, read and write
@@ -252,25 +251,14 @@ def make_pki(directory: Path) -> Pki:
 @contextmanager
 def hapi_server(data_dir: Path, env: Mapping[str, str]) -> Iterator[str]:
     """Our HAPI server on a free port with `env` (HAPI_AUTH, HAPI_TLS_*...); yields its base URL."""
-    port = _free_port()
-    full_env = {
-        **os.environ,
-        **env,
-        "HAPI_PORT": str(port),
-        "HAPI_DATA_DIR": str(data_dir),
-        "HAPI_START_TIMEOUT": str(HAPI_START_TIMEOUT - 60),
-    }
+    port = free_port()
+    full_env = hapi_env(port, data_dir, **env)
     try:
-        started = _hapi("start", full_env, HAPI_START_TIMEOUT)
-        if started.returncode != 0:
-            pytest.fail(
-                f"hapi.sh start misslyckades ({started.returncode}):\n"
-                f"{started.stdout[-3000:]}\n{started.stderr[-3000:]}"
-            )
+        start_hapi(full_env)
         scheme = "https" if env.get("HAPI_TLS_CERT") else "http"
         yield f"{scheme}://localhost:{port}/fhir"
     finally:
-        _hapi("stop", full_env, 120)
+        stop_hapi(full_env)
 
 
 def listening_addresses(port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:

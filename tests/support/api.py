@@ -24,16 +24,16 @@ from adapter.api.apikeys import ApiKeyEntry, add_entry, new_key
 from adapter.api.principal import Role
 from adapter.audit import AuditLog
 from adapter.followup.reconcile import FollowupReport, local_today
-from adapter.followup.rules import RuleSet
+from adapter.followup.rulesfile import load_rules
 from adapter.followup.service import FollowupService
+from adapter.mapping import load_mappings
 from adapter.settings import REPO_ROOT, Settings
-from tests.integration.sync_support import personnummer, unit_hsa_id
+from tests.support.formats import PREA60_LINE as PREA60_HEADER
+from tests.support.people import fictional_personnummer
+from tests.support.sync import unit_hsa_id
 
-RULES = RuleSet.load(REPO_ROOT / "mappings" / "rules.json")
-PREA60_HEADER = (
-    "Personnummer;Namn;Risk (%);Beräkningsdatum;Listningsenhet HSA-id;Listningsenhet;"
-    "Fast läkarkontakt HSA-id"
-)
+RULES = load_rules(REPO_ROOT / "mappings" / "rules.json")
+MAPPINGS = load_mappings(REPO_ROOT / "mappings")
 KARIN = "SE2321000057-P00000000011"
 HOOK_SECRET = "test-hook-secret-0123456789"
 
@@ -83,7 +83,7 @@ class Clinic:
         rng = random.Random(seed)
 
         def person(family: str, given: str, risk: str) -> Person:
-            return Person(personnummer(rng), family, given, risk)
+            return Person(fictional_personnummer(rng), family, given, risk)
 
         clinic = cls(
             unit=unit_hsa_id(rng),

@@ -1,16 +1,26 @@
-"""What a JSON route and a page both do for a caller, checked and audited on the way: read one
-patient (404 unless the caller may see them; inner confidentiality: adapter/worklist/scope.py)
-and mark a Task done (adapter/api/clinic.py). HTTPException with a Swedish reason when not."""
+"""What more than one route does (the service layer between the routes and the Clinic): read a
+patient for the caller, mark a Task done, draw a unit's trend chart. The JSON routes and the
+pages both call these; a route imports them from here, never from a sibling route."""
 
 from __future__ import annotations
 
+import io
 from datetime import date
 
 from fastapi import HTTPException, status
+from matplotlib import rc_context
 
 from adapter.api.access import PatientAccess
 from adapter.api.clinic import Clinic, EventNotRecorded, TaskDone, TaskNotDoable
-from adapter.api.deps import NOT_FOUND_PATIENT, NOT_FOUND_TASK, audit_unit, fhir_errors, may_see
+from adapter.api.deps import (
+    NOT_FOUND_PATIENT,
+    NOT_FOUND_TASK,
+    audit_unit,
+    fhir_errors,
+    may_see,
+)
+from adapter.indicators.chart import trend_figure
+from adapter.indicators.trend import UnitTrend
 from adapter.worklist import PatientView
 from adapter.worklist.scope import scoped_view, shown
 
@@ -68,3 +78,11 @@ def complete_task(
         else:  # the row itself was refused (e.g. a unit the events format cannot carry)
             code = status.HTTP_409_CONFLICT
         raise HTTPException(code, detail=error.reason) from None
+
+
+def trend_svg(trend: UnitTrend) -> bytes:
+    """The trend chart (adapter.indicators.chart) as SVG, the same bytes for the same trend."""
+    buffer = io.BytesIO()
+    with rc_context({"svg.hashsalt": "sip-fhir"}):
+        trend_figure(trend).savefig(buffer, format="svg", metadata={"Date": None})
+    return buffer.getvalue()

@@ -4,7 +4,9 @@ the server holds for them (counted per business identifier, so duplicates show).
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -16,26 +18,16 @@ import requests
 
 from adapter.fhirclient import FhirClient
 from adapter.mapping import MappedResource, load_mappings, map_record
-from adapter.personnummer import luhn_digit
-from adapter.settings import REPO_ROOT
+from adapter.settings import REPO_ROOT, EndpointSettings
 from adapter.sources import read_file
-from adapter.sync import plan_version
+from adapter.sync import Importer, SyncSettings, Tally, open_outbox, plan_version
+from tests.support.formats import EVENTS_LINE as EVENT_HEADER
+from tests.support.people import EVENTS_ONLY, fictional_personnummer
+from tests.support.processes import SIP_FHIR
 
 MAPPINGS_DIR = REPO_ROOT / "mappings"
-EVENT_HEADER = "Personnummer;Datum;Åtgärdskod;Utförande enhet HSA-id;Kontakttyp;Plan-id"
 CODES = ("AU124", "AU125", "AW010", "UPPF", "SIPKALL")
 CONTACTS = ("besök", "telefon", "video", "hembesök")
-
-
-def personnummer(rng: random.Random) -> str:
-    """A valid 12-digit personnummer born 1925–1964 (random: tests do not share patients).
-
-    Not from the fictional series (adapter/personnummer.py): with only 20 numbers per birth date,
-    random ones meet earlier runs' patients on a long-lived shared test server far too often.
-    Generated at run time and sent only to local test servers; fixtures follow the rule."""
-    born = date(1925, 1, 1) + timedelta(days=rng.randrange(40 * 365))
-    nine = f"{born:%y%m%d}{rng.randrange(1000):03d}"
-    return f"{born:%Y%m%d}-{nine[6:]}{luhn_digit(nine)}"
 
 
 def unit_hsa_id(rng: random.Random) -> str:
@@ -54,7 +46,7 @@ def write_events(path: Path, rows: int, patients: int, rng: random.Random) -> Ge
     """An events CSV of `rows` distinct rows over `patients` patients."""
     people: list[str] = []
     while len(people) < patients:  # distinct: the rows must be
-        if (person := personnummer(rng)) not in people:
+        if (person := fictional_personnummer(rng, EVENTS_ONLY)) not in people:
             people.append(person)
     unit = unit_hsa_id(rng)
     start = date(2024, 1, 1)
@@ -207,3 +199,29 @@ def history_counts(base_url: str, resources: Iterable[dict[str, object]]) -> lis
             answer.raise_for_status()
             counts.append(int(answer.json()["total"]))
     return counts
+
+
+def importer(
+    base_url: str, data_dir: Path, *, batch_size: int = 50, workers: int = 2
+) -> tuple[Importer, Tally]:
+    tally = Tally()
+    client = FhirClient(EndpointSettings(base_url=base_url), on_retry=tally.client_retry)
+    settings = SyncSettings(batch_size=batch_size, workers=workers)
+    return Importer(open_outbox(data_dir), client, MAPPINGS_DIR, tally, settings), tally
+
+
+def cli(data_dir: Path, base_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "SIP_FHIR_BASE_URL": base_url,
+        "SIP_FHIR_DATA_DIR": str(data_dir),
+        "SIP_FHIR_MAX_RETRY_SECONDS": "30",
+    }
+    return subprocess.run(
+        [SIP_FHIR, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )

@@ -7,7 +7,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from adapter.domain import EventCode, Participant, PersonId, PlanKind, PlanStatus
-from adapter.followup.rules import RuleSet
+from adapter.followup.rulesfile import load_rules
 from adapter.followup.state import (
     CareEvent,
     NoticeFacts,
@@ -18,7 +18,7 @@ from adapter.followup.state import (
 )
 from adapter.settings import REPO_ROOT
 
-RULES = RuleSet.load(REPO_ROOT / "mappings" / "rules.json")
+RULES = load_rules(REPO_ROOT / "mappings" / "rules.json")
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 UNIT = "SE2321000057-E00000000001"  # Aneby vårdcentral
 UNIT_B = "SE2321000057-E00000000002"

@@ -45,9 +45,9 @@ from adapter.domain import (
 from adapter.fhirclient import FhirClient
 from adapter.indicators.compute import Period
 from adapter.mapping import load_mappings, map_record, transaction_bundle
-from adapter.personnummer import luhn_digit
 from adapter.settings import REPO_ROOT, get_settings
-from tests.unit.test_mapping import STOCKHOLM, patientkontrakt
+from tests.support.people import Births, fictional_person
+from tests.support.records import STOCKHOLM, patientkontrakt
 
 PERIOD = Period(date(2024, 10, 1), date(2024, 12, 11))
 RUNS = (date(2024, 11, 11), date(2024, 12, 9))
@@ -71,9 +71,7 @@ def unique_unit() -> str:
 
 
 def new_person(rng: random.Random) -> PersonId:
-    born = date(1930, 1, 1).toordinal() + rng.randrange(30 * 365)
-    nine = f"{date.fromordinal(born):%y%m%d}{rng.randrange(1000):03d}"
-    return PersonId(f"{date.fromordinal(born):%Y%m%d}{nine[6:]}{luhn_digit(nine)}")
+    return fictional_person(rng, Births(date(1930, 1, 1), 30))
 
 
 @dataclass
