@@ -5,55 +5,22 @@ refresh that lost to another is refused, and pruning never lets a write's number
 from __future__ import annotations
 
 from datetime import date, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from adapter import database
-from adapter.canonical import TaskType
-from adapter.domain import PersonId
 from adapter.readmodel.store import ALL_UNITS, Conflict, Touched, UnitState, WorklistStore
-from adapter.worklist.rows import PlanLabel, TaskItem, WorklistRow
+from tests.support.worklist import listed_row
 
 UNIT = "SE2321000057-E00000000981"
 OTHER = "SE2321000057-E00000000982"
 DAY = date(2026, 3, 2)
 
 
-def row(patient_id: str, digits: str, *, due: date | None, overdue: bool = False) -> WorklistRow:
-    task = TaskItem(
-        id=f"t{patient_id}",
-        task_type=TaskType.FOLLOW_UP,
-        title="Följ upp planen",
-        description=None,
-        status="requested",
-        due=due,
-        overdue=overdue,
-        unit_hsa_id=UNIT,
-        patient_id=patient_id,
-    )
-    return WorklistRow(
-        patient_id=patient_id,
-        person=PersonId(digits),
-        name=f"Patient {patient_id}",
-        in_risk_group=True,
-        risk_percent=Decimal("23.5"),
-        run_date=DAY - timedelta(days=3),
-        plan=PlanLabel.PATIENTKONTRAKT,
-        quality=None,
-        last_follow_up=None,
-        last_follow_up_what=None,
-        follow_up_due=due,
-        due=due,
-        tasks=(task,),
-        overdue=overdue,
-    )
-
-
-LATE = row("11", "193102149824", due=DAY - timedelta(days=5), overdue=True)
-SOON = row("12", "193803139801", due=DAY + timedelta(days=5))
-LATER = row("13", "193106199817", due=DAY + timedelta(days=30))
+LATE = listed_row("11", "193102149824", due=DAY - timedelta(days=5), overdue=True, unit=UNIT)
+SOON = listed_row("12", "193803139801", due=DAY + timedelta(days=5), unit=UNIT)
+LATER = listed_row("13", "193106199817", due=DAY + timedelta(days=30), unit=UNIT)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -62,6 +62,35 @@ def test_the_worklist_answers_the_rows_and_audits_each_patient_with_the_purpose(
     }
 
 
+def test_the_worklist_answers_a_page_and_audits_only_the_patients_on_it(service: Service) -> None:
+    vera = service.as_(Role.VARDSAMORDNARE, **PURPOSE)
+    answer = service.client.get(
+        f"/units/{UNIT}/worklist", params={"page_size": 1, "page": 2}, headers=vera
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert [r["personnummer"] for r in body["rows"]] == ["19310619-9817"]
+    assert (body["patients"], body["matching"], body["page"], body["pages"]) == (2, 2, 2, 2)
+    assert [e.patient for e in service.reads()] == [NO_PLAN.digits]
+    late = service.client.get(
+        f"/units/{UNIT}/worklist", params={"overdue": "true", "sort": "-risk"}, headers=vera
+    ).json()
+    assert ([r["patient_id"] for r in late["rows"]], late["matching"]) == (["1"], 1)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"sort": "personnummer"}, {"page_size": 501}, {"page": 0}, {"plan": "x"}, {"q": "x" * 65}],
+)
+def test_a_bad_worklist_query_is_422_and_audits_nothing(
+    service: Service, params: dict[str, object]
+) -> None:
+    vera = service.as_(Role.VARDSAMORDNARE, **PURPOSE)
+    answer = service.client.get(f"/units/{UNIT}/worklist", params=params, headers=vera)
+    assert answer.status_code == 422
+    assert service.reads() == []
+
+
 @pytest.mark.parametrize(
     ("who", "headers", "status"),
     [
@@ -171,6 +200,25 @@ def test_login_sets_an_http_only_strict_cookie_and_the_session_purpose_is_audite
         ("uppfoljning", "/ui/units/{hsa_id}")
     }
     assert sorted(e.patient for e in service.reads()) == sorted([LATE.digits, NO_PLAN.digits])
+
+
+def test_the_worklist_page_pages_sorts_and_filters_on_the_server(service: Service) -> None:
+    client = login(service, Role.VARDSAMORDNARE)
+    first = client.get(f"/ui/units/{UNIT}", params={"page_size": 1})
+    assert "Visar 1–1 av 2 patienter." in first.text and "Sida 1 av 2" in first.text
+    assert "Åsa Lind" in first.text and "19310619-****" not in first.text
+    assert f'href="/ui/units/{UNIT}?page=2&amp;page_size=1" rel="next"' in first.text
+    assert [e.patient for e in service.reads()] == [LATE.digits]  # only the row shown
+    # the column link sorts the whole list: the highest risk first, then back to page 1
+    by_risk = client.get(f"/ui/units/{UNIT}", params={"sort": "-risk", "page_size": 1}).text
+    assert '<th scope="col" class="num" aria-sort="descending">' in by_risk
+    assert f'href="/ui/units/{UNIT}?sort=risk&amp;page_size=1"' in by_risk
+    filtered = client.get(f"/ui/units/{UNIT}", params={"overdue": "1"}).text
+    assert "Visar 1–1 av 1 patienter (filtrerat ur 2)." in filtered
+    assert "<strong>2</strong> patienter" in filtered  # the totals are the whole list's
+    none = client.get(f"/ui/units/{UNIT}", params={"q": "ingen sådan"}).text
+    assert "Inga patienter matchar (filtrerat ur 2)." in none and "<tbody>" not in none
+    assert client.get(f"/ui/units/{UNIT}", params={"sort": "x"}).status_code == 422
 
 
 def test_pages_load_nothing_from_elsewhere(service: Service) -> None:

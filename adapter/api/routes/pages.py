@@ -3,9 +3,9 @@ asset served from /static: no CDN).
 
 - /ui/login: API key + the purpose of the session (adapter/api/sessions.py);
 - /ui/units/{hsa_id}: the worklist: risk-group patients with risk, plan, latest follow-up, due
-  date, open Tasks; overdue rows marked in words and colour; sortable (the column headers are
-  buttons) and filterable in the browser; each follow-up or SIP-call Task has a button
-  "Markera som klar" (a form: works without JS);
+  date, open Tasks; overdue rows marked in words and colour; 50 rows a page, filtered and sorted
+  on the server over the whole list (the column headers are links; adapter/worklist/listing.py);
+  each follow-up or SIP-call Task has a button "Markera som klar" (a form: works without JS);
 - /ui/patients/{patient_id}: the plans with goals and who does what, history, open Tasks;
 - /ui/units/{hsa_id}/indicators: the indicators with their targets, and the trend chart.
 
@@ -20,7 +20,9 @@ from __future__ import annotations
 import base64
 import re
 from decimal import Decimal
+from functools import partial
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
@@ -33,11 +35,12 @@ from adapter.api.deps import (
     PatientPath,
     TaskPath,
     UnitPath,
+    WorklistQueryDep,
     fhir_errors,
 )
 from adapter.api.principal import PATIENT_DATA_READERS, Role
 from adapter.api.security import AuthenticationError, ensure_unit_access
-from adapter.api.services import complete_task, read_patient, trend_svg
+from adapter.api.services import complete_task, read_patient, trend_svg, unit_worklist
 from adapter.api.sessions import COOKIE, same_origin
 from adapter.api.ui.render import PREFIX, redirect, render
 from adapter.api.ui.session import (
@@ -52,6 +55,7 @@ from adapter.indicators.compute import Scoring
 from adapter.indicators.measures import short_title, title
 from adapter.indicators.trend import COUNTS, SHARES
 from adapter.logs import get_logger
+from adapter.worklist.listing import DEFAULT_PAGE_SIZE, DEFAULT_SORT, WorklistQuery
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 _log = get_logger("adapter.api.pages")
@@ -145,24 +149,45 @@ def worklist_page(
     session: SessionDep,
     access: PageAccessDep,
     clinic: ClinicDep,
+    query: WorklistQueryDep,
 ) -> HTMLResponse:
+    here = f"{PREFIX}/units/{hsa_id}"
     with as_page():
-        access.ensure_unit(hsa_id)
         as_of = clinic.today()
-        rows = clinic.worklist(hsa_id, as_of)
+        listing = unit_worklist(clinic, access, hsa_id, as_of, query)
         unconfirmed = clinic.unconfirmed_runs(hsa_id)
-    access.record([row.person for row in rows], resource="worklist", unit=hsa_id)
-    surveys = request.app.state.survey.codes.status_by_patient(r.patient_id for r in rows)
+    surveys = request.app.state.survey.codes.status_by_patient(r.patient_id for r in listing.rows)
     return render(
         request,
         "worklist.html",
         session,
         unit=hsa_id,
-        rows=rows,
+        listing=listing,
+        query=query,
+        here=here,
+        page_link=partial(_worklist_link, here, query),
+        default_sort=DEFAULT_SORT,
+        default_page_size=DEFAULT_PAGE_SIZE,
         as_of=as_of,
         unconfirmed=unconfirmed,
         surveys=surveys,
     )
+
+
+def _worklist_link(here: str, query: WorklistQuery, sort: str | None = None, page: int = 1) -> str:
+    """The worklist with `query`'s filters, another order or page: only what differs from the
+    defaults goes into the address."""
+    params = {
+        "q": query.text.strip(),
+        "plan": query.plan.value if query.plan else "",
+        "overdue": "1" if query.overdue_only else "",
+        "with_tasks": "1" if query.with_tasks_only else "",
+        "sort": "" if (sort or query.sort) == DEFAULT_SORT else (sort or query.sort),
+        "page": "" if page == 1 else str(page),
+        "page_size": "" if query.page_size == DEFAULT_PAGE_SIZE else str(query.page_size),
+    }
+    found = urlencode({key: value for key, value in params.items() if value})
+    return f"{here}?{found}" if found else here
 
 
 @router.get("/patients/{patient_id}")

@@ -1,32 +1,29 @@
 """`GET /units/{hsa_id}/worklist`: the unit's risk-group patients (and those with an open Task of
 the unit) with risk, plan, latest follow-up, due date, open Tasks and whether anything is
-overdue. A vårdsamordnare of the unit or an admin; `X-Purpose` required; every patient listed is
-in the audit log before the answer leaves. Today's list comes from the read model
-(adapter/readmodel), encoded once per version of it."""
+overdue, a page at a time (50 rows unless `page_size`), filtered and sorted before it is cut
+(adapter/worklist/listing.py), with the totals of the whole list. A vårdsamordnare of the unit
+or an admin; `X-Purpose` required; every patient on the page is in the audit log before the
+answer leaves. Today's list comes from the read model (adapter/readmodel)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 
 from adapter.api.access import PatientAccessDep
-from adapter.api.deps import AsOfQuery, ClinicDep, UnitPath, fhir_errors
-from adapter.api.models import WorklistOut
-from adapter.api.worklist_answer import worklist_json
+from adapter.api.deps import AsOfQuery, ClinicDep, UnitPath, WorklistQueryDep
+from adapter.api.models import WorklistOut, worklist_out
+from adapter.api.services import unit_worklist
 
 router = APIRouter(tags=["arbetslista"])
 
 
-@router.get(
-    "/units/{hsa_id}/worklist",
-    summary="Enhetens arbetslista",
-    response_model=WorklistOut,  # the schema; the answer is encoded already
-)
+@router.get("/units/{hsa_id}/worklist", summary="Enhetens arbetslista, en sida i taget")
 def worklist(
-    hsa_id: UnitPath, access: PatientAccessDep, clinic: ClinicDep, as_of: AsOfQuery = None
-) -> Response:
-    access.ensure_unit(hsa_id)
+    hsa_id: UnitPath,
+    access: PatientAccessDep,
+    clinic: ClinicDep,
+    query: WorklistQueryDep,
+    as_of: AsOfQuery = None,
+) -> WorklistOut:
     day = as_of or clinic.today()
-    with fhir_errors():
-        rows = clinic.worklist(hsa_id, day)
-    access.record([row.person for row in rows], resource="worklist", unit=hsa_id)
-    return Response(worklist_json(hsa_id, day, rows), media_type="application/json")
+    return worklist_out(hsa_id, day, unit_worklist(clinic, access, hsa_id, day, query))
