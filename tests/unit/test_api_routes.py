@@ -296,6 +296,20 @@ def test_another_units_page_is_an_error_page_and_the_patient_page_shows_the_plan
     assert client.get("/ui/patients/999").status_code == 404
 
 
+def test_a_page_view_moves_the_idle_clock_at_most_once_per_step(tmp_path: Path) -> None:
+    """A session read is not a write per page (SEEN_STEPS): a view within a sixtieth of the
+    idle time after the last recorded one leaves `seen` where it was."""
+    now = [0.0]
+    store = SessionStore(tmp_path / "sessions.sqlite", idle_seconds=60, clock=lambda: now[0])
+    session = store.start(VARDSAMORDNARE, Purpose.VARD)
+    now[0] = 30.0
+    assert store.get(session.token) is not None  # recorded: seen = 30
+    now[0] = 30.5  # within the step (1 s): not recorded
+    assert store.get(session.token) is not None
+    now[0] = 90.2  # 60.2 s after the recorded view: idle too long
+    assert store.get(session.token) is None
+
+
 def test_sessions_expire_when_idle_and_after_the_maximum(tmp_path: Path) -> None:
     now = [0.0]
     store = SessionStore(
