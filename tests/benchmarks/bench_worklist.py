@@ -2,8 +2,8 @@
 users, served from the read model, against a real `sip-fhir serve`.
 
     .venv/bin/python -m tests.benchmarks.bench_worklist [--listed 150] [--rows 1200]
-        [--users 50 [10 ...]] [--seconds 30] [--before-seconds 20] [--before-users 10]
-        [--base-url URL]
+        [--users 50 [10 ...]] [--seconds 30] [--loads paced closed]
+        [--before-seconds 0] [--before-users 5] [--base-url URL]
 
 1. A unit of its own on the FHIR server (`--base-url`, default the shared test server): a Prea60
    list of `--listed` patients (about two thirds in the risk group, half of those with a plan made
@@ -12,12 +12,13 @@ users, served from the read model, against a real `sip-fhir serve`.
 2. The read model's rows copied (new Patient ids, fictional personnummer) up to `--rows` rows in
    scope: the size of a unit of 10 000 listed patients, without loading them into HAPI.
 3. `sip-fhir serve` in a child process on a free port (scheduler off), on the same data dir.
-4. `--users` virtual users, each with its own connection and page session, alternate the
-   worklist page and `GET /units/{unit}/worklist`, waiting 1–3 s between requests (a person
-   reading the list), for `--seconds`. Then, for `--before-seconds`, `--before-users` users call
-   the API for yesterday (`?as_of=`), which takes the old path: a FHIR load of the unit per
-   request (of the `--listed` patients really on the server, not `--rows`). Fewer users: 50
-   users each loading a unit from a shared FHIR server would stall it for everyone.
+4. `--users` virtual users (threads of this process, the bounded client), each with its own
+   keep-alive connection and page session, ask in turn for the worklist page and
+   `GET /units/{unit}/worklist`, each as it opens, sorted by risk, filtered, searched and paged
+   (`targets`), for `--seconds` per load model (`LOADS`: `paced` 1–5 s between an answer and the
+   next request, `closed` none). Then, for `--before-seconds`, `--before-users` users call the
+   API for yesterday (`?as_of=`), which takes the old path: a FHIR load of the unit per request
+   (of the `--listed` patients really on the server, not `--rows`).
 Prints p50/p95/p99 per target. See README.md beside this file.
 """
 
@@ -62,6 +63,11 @@ from tests.support.sync import unit_hsa_id
 PURPOSE = "uppfoljning"
 START_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 120.0  # an answer slower than this counts as an error
+# Seconds a user waits between an answer and the next request. `paced`: a vårdsamordnare
+# reading the list and clicking on (the target is judged on this); `closed`: no pause at all,
+# every user always has a request in flight (a stress figure: 50 such users offer the load of
+# hundreds of people).
+LOADS = {"paced": (1.0, 5.0), "closed": (0.0, 0.0)}
 SERVE = "from adapter.cli import app; app()"  # `sip-fhir`, with this tree on PYTHONPATH
 FAMILIES = ("Lind", "Berg", "Ek", "Öberg", "Holm", "Sjöberg", "Nyström", "Lundqvist")
 GIVEN = ("Åsa", "Karl", "Maja", "Gösta", "Eva", "Nils", "Ingrid", "Olof")
@@ -223,6 +229,7 @@ def user(
     until: float,
     load: Load,
     rng: random.Random,
+    think: tuple[float, float],
 ) -> None:
     with httpx.Client(
         base_url=url, timeout=REQUEST_TIMEOUT, headers={"X-Purpose": PURPOSE}
@@ -236,7 +243,7 @@ def user(
             load.add(Sample("login", 0.0, login.status_code))
             return
         step = rng.randrange(len(targets))
-        time.sleep(rng.uniform(0, 2))  # users arrive spread out
+        time.sleep(rng.uniform(0, max(think[1], 0.5)))  # users arrive spread out
         while time.monotonic() < until:
             name, path = targets[step % len(targets)]
             step += 1
@@ -246,18 +253,26 @@ def user(
                 status = client.get(path, headers=headers).status_code  # the body is read
             except httpx.TimeoutException:
                 status = 0  # counted as an error
-            load.add(Sample(name, time.perf_counter() - started, status))
-            time.sleep(rng.uniform(1, 3))
+            load.add(Sample(name.split(":")[0], time.perf_counter() - started, status))
+            if think[1] > 0:
+                time.sleep(rng.uniform(*think))
 
 
 def run_load(
-    url: str, key: str, targets: list[tuple[str, str]], users: int, seconds: float
+    url: str,
+    key: str,
+    targets: list[tuple[str, str]],
+    users: int,
+    seconds: float,
+    think: tuple[float, float],
 ) -> tuple[Load, float]:
     load = Load()
     until = time.monotonic() + seconds
     threads = [
         threading.Thread(
-            target=user, args=(url, key, targets, until, load, random.Random(n)), daemon=True
+            target=user,
+            args=(url, key, targets, until, load, random.Random(n), think),
+            daemon=True,
         )
         for n in range(users)
     ]
@@ -267,6 +282,21 @@ def run_load(
     for thread in threads:
         thread.join()
     return load, time.monotonic() - started
+
+
+def targets(page: str, api: str) -> list[tuple[str, str]]:
+    """What a user asks for, in turn: the list as it opens, sorted by risk, the overdue only
+    (their second page), a birth year typed in, a later page; the page and the API alike."""
+    queries = ("", "?sort=-risk", "?overdue=1&page=2", "?q=1931", "?page=5")
+    return [
+        (f"{name}:{n}", f"{path}{query}")
+        for n, query in enumerate(queries)
+        for name, path in (("page", page), ("api", api))
+    ]
+
+
+def _load_average() -> str:
+    return ", ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def report(
@@ -292,17 +322,21 @@ def main() -> None:
     parser.add_argument("--listed", type=int, default=150, help="patients put on the server")
     parser.add_argument("--rows", type=int, default=1200, help="rows in scope in the read model")
     parser.add_argument("--users", type=int, nargs="+", default=[50], help="one run per count")
-    parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--before-seconds", type=float, default=20.0, help="0: no old path")
+    parser.add_argument("--seconds", type=float, default=30.0, help="per load model and count")
     parser.add_argument(
-        "--before-users", type=int, default=10, help="old path: each request loads from FHIR"
+        "--loads", nargs="+", choices=sorted(LOADS), default=["paced", "closed"], help="models"
+    )
+    parser.add_argument("--before-seconds", type=float, default=0.0, help="0: no old path")
+    parser.add_argument(
+        "--before-users", type=int, default=5, help="old path: each request loads from FHIR"
     )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument(
         "--base-url",
         default=os.environ.get("SIP_FHIR_TEST_SERVER", "http://localhost:8080/fhir"),
     )
-    args = parser.parse_args()
+    argv = sys.argv[1:]
+    args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(10**9)
     with tempfile.TemporaryDirectory(prefix="bench-worklist-") as scratch:
         root = Path(scratch)
@@ -323,19 +357,24 @@ def main() -> None:
             page, api = f"/ui/units/{clinic.unit}", f"/units/{clinic.unit}/worklist"
             yesterday = (today() - timedelta(days=1)).isoformat()
             print(
-                "\n1-3 s between a user's requests; ms per answer\n"
-                f"{'phase':<7} {'users':>5} {'target':<8} {'reqs':>6} {'errors':>6} {'req/s':>6} "
+                "\nms from sending a request to the last byte of its answer\n"
+                f"{'load':<7} {'users':>5} {'target':<8} {'reqs':>6} {'errors':>6} {'req/s':>6} "
                 f"{'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}"
             )
-            for users in args.users:
-                load, elapsed = run_load(
-                    url, key, [("page", page), ("api", api)], users, args.seconds
-                )
-                report("after", users, load, elapsed)
+            for name in args.loads:
+                for users in args.users:
+                    load, elapsed = run_load(
+                        url, key, targets(page, api), users, args.seconds, LOADS[name]
+                    )
+                    report(name, users, load, elapsed)
             if args.before_seconds > 0:
                 old = [("api-old", f"{api}?as_of={yesterday}")]
-                load, elapsed = run_load(url, key, old, args.before_users, args.before_seconds)
+                load, elapsed = run_load(
+                    url, key, old, args.before_users, args.before_seconds, LOADS["paced"]
+                )
                 report("before", args.before_users, load, elapsed)
+            print(f"machine: {os.cpu_count()} cores, load average {_load_average()}")
+            print(f"command: .venv/bin/python -m tests.benchmarks.bench_worklist {' '.join(argv)}")
         finally:
             process.terminate()
             try:
