@@ -7,7 +7,7 @@ answer leaves. Today's list comes from the read model (adapter/readmodel)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from adapter.api.access import PatientAccessDep
 from adapter.api.deps import AsOfQuery, ClinicDep, UnitPath, WorklistQueryDep
@@ -17,13 +17,18 @@ from adapter.api.services import unit_worklist
 router = APIRouter(tags=["arbetslista"])
 
 
-@router.get("/units/{hsa_id}/worklist", summary="Enhetens arbetslista, en sida i taget")
+@router.get(
+    "/units/{hsa_id}/worklist",
+    summary="Enhetens arbetslista, en sida i taget",
+    response_model=WorklistOut,  # the schema; the answer below is that model, encoded once
+)
 def worklist(
     hsa_id: UnitPath,
     access: PatientAccessDep,
     clinic: ClinicDep,
     query: WorklistQueryDep,
     as_of: AsOfQuery = None,
-) -> WorklistOut:
+) -> Response:
     day = as_of or clinic.today()
-    return worklist_out(hsa_id, day, unit_worklist(clinic, access, hsa_id, day, query))
+    found = worklist_out(hsa_id, day, unit_worklist(clinic, access, hsa_id, day, query))
+    return Response(found.model_dump_json(), media_type="application/json")
