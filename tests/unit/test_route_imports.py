@@ -11,12 +11,6 @@ from adapter.settings import REPO_ROOT
 
 ROUTES = REPO_ROOT / "adapter" / "api" / "routes"
 PACKAGE = "adapter.api.routes"
-# Still to move below the routes (issue 15.4, layering): route module -> sibling it imports.
-KNOWN = {
-    ("minplan", "survey"),
-    ("survey_report", "indicators"),
-    ("survey_report", "survey"),
-}
 
 
 def sibling_imports(path: Path) -> set[str]:
@@ -36,7 +30,7 @@ def test_no_route_module_imports_a_sibling_route_module() -> None:
         for path in sorted(ROUTES.glob("*.py"))
         for sibling in sibling_imports(path)
     }
-    assert found <= KNOWN, sorted(found - KNOWN)
+    assert found == set(), sorted(found)
 
 
 def test_the_pages_import_no_route_module() -> None:

@@ -42,6 +42,7 @@ from adapter.api.principal import PATIENT_DATA_READERS, Role
 from adapter.api.security import AuthenticationError, ensure_unit_access
 from adapter.api.services import complete_task, read_patient, trend_svg, unit_worklist
 from adapter.api.sessions import COOKIE, same_origin
+from adapter.api.surveys import survey_state
 from adapter.api.ui.render import PREFIX, redirect, render
 from adapter.api.ui.session import (
     PageAccessDep,
@@ -156,7 +157,7 @@ def worklist_page(
         as_of = clinic.today()
         listing = unit_worklist(clinic, access, hsa_id, as_of, query)
         unconfirmed = clinic.unconfirmed_runs(hsa_id)
-    surveys = request.app.state.survey.codes.status_by_patient(r.patient_id for r in listing.rows)
+    surveys = survey_state(request).codes.status_by_patient(r.patient_id for r in listing.rows)
     return render(
         request,
         "worklist.html",
@@ -200,7 +201,7 @@ def patient_page(
 ) -> HTMLResponse:
     with as_page():
         view = read_patient(clinic, access, patient_id, clinic.today(), "Patient")
-    surveys = request.app.state.survey.codes.status(p.id for p in view.plans)  # routes/survey.py
+    surveys = survey_state(request).codes.status(p.id for p in view.plans)
     return render(request, "patient.html", session, view=view, surveys=surveys)
 
 

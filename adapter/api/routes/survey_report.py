@@ -14,8 +14,8 @@ from fastapi.responses import HTMLResponse
 from adapter.api.access import Reader
 from adapter.api.clinic import Clinic
 from adapter.api.deps import ClinicDep, UnitPath, fhir_errors
-from adapter.api.routes.survey import survey_state
 from adapter.api.security import ensure_unit_access
+from adapter.api.surveys import survey_state
 from adapter.api.ui.render import PREFIX, render
 from adapter.api.ui.session import PageError, SessionDep, as_page
 from adapter.indicators.compute import Period
