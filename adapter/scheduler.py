@@ -38,6 +38,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 from zoneinfo import ZoneInfo
@@ -154,15 +155,37 @@ def build_scheduler(settings: Settings, *, blocking: bool = False) -> BaseSchedu
         timezone=zone,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE},
     )
+    store.start(scheduler, "default")  # creates the table; the scheduler's start repeats it
     for job in JOBS:
+        trigger = CronTrigger(timezone=zone, **job.cron)
+        kept = _stored_next_run(store, job.id, trigger)
         scheduler.add_job(
             job.func,
-            CronTrigger(timezone=zone, **job.cron),
+            trigger,
             id=job.id,
             name=job.name,
             replace_existing=True,  # the schedule in the code wins over the stored one
+            **({} if kept is None else {"next_run_time": kept}),
         )
     return scheduler
+
+
+def _stored_next_run(
+    store: SQLAlchemyJobStore, job_id: str, trigger: CronTrigger
+) -> datetime | None:
+    """The stored job's next run time when its schedule is the code's (None otherwise: computed
+    from now). A run that fell due while no scheduler ran (a restart, a leader's takeover) is
+    still stored as the next one: kept, the scheduler runs it once on start (coalesce, within
+    MISFIRE_GRACE); recomputed from now, it would be skipped."""
+    try:
+        stored = store.lookup_job(job_id)
+    except Exception as error:  # a job stored by other code (moved function, old pickle)
+        _log.warning("stored scheduler job unreadable; rescheduled", job=job_id, error=str(error))
+        return None
+    if stored is None or repr(stored.trigger) != repr(trigger):
+        return None
+    kept: datetime | None = stored.next_run_time
+    return kept
 
 
 class SchedulerLock:
