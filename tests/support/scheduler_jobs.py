@@ -8,6 +8,7 @@ import time
 from datetime import datetime, timedelta
 
 from adapter import scheduler
+from adapter.settings import Settings
 
 PROBE = "test-probe"
 RUNS: list[float] = []  # monotonic time of every run of `remember` in this process
@@ -31,3 +32,9 @@ def runs_after(seconds: float) -> int:
     time.sleep(seconds)
     with _LOCK:
         return len(RUNS)
+
+
+def soon(settings: Settings, seconds: int) -> datetime:
+    """A whole second `seconds` from now, in the scheduler's time zone."""
+    now = datetime.now(scheduler.time_zone(settings)).replace(microsecond=0)
+    return now + timedelta(seconds=seconds)

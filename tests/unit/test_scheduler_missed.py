@@ -16,11 +16,10 @@ from adapter.scheduler import (
     LeaderElection,
     RunningScheduler,
     start_scheduler,
-    time_zone,
 )
 from adapter.settings import Settings
 from tests.support import scheduler_jobs
-from tests.support.scheduler_jobs import PROBE, firing_at, runs_after
+from tests.support.scheduler_jobs import PROBE, firing_at, runs_after, soon
 
 
 @pytest.fixture(autouse=True)
@@ -28,12 +27,6 @@ def _no_runs() -> Iterator[None]:
     scheduler_jobs.RUNS.clear()
     yield
     scheduler_jobs.RUNS.clear()
-
-
-def soon(settings: Settings, seconds: int) -> datetime:
-    """A whole second `seconds` from now, in the scheduler's time zone."""
-    now = datetime.now(time_zone(settings)).replace(microsecond=0)
-    return now + timedelta(seconds=seconds)
 
 
 def wait_until(moment: datetime) -> None:
