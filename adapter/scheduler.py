@@ -67,6 +67,7 @@ from adapter.followup.service import FollowupService
 from adapter.indicators.store import weekly_snapshot
 from adapter.logs import get_logger
 from adapter.metrics import set_scheduler_leader
+from adapter.scheduler_runs import claim_run
 from adapter.settings import Settings, get_settings
 
 FULL_SCAN = "followups-full-scan"
@@ -167,21 +168,36 @@ def run_job(job_id: str) -> None:
     dropped) still holds this one until its run ends, so a new leader's run of the same job
     waits for nothing: it finds the lock taken and is skipped (a log line says so), and the
     next trigger runs as usual. On SQLite one scheduler runs per data directory (the file lock)
-    and a job never twice in it (max_instances=1).
+    and a job never twice in it (max_instances=1). Either way a fire time runs once: a second
+    run for it (a scheduler that read the job store before the first moved it on) is skipped.
     """
-    function = job_function(job_id)
-    url = state_url(get_settings(), JOB_STORE)
+    settings = get_settings()
+    url = state_url(settings, JOB_STORE)
     if not is_postgres(url):
-        function()
+        _run_once(settings, url, job_id)
         return
     lock = AdvisoryLock(url, key=job_lock_key(job_id))
     try:
         if not lock.acquire():
             _log.warning("scheduled job runs in another process; this run skipped", job=job_id)
             return
-        function()
+        _run_once(settings, url, job_id)
     finally:
         lock.release()
+
+
+def _run_once(settings: Settings, url: str, job_id: str) -> None:
+    """The job, unless a run for its latest fire time has started already (scheduler_runs)."""
+    zone = time_zone(settings)
+    spec = next(job for job in JOBS if job.id == job_id)
+    if not claim_run(url, job_id, job_trigger(spec, zone), datetime.now(zone)):
+        _log.warning("scheduled job already run for this time; this run skipped", job=job_id)
+        return
+    job_function(job_id)()
+
+
+def job_trigger(job: JobSpec, zone: ZoneInfo) -> CronTrigger:
+    return CronTrigger(timezone=zone, **job.cron)
 
 
 def time_zone(settings: Settings) -> ZoneInfo:
@@ -202,7 +218,7 @@ def build_scheduler(settings: Settings, *, blocking: bool = False) -> BaseSchedu
     )
     store.start(scheduler, "default")  # creates the table; the scheduler's start repeats it
     for job in JOBS:
-        trigger = CronTrigger(timezone=zone, **job.cron)
+        trigger = job_trigger(job, zone)
         kept = _stored_next_run(store, job.id, trigger)
         scheduler.add_job(
             GUARDED_RUN,

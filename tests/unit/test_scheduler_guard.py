@@ -1,11 +1,16 @@
-"""A scheduled job never runs in two processes at the same time (adapter/scheduler.py, run_job):
-on the shared database each run holds the job's own advisory lock from start to end."""
+"""A scheduled job never runs in two processes at the same time, and a fire time runs once
+(adapter/scheduler.py run_job, adapter/scheduler_runs.py): on the shared database each run holds
+the job's own advisory lock from start to end; a second run for the same fire time (a scheduler
+that read the job store before the first moved it on) is skipped, on SQLite too."""
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from adapter import scheduler
 from adapter.scheduler import AdvisoryLock, job_lock_key, run_job
@@ -14,13 +19,26 @@ from tests.support import scheduler_jobs
 from tests.support.scheduler_jobs import PROBE, firing_at, soon
 
 
-def test_a_run_finding_the_job_running_elsewhere_is_skipped(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    settings = Settings(data_dir=tmp_path, database_url=database_url)
+def start_of_a_second() -> None:
+    """Just after a whole second: the next calls fall in one second (one fire time)."""
+    time.sleep(1.05 - time.time() % 1.0)
+
+
+@pytest.fixture
+def every_second(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
+    settings = Settings(data_dir=tmp_path)
     monkeypatch.setattr(scheduler, "get_settings", lambda: settings)
-    monkeypatch.setattr(scheduler, "JOBS", (firing_at(soon(settings, 60), times=1),))
+    since = soon(settings, 0) - timedelta(minutes=1)
+    monkeypatch.setattr(scheduler, "JOBS", (firing_at(since, times=3600),))
     scheduler_jobs.RUNS.clear()
+    return settings
+
+
+def test_a_run_finding_the_job_running_elsewhere_is_skipped(
+    every_second: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = every_second.model_copy(update={"database_url": SecretStr(database_url)})
+    monkeypatch.setattr(scheduler, "get_settings", lambda: shared)
     elsewhere = AdvisoryLock(database_url, key=job_lock_key(PROBE))  # another process's run
     assert elsewhere.acquire()
     try:
@@ -28,10 +46,23 @@ def test_a_run_finding_the_job_running_elsewhere_is_skipped(
         assert scheduler_jobs.RUNS == []
     finally:
         elsewhere.release()
+    start_of_a_second()
     run_job(PROBE)  # that run over: this one runs, and frees the lock when done
+    run_job(PROBE)  # another scheduler's run for the same fire time
+    assert len(scheduler_jobs.RUNS) == 1
+    start_of_a_second()
+    run_job(PROBE)  # the next fire time
+    assert len(scheduler_jobs.RUNS) == 2
+
+
+def test_a_fire_time_runs_once_on_sqlite_too(every_second: Settings) -> None:
+    start_of_a_second()
+    run_job(PROBE)
+    run_job(PROBE)
+    assert len(scheduler_jobs.RUNS) == 1
+    start_of_a_second()
     run_job(PROBE)
     assert len(scheduler_jobs.RUNS) == 2
-    scheduler_jobs.RUNS.clear()
 
 
 def test_jobs_have_distinct_lock_keys_apart_from_the_leader_lock() -> None:

@@ -37,6 +37,7 @@ def test_a_run_missed_while_down_runs_once_after_a_restart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = Settings(data_dir=tmp_path)
+    monkeypatch.setattr(scheduler, "get_settings", lambda: settings)
     first = soon(settings, 3)
     monkeypatch.setattr(scheduler, "JOBS", (firing_at(first, times=2),))
 
@@ -67,6 +68,7 @@ def test_a_run_missed_during_a_leader_takeover_runs_once_in_the_new_leader(
     tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = Settings(data_dir=tmp_path, database_url=database_url)
+    monkeypatch.setattr(scheduler, "get_settings", lambda: settings)
     retry = 3.0  # the follower's next try comes after the run fell due
     leader = LeaderElection(settings, AdvisoryLock(database_url), retry_seconds=retry)
     follower = LeaderElection(settings, AdvisoryLock(database_url), retry_seconds=retry)
