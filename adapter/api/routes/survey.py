@@ -116,7 +116,7 @@ async def survey_answer(
 ) -> HTMLResponse:
     state = survey_state(request)
     client_address = request.client.host if request.client else "okänd"
-    if not state.limit.allow(client_address):
+    if not await run_in_threadpool(state.limit.allow, client_address):
         return _done(
             request,
             status.HTTP_429_TOO_MANY_REQUESTS,
@@ -178,6 +178,6 @@ def install(app: FastAPI) -> None:
     app.state.survey = SurveyState(
         survey=load_survey(survey_file(settings)),
         codes=CodeStore.for_settings(settings),
-        limit=RateLimit(limit=settings.survey_attempts_per_10min, window=600.0),
+        limit=RateLimit.for_settings(settings),
     )
     app.include_router(router)
