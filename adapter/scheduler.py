@@ -23,7 +23,10 @@ on the FHIR server for nothing. So:
   lock, on a connection of its own, is the leader and runs the jobs; the others are followers
   and try again every SIP_FHIR_SCHEDULER_RETRY_SECONDS. A leader that dies (even kill -9) loses
   its connection and with it the lock, so a follower takes over within about that time; a leader
-  whose connection is lost stops its jobs at its next check. The metric
+  whose lock connection is lost steps down at once (it watches the connection), and each job
+  run holds the job's own lock, so a run still going in the old leader is never overlapped by
+  the new leader's (run_job). A run missed during the takeover runs once in the new leader
+  (_stored_next_run). The metric
   `sip_fhir_scheduler_leader` is 1 in the leader, 0 in a follower.
 - on SQLite (one machine) a file lock (<data_dir>/scheduler.lock) keeps a second scheduler on
   the same data directory off (it logs and does not start; it does not take over later), and on
@@ -34,11 +37,15 @@ on the FHIR server for nothing. So:
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from select import select as wait_readable
 from typing import IO, Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -47,6 +54,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.util import ref_to_obj
 from fastapi import FastAPI
 from sqlalchemy import Connection, create_engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -59,6 +67,7 @@ from adapter.followup.service import FollowupService
 from adapter.indicators.store import weekly_snapshot
 from adapter.logs import get_logger
 from adapter.metrics import set_scheduler_leader
+from adapter.scheduler_runs import claim_run
 from adapter.settings import Settings, get_settings
 
 FULL_SCAN = "followups-full-scan"
@@ -68,6 +77,7 @@ MISFIRE_GRACE = 12 * 3600  # seconds: a scan missed at night still runs in the m
 JOB_STORE = "scheduler.sqlite"
 LOCK_FILE = "scheduler.lock"
 LEADER_LOCK = 0x5F1F_5C4E  # the advisory lock's key: any fixed number, the same in every process
+GUARDED_RUN = "adapter.scheduler:run_job"  # what the store calls: every job through its guard
 
 _log = get_logger("adapter.scheduler")
 
@@ -138,6 +148,58 @@ def indicator_snapshot() -> None:
     weekly_snapshot(get_settings())
 
 
+def job_function(job_id: str) -> Any:
+    """The function of the job `job_id` of JOBS."""
+    return ref_to_obj(next(job.func for job in JOBS if job.id == job_id))
+
+
+def job_lock_key(job_id: str) -> int:
+    """The job's own advisory lock key (a signed 64-bit number from its id)."""
+    return int.from_bytes(
+        hashlib.sha256(f"sip-fhir job {job_id}".encode()).digest()[:8], signed=True
+    )
+
+
+def run_job(job_id: str) -> None:
+    """What the scheduler runs: the job `job_id`, never in two processes at the same time.
+
+    On the shared database the run holds the job's own advisory lock, on a connection of its
+    own, from start to end. A leader that lost its election lock mid-run (its connection
+    dropped) still holds this one until its run ends, so a new leader's run of the same job
+    waits for nothing: it finds the lock taken and is skipped (a log line says so), and the
+    next trigger runs as usual. On SQLite one scheduler runs per data directory (the file lock)
+    and a job never twice in it (max_instances=1). Either way a fire time runs once: a second
+    run for it (a scheduler that read the job store before the first moved it on) is skipped.
+    """
+    settings = get_settings()
+    url = state_url(settings, JOB_STORE)
+    if not is_postgres(url):
+        _run_once(settings, url, job_id)
+        return
+    lock = AdvisoryLock(url, key=job_lock_key(job_id))
+    try:
+        if not lock.acquire():
+            _log.warning("scheduled job runs in another process; this run skipped", job=job_id)
+            return
+        _run_once(settings, url, job_id)
+    finally:
+        lock.release()
+
+
+def _run_once(settings: Settings, url: str, job_id: str) -> None:
+    """The job, unless a run for its latest fire time has started already (scheduler_runs)."""
+    zone = time_zone(settings)
+    spec = next(job for job in JOBS if job.id == job_id)
+    if not claim_run(url, job_id, job_trigger(spec, zone), datetime.now(zone)):
+        _log.warning("scheduled job already run for this time; this run skipped", job=job_id)
+        return
+    job_function(job_id)()
+
+
+def job_trigger(job: JobSpec, zone: ZoneInfo) -> CronTrigger:
+    return CronTrigger(timezone=zone, **job.cron)
+
+
 def time_zone(settings: Settings) -> ZoneInfo:
     """The rules' calendar time zone (mappings/rules.json): the jobs keep Swedish time."""
     return ZoneInfo(load_rule_params(settings.mappings_dir / RULES_FILE).calendar.timezone)
@@ -154,15 +216,38 @@ def build_scheduler(settings: Settings, *, blocking: bool = False) -> BaseSchedu
         timezone=zone,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE},
     )
+    store.start(scheduler, "default")  # creates the table; the scheduler's start repeats it
     for job in JOBS:
+        trigger = job_trigger(job, zone)
+        kept = _stored_next_run(store, job.id, trigger)
         scheduler.add_job(
-            job.func,
-            CronTrigger(timezone=zone, **job.cron),
+            GUARDED_RUN,
+            trigger,
+            args=(job.id,),
             id=job.id,
             name=job.name,
             replace_existing=True,  # the schedule in the code wins over the stored one
+            **({} if kept is None else {"next_run_time": kept}),
         )
     return scheduler
+
+
+def _stored_next_run(
+    store: SQLAlchemyJobStore, job_id: str, trigger: CronTrigger
+) -> datetime | None:
+    """The stored job's next run time when its schedule is the code's (None otherwise: computed
+    from now). A run that fell due while no scheduler ran (a restart, a leader's takeover) is
+    still stored as the next one: kept, the scheduler runs it once on start (coalesce, within
+    MISFIRE_GRACE); recomputed from now, it would be skipped."""
+    try:
+        stored = store.lookup_job(job_id)
+    except Exception as error:  # a job stored by other code (moved function, old pickle)
+        _log.warning("stored scheduler job unreadable; rescheduled", job=job_id, error=str(error))
+        return None
+    if stored is None or repr(stored.trigger) != repr(trigger):
+        return None
+    kept: datetime | None = stored.next_run_time
+    return kept
 
 
 class SchedulerLock:
@@ -211,7 +296,8 @@ class AdvisoryLock:
     in any way releases it, and closing the connection can never hand a held lock back to a pool.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, key: int = LEADER_LOCK) -> None:
+        self.key = key
         # Keepalives both ways: a leader host that vanishes (power, network) is noticed by the
         # server within about KEEPALIVE seconds, which ends its session and frees the lock; the
         # leader notices a dead link as fast instead of waiting on TCP's two hours.
@@ -223,7 +309,7 @@ class AdvisoryLock:
         try:
             for name, value in _SERVER_KEEPALIVE.items():
                 connection.execute(select(func.set_config(name, value, False)))
-            got = bool(connection.execute(select(func.pg_try_advisory_lock(LEADER_LOCK))).scalar())
+            got = bool(connection.execute(select(func.pg_try_advisory_lock(self.key))).scalar())
             connection.commit()  # the lock outlives the transaction; idle, not idle in one
         except BaseException:
             connection.close()
@@ -246,10 +332,22 @@ class AdvisoryLock:
             return False
         return True
 
+    def watch(self, seconds: float) -> bool:
+        """Wait up to `seconds` for the server to say something on the lock's connection; True
+        if it did. An idle session hears nothing until the server ends it (pg_terminate_backend,
+        shutdown, a lost link seen by keepalive), so this notices a lost lock at once."""
+        if self._connection is None:
+            return False
+        raw = self._connection.connection.dbapi_connection
+        if raw is None:
+            return True
+        readable, _, _ = wait_readable([raw.fileno()], [], [], seconds)
+        return bool(readable)
+
     def release(self) -> None:
         if self._connection is not None:
             try:
-                self._connection.execute(select(func.pg_advisory_unlock(LEADER_LOCK)))
+                self._connection.execute(select(func.pg_advisory_unlock(self.key)))
                 self._connection.commit()
             except SQLAlchemyError:
                 pass  # the connection is gone, and the lock with it
@@ -333,7 +431,19 @@ class LeaderElection:
             except Exception as error:  # the database away: try again, never die silently
                 _log.warning("scheduler election failed; retrying", error=str(error))
                 self._step_down()
-            self._stopped.wait(self._retry)
+            self._pause()
+
+    def _pause(self) -> None:
+        """Until the next try (a follower) or check (the leader). The leader watches its lock's
+        connection meanwhile and checks at once when the server ends it: no job starts in a
+        leader that has lost the lock (the check runs in well under a second)."""
+        deadline = time.monotonic() + self._retry
+        while not self._stopped.is_set() and (left := deadline - time.monotonic()) > 0:
+            step = min(left, 0.5)  # stop() is never kept waiting longer
+            if self._scheduler is None:
+                self._stopped.wait(step)
+            elif self._lock.watch(step):
+                return
 
     def _step(self) -> None:
         if self._scheduler is None:

@@ -28,7 +28,7 @@ class SurveyState:
         return cls(
             survey=load_survey(survey_file(settings)),
             codes=CodeStore.for_settings(settings),
-            limit=RateLimit(limit=settings.survey_attempts_per_10min, window=600.0),
+            limit=RateLimit.for_settings(settings),
         )
 
 

@@ -177,7 +177,7 @@ def indicators_command(
     elif fmt is Format.FHIR:
         echo_json(collection_bundle(report_resources(results, loaded_reference(loaded))))
     else:
-        Console().print(indicators_table(unit[0], chosen, results))
+        Console().print(indicators_table(unit[0], chosen, results, settings.profiles_dir))
 
 
 def _trend(
@@ -200,7 +200,7 @@ def _trend(
         typer.echo(trend_csv(trends), nl=False)
     else:
         for item in trends:
-            Console().print(trend_table(item))
+            Console().print(trend_table(item, settings.profiles_dir))
     for item in trends:
-        for path in write_trend_chart(item, out):
+        for path in write_trend_chart(item, out, settings.profiles_dir):
             err.print(f"Diagram: {path}", highlight=False)

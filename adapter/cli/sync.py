@@ -119,24 +119,26 @@ def _summary(
     table = Table(title="Sammanfattning", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
-    if check is not None and check.requeued:
-        table.add_row("Skickade igen (servern saknade dem)", thousands(check.requeued))
-    if tally.rows_read or tally.rows_rejected:
-        table.add_row("Rader lästa", thousands(tally.rows_read))
-        table.add_row("Avvisade rader", thousands(tally.rows_rejected))
-        if tally.rows_duplicate:
-            table.add_row("Upprepade rader (hoppades över)", thousands(tally.rows_duplicate))
-    if tally.older_skipped:
-        table.add_row("Äldre planversioner (hoppades över)", thousands(tally.older_skipped))
-    table.add_row("Resurser skapade", thousands(tally.created))
-    table.add_row("Resurser uppdaterade", thousands(tally.updated))
-    if tally.noop:
-        table.add_row("Skrivna, redan aktuella på servern", thousands(tally.noop))
-    if tally.rows_read:
-        table.add_row("Oförändrade (ingen skrivning)", thousands(tally.unchanged))
-    table.add_row("Omförsök", thousands(tally.retries))
-    table.add_row("Avvisade av servern (döda brev)", thousands(tally.dead))
-    table.add_row("Kvar i utkorgen", thousands(open_left))
+    requeued = check.requeued if check is not None else 0
+    read = bool(tally.rows_read or tally.rows_rejected)
+    repeated = tally.rows_duplicate if read else 0
+    rows = (  # (label, count, shown)
+        ("Skickade igen (servern saknade dem)", requeued, requeued > 0),
+        ("Rader lästa", tally.rows_read, read),
+        ("Avvisade rader", tally.rows_rejected, read),
+        ("Upprepade rader (hoppades över)", repeated, repeated > 0),
+        ("Äldre planversioner (hoppades över)", tally.older_skipped, tally.older_skipped > 0),
+        ("Resurser skapade", tally.created, True),
+        ("Resurser uppdaterade", tally.updated, True),
+        ("Skrivna, redan aktuella på servern", tally.noop, tally.noop > 0),
+        ("Oförändrade (ingen skrivning)", tally.unchanged, tally.rows_read > 0),
+        ("Omförsök", tally.retries, True),
+        ("Avvisade av servern (döda brev)", tally.dead, True),
+        ("Kvar i utkorgen", open_left, True),
+    )
+    for label, count, shown in rows:
+        if shown:
+            table.add_row(label, thousands(count))
     seconds = tally.seconds
     rate = f" ({tally.written / seconds:.0f} resurser/s)" if tally.written and seconds else ""
     table.add_row("Tid", f"{seconds:.1f} s{rate}")

@@ -42,7 +42,8 @@ def _dates(axis: Axes) -> None:
     axis.xaxis.set_major_formatter(ConciseDateFormatter(locator))
 
 
-def trend_figure(trend: UnitTrend) -> Figure:
+def trend_figure(trend: UnitTrend, profiles_dir: Path | None = None) -> Figure:
+    """`profiles_dir`: the Measures whose titles head the shares (None: adapter/api's seam)."""
     figure = Figure(figsize=(10, 3.2 * (len(SHARES) + 2)), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(len(SHARES) + 2, 1, sharex=True)
@@ -58,7 +59,7 @@ def trend_figure(trend: UnitTrend) -> Figure:
             if target is not None:
                 label = f"{whose} mål {target} %"
                 axis.axhline(float(target), linestyle=style, color=color, label=label)
-        axis.set_title(title(indicator), fontsize="medium")
+        axis.set_title(title(indicator, profiles_dir), fontsize="medium")
         axis.set_ylim(0, 100)
         axis.set_ylabel("%")
         axis.grid(alpha=0.3)
@@ -113,10 +114,10 @@ def _count_label(indicator: IndicatorCode) -> str:
     return indicator.value.removeprefix("kva-")
 
 
-def write_trend_chart(trend: UnitTrend, out_dir: Path) -> list[Path]:
+def write_trend_chart(trend: UnitTrend, out_dir: Path, profiles_dir: Path) -> list[Path]:
     """`indikatorer-<unit>.png` and `.svg` in `out_dir`; returns the files."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    figure = trend_figure(trend)
+    figure = trend_figure(trend, profiles_dir)
     paths = [out_dir / f"{chart_stem(trend.unit_hsa_id)}.{fmt}" for fmt in FORMATS]
     # No creation date and fixed element ids in the SVG: the same trend gives the same file.
     with rc_context({"svg.hashsalt": "sip-fhir"}):

@@ -54,11 +54,18 @@ def load_measures(profiles_dir: Path) -> dict[IndicatorCode, MeasureInfo]:
     return {code: _load(code, profiles_dir) for code in IndicatorCode}
 
 
-# The titles the tables, charts and pages show: those of the settings' profiles (read once).
-# The one lookup here that reads the settings; everything else is given its folder.
-def title(indicator: IndicatorCode) -> str:
-    return load_measures(get_settings().profiles_dir)[indicator].title
+# The titles the tables, charts and pages show, from the Measures in `profiles_dir` (read once).
+# `None` stands for the settings' profiles and is only for adapter/api's callers, which do not
+# pass the folder yet (they are being reworked on another branch); every other caller passes it.
+def title(indicator: IndicatorCode, profiles_dir: Path | None = None) -> str:
+    return load_measures(_folder(profiles_dir))[indicator].title
 
 
-def short_title(indicator: IndicatorCode) -> str:
-    return load_measures(get_settings().profiles_dir)[indicator].short_title
+def short_title(indicator: IndicatorCode, profiles_dir: Path | None = None) -> str:
+    return load_measures(_folder(profiles_dir))[indicator].short_title
+
+
+def _folder(profiles_dir: Path | None) -> Path:
+    if profiles_dir is not None:
+        return profiles_dir
+    return get_settings().profiles_dir

@@ -11,6 +11,7 @@ import io
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
@@ -173,7 +174,9 @@ def _met(value: Decimal | None, target: Decimal | None) -> str:
     return "ja" if value >= target else "[red]nej[/]"
 
 
-def indicators_table(unit_hsa_id: str, period: Period, results: Sequence[IndicatorResult]) -> Table:
+def indicators_table(
+    unit_hsa_id: str, period: Period, results: Sequence[IndicatorResult], profiles_dir: Path
+) -> Table:
     table = Table(
         title=f"Indikatorer för {unit_hsa_id} per {period.end}",
         caption=f"Antalen gäller {period.start} – {period.end}; andelarna {period.end}.",
@@ -186,10 +189,12 @@ def indicators_table(unit_hsa_id: str, period: Period, results: Sequence[Indicat
     table.add_column("Poäng (0–1)")
     for r in results:
         if r.scoring is Scoring.COHORT:
-            table.add_row(short_title(r.indicator), f"{r.numerator} st", "", "", "", "")
+            table.add_row(
+                short_title(r.indicator, profiles_dir), f"{r.numerator} st", "", "", "", ""
+            )
             continue
         table.add_row(
-            short_title(r.indicator),
+            short_title(r.indicator, profiles_dir),
             swedish(r.value),
             f"{r.numerator} av {r.denominator}",
             f"{_target(r.region_target_percent)} / {_target(r.unit_target_percent)}",
@@ -232,11 +237,11 @@ def trend_csv(trends: Sequence[UnitTrend]) -> str:
     return _csv(TREND_COLUMNS, rows)
 
 
-def trend_table(trend: UnitTrend) -> Table:
+def trend_table(trend: UnitTrend, profiles_dir: Path) -> Table:
     table = Table(title=f"Trend för {trend.unit_hsa_id} (veckovisa ögonblicksbilder)")
     table.add_column("Vecka t.o.m.")
     for indicator in (*SHARES, *COUNTS):
-        table.add_column(short_title(indicator), justify="right")
+        table.add_column(short_title(indicator, profiles_dir), justify="right")
     for day in trend.days:
         cells = [day.isoformat()]
         for indicator in (*SHARES, *COUNTS):

@@ -34,8 +34,10 @@ from adapter.mapping.fhir import Json
 from adapter.mapping.readback import extension_value
 from adapter.worklist.patient import (
     ActionView,
+    AppointmentView,
     GoalView,
     action_view,
+    appointment_views,
     goal_view,
     participant_views,
 )
@@ -50,12 +52,6 @@ class Contact:
     name: str
     role: str  # in words: "fast vårdkontakt"
     organization: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Visit:
-    day: date
-    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +76,8 @@ class MinPlan:
     municipality_does: tuple[Doing, ...]
     relatives_do: tuple[Doing, ...]
     contacts: tuple[Contact, ...]
-    next_visit: Visit | None
-    later_visits: tuple[Visit, ...]
+    next_visit: AppointmentView | None
+    later_visits: tuple[AppointmentView, ...]
     overall_responsibility: str | None
     updated: date | None
     valid_until: date | None
@@ -141,15 +137,9 @@ def min_plan(
     ordered = [goal_views[r] for r in referenced if r in goal_views]
     details = [a.get("detail") or {} for a in care_plan.get("activity", ())]
     actions = [action_view(d, goal_views) for d in details if d.get("kind") is None]
+    booked = [d for d in details if d.get("status") != "cancelled"]
     visits = sorted(
-        (
-            Visit(start, str(d.get("description") or "Planerad tid"))
-            for d in details
-            if d.get("kind") == "Appointment"
-            and d.get("status") != "cancelled"
-            and (start := _day((d.get("scheduledPeriod") or {}).get("start"))) is not None
-            and start >= as_of
-        ),
+        (v for v in appointment_views(booked, _day, untitled="Planerad tid") if v.day >= as_of),
         key=lambda v: v.day,
     )
     is_sip = any(

@@ -8,7 +8,7 @@ Only SIP and patientkontrakt CarePlans of the adapter (business identifier ID_PL
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -209,6 +209,19 @@ def _action(detail: Json, goals: dict[str, GoalView]) -> ActionView:
     )
 
 
+def appointment_views(
+    details: Iterable[Json], calendar_day: Callable[[Any], date | None], *, untitled: str
+) -> list[AppointmentView]:
+    """The booked times among a CarePlan's activity details (those with a start day), in their
+    order; `untitled` stands for a missing description."""
+    return [
+        AppointmentView(start, _text(d.get("description")) or untitled)
+        for d in details
+        if d.get("kind") == "Appointment"
+        and (start := calendar_day((d.get("scheduledPeriod") or {}).get("start"))) is not None
+    ]
+
+
 def _participants(team: Json | None) -> tuple[ParticipantView, ...]:
     return tuple(
         ParticipantView(
@@ -253,12 +266,7 @@ def plan_views(
             if ref and goal is not None:
                 goals[ref] = goal
         activities = [a.get("detail") or {} for a in care_plan.get("activity", ())]
-        appointments = [
-            AppointmentView(start, _text(d.get("description")) or "")
-            for d in activities
-            if d.get("kind") == "Appointment"
-            and (start := day((d.get("scheduledPeriod") or {}).get("start"))) is not None
-        ]
+        appointments = appointment_views(activities, day, untitled="")
         views.append(
             PlanView(
                 id=str(care_plan.get("id")),

@@ -252,13 +252,15 @@ def test_code_answered_once_anonymously_valid_and_counted(
 
 
 def test_guessing_codes_is_rate_limited_and_a_forged_form_refused(
-    world: tuple[Service, Clinic],
+    world: tuple[Service, Clinic], tmp_path: Path
 ) -> None:
     service, clinic = world
     client = login(service, service.keys.vardsamordnare)
     code = issue(client, min_plan_url(client, patient_id_of(client, clinic)))
     state = service.app.state.survey
-    service.app.state.survey = replace(state, limit=RateLimit(limit=3, window=600))
+    service.app.state.survey = replace(
+        state, limit=RateLimit(tmp_path / "attempts.sqlite", limit=3)
+    )
     try:
         anonymous = TestClient(service.app)
         no_cookie = TestClient(service.app).post("/enkat", data=answer_form(code) | {"csrf": "x"})

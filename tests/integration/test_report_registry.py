@@ -135,7 +135,9 @@ def _reports_of(client: FhirClient, unit: str) -> list[dict]:
 def test_a_rejected_entry_leaves_nothing_of_the_registry_transaction(
     fhir_client: FhirClient, scenario: Scenario, hapi_base_url: str
 ) -> None:
-    computed, _ = indicators_from_server(fhir_client, [scenario.unit], PERIOD, RULES)
+    computed, _ = indicators_from_server(
+        fhir_client, [scenario.unit], PERIOD, RULES, mappings=MAPPINGS
+    )
     unit = f"SE2321000057-E{uuid.uuid4().hex[:12].upper()}"  # reports no earlier run has sent
     results = [replace(result, unit_hsa_id=unit) for result in computed]
     measures = list(load_measures().values())

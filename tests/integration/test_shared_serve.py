@@ -1,7 +1,9 @@
 """Several real `sip-fhir serve` (and `scheduler run`) processes on one shared database
 (SIP_FHIR_DATABASE_URL, PostgreSQL), each with a data directory of its own: a login on one is
 valid on the other and a logout ends it on both, the audit log is one, and exactly one process
-leads the scheduler; kill -9 the leader and another takes over, no scheduled run twice."""
+leads the scheduler; kill -9 the leader and another takes over, no scheduled run twice. A leader
+whose lock connection the database ends mid-job stops at once, and no job runs in two processes
+at the same time."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import httpx
@@ -24,9 +28,12 @@ from sqlalchemy.pool import NullPool
 from adapter.api.apikeys import ApiKeyEntry, add_entry, new_key
 from adapter.api.principal import Role
 from adapter.api.sessions import COOKIE
+from adapter.scheduler import LEADER_LOCK
 from tests.support.postgres import free_port
+from tests.support.scheduler_probe import SLOW
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+RETRY_ENV = "SIP_FHIR_SCHEDULER_RETRY_SECONDS"
 RETRY_SECONDS = 1.0  # SIP_FHIR_SCHEDULER_RETRY_SECONDS of the processes
 TAKEOVER_BOUND = 10.0  # seconds: retry interval + start of the scheduler, with room on 2 cores
 LEADER = re.compile(r"^sip_fhir_scheduler_leader (\S+)$", re.MULTILINE)
@@ -76,7 +83,7 @@ def start(
 ) -> Iterator[Callable[..., Process]]:
     started: list[Process] = []
 
-    def run(name: str, *args: str) -> Process:
+    def run(name: str, *args: str, env: dict[str, str] | None = None) -> Process:
         port = free_port()
         env = {
             **os.environ,
@@ -85,8 +92,9 @@ def start(
             "SIP_FHIR_DATA_DIR": str(tmp_path / name),  # nothing shared through files
             "SIP_FHIR_API_KEYS_FILE": str(admin_key[0]),
             "SIP_FHIR_SCHEDULER": "on",
-            "SIP_FHIR_SCHEDULER_RETRY_SECONDS": str(RETRY_SECONDS),
+            RETRY_ENV: str(RETRY_SECONDS),
             "SIP_FHIR_LOG_LEVEL": "WARNING",
+            **(env or {}),
         }
         command = args or ("serve", "--port", str(port))
         popen = subprocess.Popen(
@@ -202,3 +210,81 @@ def test_two_services_share_sessions_audit_log_and_one_scheduler_leader(
     twice = {fired: n for fired, n in Counter(fired for fired, _ in runs).items() if n > 1}
     assert twice == {}
     print(f"takeover after kill -9: {takeover:.1f} s; {len(runs)} probe runs, none twice")
+
+
+@dataclass(frozen=True)
+class Span:
+    pid: int
+    started: datetime
+    ended: datetime | None
+
+
+def spans(database_url: str) -> list[Span]:
+    """The slow probe job's runs, in the order they started."""
+    engine = create_engine(database_url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            if connection.execute(text("SELECT to_regclass('probe_span')")).scalar() is None:
+                return []
+            query = text("SELECT pid, started, ended FROM probe_span ORDER BY started")
+            return [Span(*row) for row in connection.execute(query)]
+    finally:
+        engine.dispose()
+
+
+def end_leader_lock_connection(database_url: str) -> datetime:
+    """pg_terminate_backend on the session holding the scheduler's leader lock (as when its
+    connection drops); the database's clock at that moment."""
+    holder = text(
+        "SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+        " WHERE d.datname = current_database() AND l.locktype = 'advisory' AND l.granted"
+        " AND l.classid = 0 AND l.objid = :key AND l.objsubid = 1"
+    )
+    engine = create_engine(database_url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            backend = connection.execute(holder, {"key": LEADER_LOCK}).scalar_one()
+            ended = connection.execute(
+                text("SELECT pg_terminate_backend(:pid), clock_timestamp()"), {"pid": backend}
+            ).one()
+            assert ended[0] is True
+            moment: datetime = ended[1]
+            return moment
+    finally:
+        engine.dispose()
+
+
+JOB_SECONDS = 4.0  # each run of the slow probe job
+OLD_LEADER_RETRY = 30.0  # the old leader's periodic check: far later than "at once"
+
+
+@pytest.mark.timeout(240)
+def test_a_leader_that_loses_its_lock_mid_job_stops_at_once_and_no_run_overlaps(
+    start: Callable[..., Process], database_url: str
+) -> None:
+    slow = {SLOW: str(JOB_SECONDS)}
+    old = start("old", env={**slow, RETRY_ENV: str(OLD_LEADER_RETRY)})  # a `serve`: /metrics
+    wait_for(
+        lambda: any(s.pid == old.popen.pid for s in spans(database_url)), 90, "the first leader"
+    )
+    new = start("new", "scheduler", "run", env={**slow, RETRY_ENV: "0.5"})
+    time.sleep(3)  # the second process is up and a follower; the first is mid-run
+    assert {s.pid for s in spans(database_url)} == {old.popen.pid}
+    assert spans(database_url)[-1].ended is None
+
+    assert old.leads()
+    lost = end_leader_lock_connection(database_url)
+    stepped_down = wait_for(lambda: not old.leads(), 2.0, "the old leader steps down at once")
+    wait_for(lambda: any(s.pid == new.popen.pid for s in spans(database_url)), 30, "the new leader")
+    time.sleep(2 * JOB_SECONDS)
+    runs = spans(database_url)
+
+    # The old leader started nothing once its lock was gone (it noticed in well under 1 s) ...
+    late = [s for s in runs if s.pid == old.popen.pid and s.started > lost + timedelta(seconds=1)]
+    assert late == []
+    # ... its run in progress went on to its end, and the new leader's runs waited for it:
+    # no two runs of the job at the same time.
+    for before, after in pairwise(runs):
+        assert before.ended is not None and before.ended <= after.started, (before, after)
+    assert old.popen.poll() is None and new.popen.poll() is None
+    print(f"old leader stepped down {stepped_down:.2f} s after its lock connection ended")

@@ -156,20 +156,14 @@ class FaultProxy:
                     self._answer(429, _outcome("för många anrop"), [("Retry-After", "1")])
                 elif fault is Fault.UNAVAILABLE:
                     self._answer(503, _outcome("tillfälligt otillgänglig"))
-                elif fault is Fault.RESET:
-                    self._reset()
-                elif fault is Fault.STALL:
-                    time.sleep(proxy.stall_seconds)
-                    self._reset()
+                elif fault in (Fault.RESET, Fault.STALL):
+                    self._reset(stall=fault is Fault.STALL)
                 else:
                     status, upstream_headers, content = proxy._forward(
                         self.command, self.path, headers, body
                     )
-                    if fault is Fault.FORWARD_RESET:
-                        self._reset()
-                    elif fault is Fault.FORWARD_STALL:
-                        time.sleep(proxy.stall_seconds)
-                        self._reset()
+                    if fault in (Fault.FORWARD_RESET, Fault.FORWARD_STALL):
+                        self._reset(stall=fault is Fault.FORWARD_STALL)
                     else:
                         kept = [(k, v) for k, v in upstream_headers if k.lower() not in _HOP_BY_HOP]
                         if fault is Fault.MANY_HEADERS:
@@ -196,8 +190,11 @@ class FaultProxy:
                 self.wfile.write(content)
                 self.close_connection = True
 
-            def _reset(self) -> None:
-                """Close with RST (linger 0), not FIN: the client sees 'connection reset'."""
+            def _reset(self, *, stall: bool = False) -> None:
+                """Close with RST (linger 0), not FIN: the client sees 'connection reset'; with
+                `stall`, only after `stall_seconds` of silence."""
+                if stall:
+                    time.sleep(proxy.stall_seconds)
                 self.connection.setsockopt(
                     socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
                 )

@@ -216,27 +216,20 @@ def test_the_demo_writes_its_api_key_readable_by_the_owner_only(tmp_path: Path) 
         "PYTHONPATH": str(REPO_ROOT),
     }
     script = REPO_ROOT / "deploy" / "demo-key.sh"
+
+    def demo_key() -> subprocess.CompletedProcess[str]:
+        command = ["bash", str(script), str(key_file), OWN_UNIT]
+        return subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+
     old_umask = os.umask(0o022)  # as a default shell has it
     try:
-        first = subprocess.run(
-            ["bash", str(script), str(key_file), OWN_UNIT],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
+        first = demo_key()
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
         key = first.stdout.strip()
         assert key == key_file.read_text().strip()
         assert ApiKeyStore.load(keys_file).principal_for(key) is not None
         key_file.chmod(0o644)  # a key file an older demo left world-readable
-        again = subprocess.run(
-            ["bash", str(script), str(key_file), OWN_UNIT],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
+        again = demo_key()
     finally:
         os.umask(old_umask)
     assert again.stdout.strip() == key  # the same key shown again, not a new one

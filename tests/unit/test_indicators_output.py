@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 from adapter.canonical import CS_INDICATOR, MEASURE_POPULATION, IndicatorCode, measure_url
 from adapter.cli import app
 from adapter.domain import EventCode
-from adapter.indicators.chart import write_trend_chart
+from adapter.indicators.chart import trend_figure, write_trend_chart
 from adapter.indicators.compute import Period, Scoring, unit_indicators
-from adapter.indicators.measures import load_measures
+from adapter.indicators.measures import load_measures, short_title, title
 from adapter.indicators.present import (
     CSV_COLUMNS,
     indicators_csv,
@@ -92,14 +92,14 @@ def test_csv_rows_per_indicator_with_targets() -> None:
 
 
 def test_table_speaks_swedish_and_judges_the_targets() -> None:
-    text = _render(indicators_table(UNIT, PERIOD, _results(with_plan=10)))
+    text = _render(indicators_table(UNIT, PERIOD, _results(with_plan=10), PROFILES_DIR))
     coverage = next(line for line in text.splitlines() if "med SIP eller patientkontrakt" in line)
     assert "52,63 %" in coverage and "10 av 19" in coverage
     followup = next(line for line in text.splitlines() if "uppföljda inom 90" in line)
     assert "60 % / 80 %" in followup
     assert "nej / nej" in followup  # 52.63 % < 60 %: neither target met
     assert "3 st" in text
-    met = _render(indicators_table(UNIT, PERIOD, _results(with_plan=19)))
+    met = _render(indicators_table(UNIT, PERIOD, _results(with_plan=19), PROFILES_DIR))
     assert "ja / ja" in next(line for line in met.splitlines() if "inom 90" in line)
     assert swedish(None) == "–" and swedish(Decimal("5")) == "5,00 %"
 
@@ -138,20 +138,40 @@ def test_trend_outputs() -> None:
     ]  # fmt: skip
     rows = list(csv.DictReader(io.StringIO(trend_csv(trends))))
     assert len(rows) == 2 * len(IndicatorCode)
-    text = _render(trend_table(trends[0]))
+    text = _render(trend_table(trends[0], PROFILES_DIR))
     assert "57,89 % (11/19)" in text and "60 % / 80 %" in text
 
 
 def test_trend_chart_png_and_svg(tmp_path: Path) -> None:
     days = [date(2024, 11, 27), date(2024, 12, 4), date(2024, 12, 11)]
     (trend,) = unit_trends(_stored(days), RULES)
-    png, svg = write_trend_chart(trend, tmp_path / "a")
+    png, svg = write_trend_chart(trend, tmp_path / "a", PROFILES_DIR)
     assert png.name == f"indikatorer-{UNIT}.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = svg.read_text(encoding="utf-8")
     assert "<svg" in text and "Regionens mål 60 %" in text and "Enhetens mål 80 %" in text
-    _, again = write_trend_chart(trend, tmp_path / "b")
+    _, again = write_trend_chart(trend, tmp_path / "b", PROFILES_DIR)
     assert again.read_bytes() == svg.read_bytes()  # the same trend, the same file
+
+
+def test_titles_come_from_the_measures_in_the_folder_given(tmp_path: Path) -> None:
+    """The tables and charts take their Measures' folder: no lookup of the global settings."""
+    for source in PROFILES_DIR.glob("Measure-*.json"):
+        resource = json.loads(source.read_text(encoding="utf-8"))
+        resource["title"] = f"Egen {resource['title']}"
+        resource["group"][0]["code"]["coding"][0]["display"] = "Egen kort titel"
+        (tmp_path / source.name).write_text(json.dumps(resource), encoding="utf-8")
+    coverage = IndicatorCode.PLAN_COVERAGE
+    assert title(coverage, tmp_path).startswith("Egen ")
+    assert short_title(coverage, tmp_path) == "Egen kort titel"
+    assert "Egen kort titel" in _render(indicators_table(UNIT, PERIOD, _results(), tmp_path))
+    assert "Egen kort titel" not in _render(
+        indicators_table(UNIT, PERIOD, _results(), PROFILES_DIR)
+    )
+    (trend,) = unit_trends(_stored([date(2024, 12, 4)]), RULES)
+    assert "Egen kort titel" in _render(trend_table(trend, tmp_path))
+    shares = trend_figure(trend, tmp_path).axes[0].get_title()
+    assert shares == title(IndicatorCode.PLAN_COVERAGE, tmp_path)
 
 
 def test_every_indicator_has_a_measure_that_matches_what_is_computed() -> None:

@@ -175,7 +175,7 @@ def test_the_trend_chart_stacks_the_bands_per_snapshot(tmp_path: Path) -> None:
         for result in unit_indicators(states, UNIT, snapshot_period(day), RULES):
             reports.append(parse_report(summary_report(result).resource))
     (trend,) = unit_trends(reports, RULES)
-    figure = trend_figure(trend)
+    figure = trend_figure(trend, REPO_ROOT / "profiles")
     bands_axis = figure.axes[-2]
     assert bands_axis.get_title().startswith("Planernas kvalitetspoäng")
     heights = [patch.get_height() for patch in bands_axis.patches]
@@ -183,7 +183,7 @@ def test_the_trend_chart_stacks_the_bands_per_snapshot(tmp_path: Path) -> None:
     per_day = [sum(heights[j] for j in range(k, len(heights), len(days))) for k in range(2)]
     assert per_day == [5.0, 7.0]  # every plan in exactly one band
     assert {t.get_text() for t in bands_axis.get_legend().get_texts()} >= {"0,4–0,6", "0,8–1,0"}
-    paths = write_trend_chart(trend, tmp_path)
+    paths = write_trend_chart(trend, tmp_path, REPO_ROOT / "profiles")
     assert all(p.stat().st_size > 0 for p in paths)
 
 

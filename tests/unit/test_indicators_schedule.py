@@ -41,7 +41,8 @@ def test_the_snapshot_runs_monday_morning_swedish_time(
     settings: Settings, now: str, expected: str
 ) -> None:
     job = build_scheduler(settings).get_job(INDICATOR_SNAPSHOT)
-    assert job.func is scheduler.indicator_snapshot
+    assert (job.func, job.args) == (scheduler.run_job, (INDICATOR_SNAPSHOT,))
+    assert scheduler.job_function(INDICATOR_SNAPSHOT) is scheduler.indicator_snapshot
     start = datetime.fromisoformat(now).replace(tzinfo=STOCKHOLM)
     assert job.trigger.get_next_fire_time(None, start) == datetime.fromisoformat(expected)
 

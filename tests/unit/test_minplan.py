@@ -218,3 +218,19 @@ def test_a_plan_withheld_from_the_patient_is_marked() -> None:
     assert min_plan(care_plan, goals, team, date(2025, 2, 25)).not_for_patient
     care_plan, goals, team = as_stored(SIP | {"approved_for_patient": True})
     assert not min_plan(care_plan, goals, team, date(2025, 2, 25)).not_for_patient
+
+
+def test_a_cancelled_visit_is_not_shown_and_an_untitled_one_is_a_planned_time() -> None:
+    care_plan, goals, team = as_stored(SIP)
+    visits = {
+        a["detail"]["scheduledPeriod"]["start"][:10]: a["detail"]
+        for a in care_plan["activity"]
+        if a["detail"].get("kind") == "Appointment"
+    }
+    assert sorted(visits) == ["2025-03-01", "2025-04-15"]
+    visits["2025-03-01"]["status"] = "cancelled"
+    del visits["2025-04-15"]["description"]
+    plan = min_plan(care_plan, goals, team, date(2025, 2, 25))
+    assert plan.next_visit is not None
+    assert (plan.next_visit.day, plan.next_visit.text) == (date(2025, 4, 15), "Planerad tid")
+    assert plan.later_visits == ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -60,6 +61,11 @@ def _plan(patient: PersonId, plan_id: str, version: int, **kwargs: Any) -> Plan:
     )
 
 
+_NOTICE = DischargeNotice(
+    "LC-9002", OBERG, at("2024-12-20 09:10"), "Ryhov", "Geriatrik", True, False, Consent.OKANT, SRC
+)
+
+
 def _records() -> list[Record]:
     return [
         _row(LIND, "23.5"),
@@ -81,29 +87,9 @@ def _records() -> list[Record]:
         _plan(EKSTROM, "SIP-77", 1, status=PlanStatus.DRAFT),
         Event(LIND, d("2024-09-02"), EventCode.UPPF, UNIT, SRC, "besök", "lifecare:VP-1001"),
         Event(EKSTROM, d("2024-10-21"), EventCode.AU125, UNIT, SRC, None, "lifecare:SIP-77"),
-        DischargeNotice(
-            "LC-9002",
-            OBERG,
-            at("2024-12-20 09:10"),
-            "Ryhov",
-            "Geriatrik",
-            True,
-            False,
-            Consent.OKANT,
-            SRC,
-        ),
+        _NOTICE,
         # The same Meddelande-id again, corrected: the last one counts.
-        DischargeNotice(
-            "LC-9002",
-            OBERG,
-            at("2024-12-20 09:10"),
-            "Ryhov",
-            "Geriatrik",
-            True,
-            True,
-            Consent.JA,
-            SRC,
-        ),
+        replace(_NOTICE, needs_region=True, consent=Consent.JA),
     ]
 
 

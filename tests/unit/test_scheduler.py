@@ -132,10 +132,12 @@ def test_the_jobs_run_the_same_reconciliation_as_the_command(
     assert calls == [{}, {"quick": True}]
 
 
-def test_stored_job_references_resolve_to_the_job_functions(settings: Settings) -> None:
+def test_stored_jobs_run_the_job_functions_through_their_guard(settings: Settings) -> None:
     built = build_scheduler(settings)
-    assert built.get_job(FULL_SCAN).func is scheduler.full_scan
-    assert built.get_job(DUE_CHECK).func is scheduler.due_check
+    for job_id, function in ((FULL_SCAN, scheduler.full_scan), (DUE_CHECK, scheduler.due_check)):
+        job = built.get_job(job_id)
+        assert (job.func, job.args) == (scheduler.run_job, (job_id,))
+        assert scheduler.job_function(job_id) is function
 
 
 def test_cli_lists_the_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

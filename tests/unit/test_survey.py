@@ -103,16 +103,25 @@ def test_handout_status_per_plan_and_per_patient(tmp_path: Path) -> None:
     assert store.issued_count(UNIT, date(2025, 4, 1), date(2025, 6, 30)) == 2
 
 
-def test_rate_limit_per_client_slides_and_stays_bounded() -> None:
-    now = [0.0]
-    limit = RateLimit(limit=3, window=60, max_keys=100, clock=lambda: now[0])
+def test_rate_limit_per_client_slides_expires_and_keeps_no_address(tmp_path: Path) -> None:
+    now = [1_000.0]
+    store = tmp_path / "survey.sqlite"
+    limit = RateLimit(store, limit=3, window=60, clock=lambda: now[0])
     assert [limit.allow("10.0.0.1") for _ in range(4)] == [True, True, True, False]
     assert limit.allow("10.0.0.2")  # another client is not held back
-    now[0] = 61.0
+    now[0] += 61.0
     assert limit.allow("10.0.0.1")  # the window has slid
-    for n in range(500):
+    for n in range(50):
         limit.allow(f"192.0.2.{n}")
-    assert len(limit) == 100
+    now[0] += 61.0
+    assert limit.allow("10.0.0.3")
+    assert limit.addresses() == 1  # rows older than the window are gone, whoever they were
+    again = RateLimit(store, limit=3, window=60, clock=lambda: now[0])  # a restart counts on
+    assert [again.allow("10.0.0.3") for _ in range(3)] == [True, True, False]
+    with sqlite3.connect(store) as db:
+        rows = [str(row) for row in db.execute("select * from survey_attempt")]
+    assert rows and not any("10.0.0" in row for row in rows)
+    assert b"10.0.0" not in store.read_bytes()
 
 
 def test_response_has_no_subject_and_only_unit_and_the_meetings_quarter() -> None:

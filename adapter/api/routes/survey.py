@@ -97,7 +97,7 @@ async def survey_answer(
 ) -> HTMLResponse:
     state = survey_state(request)
     client_address = request.client.host if request.client else "okänd"
-    if not state.limit.allow(client_address):
+    if not await run_in_threadpool(state.limit.allow, client_address):
         return _done(
             request,
             status.HTTP_429_TOO_MANY_REQUESTS,
