@@ -78,6 +78,16 @@ def test_the_worklist_answers_a_page_and_audits_only_the_patients_on_it(service:
     assert ([r["patient_id"] for r in late["rows"]], late["matching"]) == (["1"], 1)
 
 
+def test_filters_and_paging_open_no_other_unit(service: Service) -> None:
+    params = {"q": "19", "page_size": 500, "sort": "-risk", "with_tasks": "true"}
+    other = service.as_("other", **PURPOSE)
+    assert (
+        service.client.get(f"/units/{UNIT}/worklist", params=params, headers=other).status_code
+        == 403
+    )
+    assert service.reads() == []
+
+
 @pytest.mark.parametrize(
     "params",
     [{"sort": "personnummer"}, {"page_size": 501}, {"page": 0}, {"plan": "x"}, {"q": "x" * 65}],
