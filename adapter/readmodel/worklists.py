@@ -25,6 +25,7 @@ follow-up Tasks themselves are.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -108,6 +109,7 @@ class Worklists:
         self.url = state_url(settings, SQLITE_FILE)
         self.store = store_for(settings)
         self._cache: dict[str, _Listed] = {}  # by unit, the most recently read last
+        self._failures: dict[str, tuple[float, Exception]] = {}  # a unit's last failed refresh
         self._cache_lock = threading.Lock()
 
     def client(self) -> FhirClient:
@@ -161,16 +163,29 @@ class Worklists:
         stale = [u for u in dict.fromkeys(units) if self._pending(u, as_of)]
         if not stale:
             return
+        waited_since = time.monotonic()
         with ExitStack() as locks:  # in sorted order: no deadlock between two refreshes
             for unit in sorted(stale):
                 locks.enter_context(_unit_lock(self.url, unit))
-            for _attempt in range(ATTEMPTS):
-                try:
-                    self._bring_up(sorted(stale), as_of)
-                    return
-                except Conflict as conflict:  # another process refreshed it: look again
-                    _log.info("read model refreshed elsewhere", unit=str(conflict))
-            self._bring_up(sorted(stale), as_of)
+            # The refresh this thread waited for failed (the FHIR server is down or stalls):
+            # its error is this reader's answer too. Otherwise 200 readers of one unit would
+            # each wait out the server in turn, behind one lock.
+            for unit in stale:
+                failed = self._failures.get(unit)
+                if failed is not None and failed[0] >= waited_since:
+                    raise failed[1]
+            try:
+                for _attempt in range(ATTEMPTS):
+                    try:
+                        self._bring_up(sorted(stale), as_of)
+                        return
+                    except Conflict as conflict:  # another process refreshed it: look again
+                        _log.info("read model refreshed elsewhere", unit=str(conflict))
+                self._bring_up(sorted(stale), as_of)
+            except Exception as error:
+                for unit in stale:
+                    self._failures[unit] = (time.monotonic(), error)
+                raise
 
     def _pending(self, unit: str, as_of: date) -> bool:
         state = self.store.unit_state(unit)
