@@ -140,7 +140,7 @@ def test_a_rejected_entry_leaves_nothing_of_the_registry_transaction(
     )
     unit = f"SE2321000057-E{uuid.uuid4().hex[:12].upper()}"  # reports no earlier run has sent
     results = [replace(result, unit_hsa_id=unit) for result in computed]
-    measures = list(load_measures().values())
+    measures = list(load_measures(REPO_ROOT / "profiles").values())
     before = {m.url: next(iter(fhir_client.search("Measure", {"url": m.url}))) for m in measures}
     changed = [replace(m, resource={**m.resource, "description": "ändrad"}) for m in measures]
 
