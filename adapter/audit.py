@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from contextlib import closing
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -169,8 +169,9 @@ def _utc_text(moment: datetime) -> str:
 
 
 def _row(event: AuditEvent) -> tuple[str | None, ...]:
-    values = astuple(event)
-    return (_utc_text(event.at), *(None if v is None else str(v) for v in values[1:]))
+    # getattr, not dataclasses.astuple (a deep copy): a worklist page writes 50 of these
+    values = (getattr(event, name) for name in _COLUMNS[1:])
+    return (_utc_text(event.at), *(None if v is None else str(v) for v in values))
 
 
 def _event(row: Sequence[str]) -> AuditEvent:

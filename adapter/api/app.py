@@ -28,6 +28,7 @@ from adapter.api.routes import prea60 as prea60_routes
 from adapter.api.routes import survey as survey_routes
 from adapter.api.routes import survey_report as survey_report_routes
 from adapter.api.security import Authenticator, build_authenticator
+from adapter.api.ui import install as ui
 from adapter.audit import AuditLog
 from adapter.settings import Settings, get_settings
 
@@ -90,7 +91,8 @@ def create_app(
         app.include_router(area.router)
     app.include_router(prea60_routes.router)  # unconfirmed Prea60 runs: list, confirm, reject
     app.include_router(prea60_routes.pages)  # ... and the worklist banner's buttons
-    pages.install(app)  # the vårdsamordnare's pages (/ui) and their static files
+    app.include_router(pages.router)  # the vårdsamordnare's pages (/ui) ...
+    ui.install(app)  # ... their sessions, static files and error pages
     app.include_router(minplan_routes.router)  # "Min plan" page and PDF (/ui/patients/...)
     survey_routes.install(app)  # the SIP meeting survey's anonymous answer page (/enkat)
     app.include_router(survey_report_routes.router)  # its indicator per quarter (API)

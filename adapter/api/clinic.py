@@ -2,8 +2,10 @@
 indicators and their trend from the FHIR server, and mark a Task done.
 
 Reads go through the follow-up loader (`adapter.followup.load`), so the list shows exactly what
-the rules see; the read models are pure (`adapter.worklist`). Every search that names a patient
-is a POST `_search` or a batch entry: no personnummer in a request line.
+the rules see; the read models are pure (`adapter.worklist`). Today's worklist is served from
+the read model (`adapter.readmodel`), which the loader fills and the adapter's writes refresh.
+Every search that names a patient is a POST `_search` or a batch entry: no personnummer in a
+request line.
 
 Marking a Task done records the act that fulfils it as an event through the ingest pipeline
 (an AW010 for a SIP, UPPF for a patientkontrakt, SIPKALL for a call to SIP: a Procedure, as an
@@ -16,7 +18,6 @@ plan) is not marked done here: it closes when the plan arrives.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import cached_property
@@ -31,7 +32,6 @@ from adapter.followup.load import load_states
 from adapter.followup.loaded import LoadedPatient
 from adapter.followup.reconcile import local_today
 from adapter.followup.rules import Outcome, PlanFocus, RuleSet
-from adapter.followup.scope import CHUNK_SIZE
 from adapter.followup.service import FollowupService
 from adapter.followup.tasks import ServerTask, closed_task, read_task
 from adapter.indicators.compute import IndicatorResult, Period
@@ -41,7 +41,8 @@ from adapter.logs import get_logger
 from adapter.mapping import Mappings
 from adapter.mapping.fhir import Json
 from adapter.prea60.guard import RunCheck
-from adapter.prea60.runs import pending_runs
+from adapter.readmodel.store import Touched
+from adapter.readmodel.worklists import names
 from adapter.settings import Settings
 from adapter.worklist import (
     PatientView,
@@ -136,28 +137,21 @@ class Clinic:
     # --- reads ---
 
     def worklist(self, unit_hsa_id: str, as_of: date) -> list[WorklistRow]:
+        """Today's list from the read model (current with the adapter's last write); another
+        day's (the API's `as_of`) read from the FHIR server."""
+        if as_of == self.today():
+            return self.followups.worklists.rows(unit_hsa_id, as_of)
         with self.client() as client:
             loaded = load_states(
                 client, as_of=as_of, rules=self.rules, units=[unit_hsa_id], mappings=self.mappings
             )
-            names = self._names(client, (p.reference for p in loaded.patients.values()))
-        return worklist_rows(loaded, unit_hsa_id, as_of, self.rules, names)
+            found = names(client, (p.reference for p in loaded.patients.values()))
+        return worklist_rows(loaded, unit_hsa_id, as_of, self.rules, found)
 
     def unconfirmed_runs(self, unit_hsa_id: str) -> list[RunCheck]:
-        """The unit's Prea60 runs held back for a person to confirm (adapter/prea60/)."""
-        with self.client() as client:
-            return pending_runs(client, unit_hsa_id, self.rules.params)
-
-    def _names(self, client: FhirClient, refs: Iterable[str]) -> dict[str, str]:
-        ids = sorted({ref.rsplit("/", 1)[-1] for ref in refs})
-        names: dict[str, str] = {}
-        for start in range(0, len(ids), CHUNK_SIZE):
-            params = [("_id", ",".join(ids[start : start + CHUNK_SIZE])), ("_count", PAGE)]
-            for patient in client.search("Patient", [*params, ("_elements", "name")], post=True):
-                name = patient_name(patient)
-                if name:
-                    names[str(patient["id"])] = name
-        return names
+        """The unit's Prea60 runs held back for a person to confirm (adapter/prea60/), from
+        the read model (a run held back, confirmed or rejected rebuilds it)."""
+        return self.followups.worklists.unconfirmed_runs(unit_hsa_id, self.today())
 
     def load_patient(self, client: FhirClient, patient_id: str) -> LoadedPatient | None:
         """The patient with Patient logical id `patient_id`, if it exists and has a personnummer."""
@@ -292,6 +286,9 @@ class Clinic:
         with self.client() as client:
             task = self._close_if_open(client, context.task.id, event, by)
             patient = self.load_patient(client, context.patient.reference.rsplit("/", 1)[-1])
+        worklists = self.followups.worklists
+        worklists.written(Touched(patient_refs=frozenset({context.patient.reference})))
+        worklists.refresh(as_of, sorted(context.units))  # the list the caller goes back to
         next_due = self.rules.follow_up_due(patient.state, as_of) if patient else None
         reason = (task.resource.get("statusReason") or {}).get("text")
         _log.info("task marked done", task=task.id, code=event.code.value, status=task.status)

@@ -18,6 +18,15 @@ from adapter.fhirclient import AuthError, FhirError, NotFound, TemporaryError
 from adapter.followup.scope import ScopeError
 from adapter.followup.service import FollowupService
 from adapter.logs import get_logger
+from adapter.worklist import PlanLabel
+from adapter.worklist.listing import (
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_SORT,
+    MAX_PAGE_SIZE,
+    SORT_KEYS,
+    SORT_PATTERN,
+    WorklistQuery,
+)
 
 _log = get_logger("adapter.api")
 
@@ -50,6 +59,49 @@ AsOfQuery = Annotated[
     date | None,
     Query(description="Dagen listan avser, ÅÅÅÅ-MM-DD (standard: i dag, svensk tid)"),
 ]
+
+
+def worklist_query(
+    q: Annotated[
+        str,
+        Query(
+            max_length=64,
+            description="Namn eller födelsedatum (ÅÅÅÅMMDD), eller en del av något av dem; "
+            "ett personnummer matchas på sitt datum (skicka bara datumet)",
+        ),
+    ] = "",
+    plan: Annotated[
+        str, Query(pattern="^(|SIP|patientkontrakt|ingen)$", description="Bara den planen")
+    ] = "",
+    overdue: Annotated[bool, Query(description="Bara patienter med något försenat")] = False,
+    with_tasks: Annotated[bool, Query(description="Bara patienter med öppna uppgifter")] = False,
+    sort: Annotated[
+        str,
+        Query(
+            pattern=SORT_PATTERN,
+            description=f"Kolumnen listan sorteras på ({', '.join(SORT_KEYS)}); `-` före för "
+            "fallande. Standard: försenade först, sedan förfallodag",
+        ),
+    ] = DEFAULT_SORT,
+    page: Annotated[int, Query(ge=1, description="Sidan, från 1")] = 1,
+    page_size: Annotated[
+        int, Query(ge=1, le=MAX_PAGE_SIZE, description="Rader per sida")
+    ] = DEFAULT_PAGE_SIZE,
+) -> WorklistQuery:
+    """The worklist's filters, order and page (adapter/worklist/listing.py), the API's and the
+    page's alike."""
+    return WorklistQuery(
+        text=q,
+        plan=PlanLabel(plan) if plan else None,
+        overdue_only=overdue,
+        with_tasks_only=with_tasks,
+        sort=sort,
+        page=page,
+        page_size=page_size,
+    )
+
+
+WorklistQueryDep = Annotated[WorklistQuery, Depends(worklist_query)]
 
 
 def followup_service(request: Request) -> FollowupService:

@@ -34,6 +34,8 @@ from adapter.domain import DischargeNotice, Event, Plan, Record, RowError
 from adapter.fhirclient import FhirClient, FhirError
 from adapter.followup.facts import hsa_id_of
 from adapter.personnummer import written
+from adapter.readmodel.imports import ImportTouches
+from adapter.readmodel.worklists import store_for
 from adapter.settings import Settings
 from adapter.sources import SourceKind
 from adapter.sources import events as event_format
@@ -162,16 +164,20 @@ class Ingestion:
             if units is not None:
                 owners = plan_owner(client) if kind is SourceKind.PLANS else None
                 admit = unit_admission(units, kind, self.settings.mappings_dir, owners)
+            touches = ImportTouches()
             importer = Importer(
                 open_outbox(outbox_url(self.settings)),
                 client,
                 self.settings.mappings_dir,
                 tally,
                 sync_settings,
-                admit=admit,
+                admit=touches.admission(admit),
                 care_provider_hsa_id=self.settings.care_provider_hsa_id,
             )
-            result = importer.run(paths, kind)
+            try:
+                result = importer.run(paths, kind)
+            finally:  # what landed before a failure is written too
+                store_for(self.settings).record(touches.touched())
         report.fill(tally, result)
         report.encoding = next(
             (r.summary.encoding for r in result.readings if r.summary.encoding), None

@@ -1,6 +1,7 @@
-"""What more than one route does (the service layer between the routes and the Clinic): read a
-patient for the caller, mark a Task done, draw a unit's trend chart. The JSON routes and the
-pages both call these; a route imports them from here, never from a sibling route."""
+"""What more than one route does (the service layer between the routes and the Clinic): one page
+of a unit's worklist, read a patient for the caller, mark a Task done, draw a unit's trend
+chart. The JSON routes and the pages both call these; a route imports them from here, never
+from a sibling route."""
 
 from __future__ import annotations
 
@@ -22,7 +23,20 @@ from adapter.api.deps import (
 from adapter.indicators.chart import trend_figure
 from adapter.indicators.trend import UnitTrend
 from adapter.worklist import PatientView
+from adapter.worklist.listing import WorklistPage, WorklistQuery, worklist_page
 from adapter.worklist.scope import scoped_view, shown
+
+
+def unit_worklist(
+    clinic: Clinic, access: PatientAccess, unit: str, day: date, query: WorklistQuery
+) -> WorklistPage:
+    """The page of the unit's list `query` asks for (the caller's unit, or 403); the patients on
+    the page, and only they, audited (one entry each, one transaction) before it returns."""
+    access.ensure_unit(unit)
+    with fhir_errors():
+        found = worklist_page(clinic.worklist(unit, day), query)
+    access.record([row.person for row in found.rows], resource="worklist", unit=unit)
+    return found
 
 
 def read_patient(

@@ -62,6 +62,7 @@ from adapter.settings import Settings
 COOKIE = "sip_fhir_session"
 IDLE_SECONDS = 30 * 60
 MAX_SECONDS = 10 * 3600
+SEEN_STEPS = 60
 SQLITE_FILE = "sessions.sqlite"
 _METADATA = MetaData()
 _TABLE = Table(
@@ -169,15 +170,18 @@ class SessionStore:
             return None
         now = self._clock()
         c = _TABLE.c
-        with self._engine.begin() as db:
+        where = (c.token_hash == _hash(token), ~self._expired(now))
+        with self._engine.connect() as db:
             row = db.execute(
-                sql_update(_TABLE)
-                .where(c.token_hash == _hash(token), ~self._expired(now))
-                .values(seen=now)
-                .returning(c.principal, c.purpose, c.csrf, c.started, c.flash)
+                select(c.principal, c.purpose, c.csrf, c.started, c.seen, c.flash).where(*where)
             ).first()
         if row is None:
             return None
+        # A read, not a write, per page: `seen` moves once per SEEN_STEPS-th of the idle time
+        # (30 s of 30 min), so fifty users' pages are not fifty commits a second.
+        if now - row.seen >= self.idle_seconds / SEEN_STEPS:
+            with self._engine.begin() as db:
+                db.execute(sql_update(_TABLE).where(*where).values(seen=now))
         flash = Flash(self._engine, _hash(token), list(json.loads(row.flash)))
         return PageSession(
             token,

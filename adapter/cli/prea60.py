@@ -19,6 +19,8 @@ from adapter.fhirclient import FhirClient, FhirError
 from adapter.followup.params import RULES_FILE, RuleParamsError, load_rule_params
 from adapter.prea60.decide import Decision, decide_run, decided_text
 from adapter.prea60.runs import RunNotFound, pending_runs
+from adapter.readmodel.store import Touched
+from adapter.readmodel.worklists import store_for
 from adapter.settings import get_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_NOT_FOUND = 0, 1, 2
@@ -95,6 +97,7 @@ def _decide(unit: str, run: date, decision: Decision) -> None:
     try:
         with FhirClient(settings.endpoint()) as client:
             rows = decide_run(client, unit, run, decision, audit=audit)
+        store_for(settings).record(Touched(units=frozenset({unit})))  # the worklist's banner
     except RunNotFound as error:
         err.print(f"[bold red]{error}[/]")
         raise typer.Exit(EXIT_NOT_FOUND) from None

@@ -30,6 +30,8 @@ from adapter.cli.rowerrors import ErrorReport, thousands
 from adapter.fhirclient import FhirClient, FhirError
 from adapter.mapping import MappingsError
 from adapter.personnummer import mask
+from adapter.readmodel.imports import ImportTouches
+from adapter.readmodel.worklists import store_for
 from adapter.settings import Settings, get_settings
 from adapter.sources import ColumnMapError, SourceKind
 from adapter.sources.textfile import encoding_name
@@ -213,6 +215,7 @@ def import_command(
     with _progress(err, total) as progress_hooks:
         tally = Tally(combine(progress_hooks, metrics_hooks(), SyncHooks(row_error=errors.add)))
         try:
+            touches = ImportTouches()
             with _client(settings, tally) as client:
                 importer = Importer(
                     open_outbox(outbox_url(settings)),
@@ -221,9 +224,13 @@ def import_command(
                     tally,
                     sync_settings,
                     force=force,
+                    admit=touches.admission(),
                     care_provider_hsa_id=settings.care_provider_hsa_id,
                 )
-                result = importer.run(files, kind)
+                try:
+                    result = importer.run(files, kind)
+                finally:  # the worklists read these patients again (adapter/readmodel)
+                    store_for(settings).record(touches.touched())
         except (ColumnMapError, MappingsError, OSError, ValueError) as error:
             err.print(f"[bold red]Importen kunde inte starta:[/] {mask(str(error))}")
             raise typer.Exit(EXIT_FAILED) from None

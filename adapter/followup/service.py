@@ -8,6 +8,9 @@ creates, If-Match on updates) but wasteful: run one scheduler (see adapter/sched
 Notifications are coalesced: each names a patient, a single worker thread re-evaluates the
 patients that arrived since its last round, in one run (a Prea60 import that touches a patient
 50 times evaluates them once or twice, not 50 times).
+
+Every run that writes journals what it wrote for the worklist read model and brings the
+worklists up to date (adapter/readmodel/worklists.py: how fresh they are).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import threading
 from collections.abc import Sequence
 from datetime import date
 from functools import cached_property
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from adapter.fhirclient import FhirClient, FhirError
 from adapter.followup.facts import subject_of
@@ -28,9 +33,12 @@ from adapter.followup.reconcile import (
 )
 from adapter.followup.rules import RuleSet
 from adapter.followup.rulesfile import rules_of
+from adapter.followup.scope import ScopeError
 from adapter.logs import get_logger
 from adapter.mapping import Mappings, load_mappings
 from adapter.mapping.fhir import Json
+from adapter.readmodel.store import Touched
+from adapter.readmodel.worklists import Worklists, touched_units
 from adapter.settings import Settings
 
 _log = get_logger("adapter.followup.service")
@@ -71,7 +79,7 @@ class FollowupService:
 
         Above the cancellation cap the default keeps the Tasks open and flags it (`held`)."""
         with self._run_lock, self.client(counter) as client:
-            return run_followups(
+            report = run_followups(
                 client,
                 self.rules,
                 as_of or local_today(self.rules),
@@ -83,6 +91,27 @@ class FollowupService:
                 batch_size=self.settings.batch_size,
                 cancellations=cancellations,
             )
+        if not dry_run:
+            self._written(units, patient_refs)
+        return report
+
+    @cached_property
+    def worklists(self) -> Worklists:
+        """The worklist read model (adapter/readmodel): the runs keep it current."""
+        return Worklists(self.settings, self.rules, self.mappings)
+
+    def _written(self, units: Sequence[str] | None, patient_refs: Sequence[str] | None) -> None:
+        """Journal what the run wrote (a unit's scan: the unit; notified patients: them) and
+        refresh the worklists now: the scanned units, or every unit the read model holds."""
+        if patient_refs is not None:
+            touched, scope = Touched(patient_refs=frozenset(patient_refs)), None
+        else:
+            touched, scope = touched_units(units), units
+        self.worklists.written(touched)
+        try:
+            self.worklists.refresh(local_today(self.rules), scope)
+        except (FhirError, ScopeError, SQLAlchemyError) as error:  # the next reader retries
+            _log.error("worklists not refreshed after the run", error=str(error))
 
     # --- notifications (the subscription hook) ---
 

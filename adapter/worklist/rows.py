@@ -166,7 +166,7 @@ def worklist_row(
     )
 
 
-def _order(row: WorklistRow) -> tuple[bool, date, str, str]:
+def row_order(row: WorklistRow) -> tuple[bool, date, str, str]:
     return (not row.overdue, row.due or date.max, row.name or "", row.patient_id)
 
 
@@ -194,4 +194,4 @@ def worklist_rows(
         )
         is not None
     ]
-    return sorted(rows, key=_order)
+    return sorted(rows, key=row_order)

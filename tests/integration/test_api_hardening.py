@@ -277,7 +277,11 @@ def test_healthz_answers_while_200_slow_worklist_reads_are_in_flight(
         slow = make_service(tmp_path, f"{stalling.url}{parts.path}", clinic.unit)
         with running(slow.app, free_port()) as base, ThreadPoolExecutor(200) as pool:
             headers = {"X-API-Key": slow.keys.vardsamordnare, "X-Purpose": "uppfoljning"}
-            url = f"{base}/units/{clinic.unit}/worklist"
+            # Another day's list is read from the FHIR server per request, so each read holds
+            # a worker thread; today's comes from the read model, whose refresh is one per unit
+            # (the others wait for its answer, see the next test).
+            yesterday = today() - timedelta(days=1)
+            url = f"{base}/units/{clinic.unit}/worklist?as_of={yesterday.isoformat()}"
             reads = [
                 pool.submit(requests.get, url, headers=headers, timeout=120) for _ in range(200)
             ]
@@ -292,3 +296,26 @@ def test_healthz_answers_while_200_slow_worklist_reads_are_in_flight(
             # /healthz came after those queued ahead of it, 100 and more.
             assert finished < 40, f"/healthz waited for {finished} of 200 reads"
             assert {read.result().status_code for read in reads} <= {502, 503}
+
+
+def test_readers_of_one_unit_share_one_failed_refresh_of_the_read_model(
+    tmp_path: Path, hapi_base_url: str, clinic: Clinic
+) -> None:
+    """Today's list on a stalling FHIR server: one refresh of the unit at a time, and those who
+    waited for it get its error, not a turn each (40 readers one after the other would take
+    40 times two stalls: minutes)."""
+    parts = urlsplit(hapi_base_url)
+    upstream = f"{parts.scheme}://{parts.netloc}"
+    with FaultProxy(upstream, faults=[Fault.STALL], stall_seconds=2.0) as stalling:
+        slow = make_service(tmp_path, f"{stalling.url}{parts.path}", clinic.unit)
+        with running(slow.app, free_port()) as base, ThreadPoolExecutor(40) as pool:
+            headers = {"X-API-Key": slow.keys.vardsamordnare, "X-Purpose": "uppfoljning"}
+            url = f"{base}/units/{clinic.unit}/worklist"
+            started = time.monotonic()
+            reads = [
+                pool.submit(requests.get, url, headers=headers, timeout=120) for _ in range(40)
+            ]
+            codes = {read.result().status_code for read in reads}
+            elapsed = time.monotonic() - started
+    assert codes <= {502, 503}, codes
+    assert elapsed < 60, f"40 readers took {elapsed:.0f} s"

@@ -1,6 +1,6 @@
 """End to end in headless Chromium (Debian's package, driven by Playwright): the vårdsamordnare
-logs in, sees the unit's worklist, sorts and filters it with the keyboard, marks a follow-up
-done, sees the Task leave the list, opens the patient and the indicators.
+logs in, sees the unit's worklist, sorts and filters it (on the server) with the keyboard,
+marks a follow-up done, sees the Task leave the list, opens the patient and the indicators.
 
 The service runs under uvicorn on a free loopback port against the real local HAPI server, with
 the data imported through the ingest API and the Tasks made by the follow-up engine. Screenshots
@@ -79,20 +79,34 @@ def test_login_worklist_mark_done_and_the_task_leaves_the_list(
     expect(table).not_to_contain_text(clinic.low.name)  # under the threshold
     shot(p, "2-arbetslista")
 
-    # Sort by risk with the keyboard: the header is a button.
-    risk = p.get_by_role("button", name="Risk", exact=True)
-    risk.focus()
+    # Sort by risk with the keyboard: the header is a link, the server sorts the whole list.
+    p.get_by_role("link", name="Risk", exact=True).focus()
     p.keyboard.press("Enter")
     expect(table.locator("thead th").nth(1)).to_have_attribute("aria-sort", "ascending")
     expect(rows.first).to_contain_text(clinic.sip.name)  # 17,0 %
+    p.get_by_role("link", name="Risk", exact=True).focus()
     p.keyboard.press("Enter")
+    expect(table.locator("thead th").nth(1)).to_have_attribute("aria-sort", "descending")
     expect(rows.first).to_contain_text(clinic.no_plan.name)  # 31,0 %
 
-    # Filter: only the overdue.
+    # Filter: only the overdue (the script applies a changed filter at once).
     p.get_by_label("Bara försenade").check()
-    expect(table.locator("tbody tr:visible")).to_have_count(1)
-    expect(p.get_by_role("status").last).to_contain_text("Visar 1 av 3")
+    expect(rows).to_have_count(1)
+    expect(p.get_by_role("status").last).to_contain_text("Visar 1–1 av 1 patienter")
+    expect(p.get_by_role("status").last).to_contain_text("filtrerat ur 3")
+    expect(table.locator("thead th").nth(1)).to_have_attribute("aria-sort", "descending")
+    # a personnummer typed in is sent as its birth date only
     p.get_by_label("Bara försenade").uncheck()
+    expect(rows).to_have_count(3)
+    p.get_by_label("Sök namn eller födelsedatum").fill(clinic.late.pnr)
+    p.keyboard.press("Enter")
+    expect(rows).to_have_count(1)
+    late = clinic.late
+    assert f"q={late.digits[:8]}&" in p.url and late.pnr not in p.url, p.url
+    assert late.digits not in p.url, p.url
+    p.get_by_label("Sök namn eller födelsedatum").fill("")
+    p.keyboard.press("Enter")
+    expect(rows).to_have_count(3)
 
     # Mark the overdue follow-up done: an UPPF is recorded and the Task leaves the list.
     button = p.get_by_role("button", name=f"Markera som klar: Följ upp planen, {clinic.late.name}")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from adapter.canonical import TaskType
 from adapter.domain import PersonId, Record
 from adapter.followup.facts import FocusIndex, PatientFacts
 from adapter.followup.load import LoadedPatient
@@ -16,6 +17,7 @@ from adapter.followup.state import PatientState, states_from_records
 from adapter.followup.tasks import new_task, read_task
 from adapter.mapping import load_mappings, map_record
 from adapter.settings import REPO_ROOT
+from adapter.worklist import PlanLabel, TaskItem, WorklistRow
 from tests.support.records import prea60_row
 
 RULES = load_rules(REPO_ROOT / "mappings" / "rules.json")
@@ -88,3 +90,46 @@ def with_ids(records: list[Record]) -> list[Json]:
         for m in mapped
         if m.resource_type != "Patient"
     ]
+
+
+def listed_row(
+    patient_id: str,
+    digits: str,
+    *,
+    due: date | None,
+    overdue: bool = False,
+    name: str | None = "",
+    risk: str | None = "23.5",
+    plan: PlanLabel = PlanLabel.PATIENTKONTRAKT,
+    tasks: int = 1,
+    unit: str = "SE2321000057-E00000000981",
+) -> WorklistRow:
+    """A row of a unit's worklist as the read model holds it: `tasks` open follow-up Tasks due
+    `due`; the name "Patient <id>" unless given (None: no name on the server)."""
+    task = TaskItem(
+        id=f"t{patient_id}",
+        task_type=TaskType.FOLLOW_UP,
+        title="Följ upp planen",
+        description=None,
+        status="requested",
+        due=due,
+        overdue=overdue,
+        unit_hsa_id=unit,
+        patient_id=patient_id,
+    )
+    return WorklistRow(
+        patient_id=patient_id,
+        person=PersonId(digits),
+        name=f"Patient {patient_id}" if name == "" else name,
+        in_risk_group=True,
+        risk_percent=None if risk is None else Decimal(risk),
+        run_date=None if risk is None else AS_OF - timedelta(days=3),
+        plan=plan,
+        quality=None,
+        last_follow_up=None,
+        last_follow_up_what=None,
+        follow_up_due=due,
+        due=due,
+        tasks=(task,) * tasks,
+        overdue=overdue,
+    )

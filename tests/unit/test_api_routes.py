@@ -62,6 +62,45 @@ def test_the_worklist_answers_the_rows_and_audits_each_patient_with_the_purpose(
     }
 
 
+def test_the_worklist_answers_a_page_and_audits_only_the_patients_on_it(service: Service) -> None:
+    vera = service.as_(Role.VARDSAMORDNARE, **PURPOSE)
+    answer = service.client.get(
+        f"/units/{UNIT}/worklist", params={"page_size": 1, "page": 2}, headers=vera
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert [r["personnummer"] for r in body["rows"]] == ["19310619-9817"]
+    assert (body["patients"], body["matching"], body["page"], body["pages"]) == (2, 2, 2, 2)
+    assert [e.patient for e in service.reads()] == [NO_PLAN.digits]
+    late = service.client.get(
+        f"/units/{UNIT}/worklist", params={"overdue": "true", "sort": "-risk"}, headers=vera
+    ).json()
+    assert ([r["patient_id"] for r in late["rows"]], late["matching"]) == (["1"], 1)
+
+
+def test_filters_and_paging_open_no_other_unit(service: Service) -> None:
+    params = {"q": "19", "page_size": 500, "sort": "-risk", "with_tasks": "true"}
+    other = service.as_("other", **PURPOSE)
+    assert (
+        service.client.get(f"/units/{UNIT}/worklist", params=params, headers=other).status_code
+        == 403
+    )
+    assert service.reads() == []
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"sort": "personnummer"}, {"page_size": 501}, {"page": 0}, {"plan": "x"}, {"q": "x" * 65}],
+)
+def test_a_bad_worklist_query_is_422_and_audits_nothing(
+    service: Service, params: dict[str, object]
+) -> None:
+    vera = service.as_(Role.VARDSAMORDNARE, **PURPOSE)
+    answer = service.client.get(f"/units/{UNIT}/worklist", params=params, headers=vera)
+    assert answer.status_code == 422
+    assert service.reads() == []
+
+
 @pytest.mark.parametrize(
     ("who", "headers", "status"),
     [
@@ -173,6 +212,25 @@ def test_login_sets_an_http_only_strict_cookie_and_the_session_purpose_is_audite
     assert sorted(e.patient for e in service.reads()) == sorted([LATE.digits, NO_PLAN.digits])
 
 
+def test_the_worklist_page_pages_sorts_and_filters_on_the_server(service: Service) -> None:
+    client = login(service, Role.VARDSAMORDNARE)
+    first = client.get(f"/ui/units/{UNIT}", params={"page_size": 1})
+    assert "Visar 1–1 av 2 patienter." in first.text and "Sida 1 av 2" in first.text
+    assert "Åsa Lind" in first.text and "19310619-****" not in first.text
+    assert f'href="/ui/units/{UNIT}?page=2&amp;page_size=1" rel="next"' in first.text
+    assert [e.patient for e in service.reads()] == [LATE.digits]  # only the row shown
+    # the column link sorts the whole list: the highest risk first, then back to page 1
+    by_risk = client.get(f"/ui/units/{UNIT}", params={"sort": "-risk", "page_size": 1}).text
+    assert '<th scope="col" class="num" aria-sort="descending">' in by_risk
+    assert f'href="/ui/units/{UNIT}?sort=risk&amp;page_size=1"' in by_risk
+    filtered = client.get(f"/ui/units/{UNIT}", params={"overdue": "1"}).text
+    assert "Visar 1–1 av 1 patienter (filtrerat ur 2)." in filtered
+    assert "<strong>2</strong> patienter" in filtered  # the totals are the whole list's
+    none = client.get(f"/ui/units/{UNIT}", params={"q": "ingen sådan"}).text
+    assert "Inga patienter matchar (filtrerat ur 2)." in none and "<tbody>" not in none
+    assert client.get(f"/ui/units/{UNIT}", params={"sort": "x"}).status_code == 422
+
+
 def test_pages_load_nothing_from_elsewhere(service: Service) -> None:
     page = login(service, Role.VARDSAMORDNARE).get(f"/ui/units/{UNIT}").text
     sources = re.findall(r'(?:src|href)="([^"]+)"', page)
@@ -246,6 +304,20 @@ def test_another_units_page_is_an_error_page_and_the_patient_page_shows_the_plan
     patient = client.get("/ui/patients/1")
     assert patient.status_code == 200 and "19380313-9801" in patient.text
     assert client.get("/ui/patients/999").status_code == 404
+
+
+def test_a_page_view_moves_the_idle_clock_at_most_once_per_step(tmp_path: Path) -> None:
+    """A session read is not a write per page (SEEN_STEPS): a view within a sixtieth of the
+    idle time after the last recorded one leaves `seen` where it was."""
+    now = [0.0]
+    store = SessionStore(tmp_path / "sessions.sqlite", idle_seconds=60, clock=lambda: now[0])
+    session = store.start(VARDSAMORDNARE, Purpose.VARD)
+    now[0] = 30.0
+    assert store.get(session.token) is not None  # recorded: seen = 30
+    now[0] = 30.5  # within the step (1 s): not recorded
+    assert store.get(session.token) is not None
+    now[0] = 90.2  # 60.2 s after the recorded view: idle too long
+    assert store.get(session.token) is None
 
 
 def test_sessions_expire_when_idle_and_after_the_maximum(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from adapter.api.models.base import Personnummer, ViewOut
 from adapter.canonical import TaskType
-from adapter.worklist import WorklistRow
+from adapter.worklist.listing import WorklistPage
 
 
 class TaskOut(ViewOut):
@@ -62,20 +62,28 @@ class WorklistRowOut(ViewOut):
 class WorklistOut(BaseModel):
     unit: str
     as_of: date
-    patients: int
-    overdue: int
-    open_tasks: int
-    rows: list[WorklistRowOut]
+    patients: int = Field(description="Patienter på hela listan")
+    overdue: int = Field(description="Av dem med något försenat")
+    open_tasks: int = Field(description="Öppna uppgifter på hela listan")
+    matching: int = Field(description="Patienter som filtren släpper igenom")
+    page: int = Field(description="Sidan som visas, från 1")
+    page_size: int
+    pages: int = Field(description="Sidor med filtren (minst 1)")
+    rows: list[WorklistRowOut] = Field(description="Sidans rader, i vald ordning")
 
 
-def worklist_out(unit: str, as_of: date, rows: list[WorklistRow]) -> WorklistOut:
+def worklist_out(unit: str, as_of: date, found: WorklistPage) -> WorklistOut:
     return WorklistOut(
         unit=unit,
         as_of=as_of,
-        patients=len(rows),
-        overdue=sum(1 for r in rows if r.overdue),
-        open_tasks=sum(len(r.tasks) for r in rows),
-        rows=[WorklistRowOut.of(r) for r in rows],
+        patients=found.total,
+        overdue=found.overdue,
+        open_tasks=found.open_tasks,
+        matching=found.matching,
+        page=found.page,
+        page_size=found.page_size,
+        pages=found.pages,
+        rows=[WorklistRowOut.of(r) for r in found.rows],
     )
 
 

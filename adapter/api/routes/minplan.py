@@ -28,17 +28,11 @@ from fastapi.responses import HTMLResponse, Response
 from adapter.api.access import PatientAccess
 from adapter.api.clinic import Clinic
 from adapter.api.deps import ID_PATTERN, ClinicDep, PatientPath
-from adapter.api.routes.pages import (
-    PREFIX,
-    PageAccessDep,
-    PageError,
-    SessionDep,
-    as_page,
-    render,
-)
-from adapter.api.routes.survey import survey_state, survey_url
 from adapter.api.services import read_patient
 from adapter.api.sessions import csrf_ok
+from adapter.api.surveys import survey_state, survey_url
+from adapter.api.ui.render import PREFIX, render
+from adapter.api.ui.session import PageAccessDep, PageError, SessionDep, as_page
 from adapter.minplan import MinPlan, min_plan
 from adapter.minplan.pdf import render_pdf
 from adapter.minplan.read import read_plan

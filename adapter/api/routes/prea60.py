@@ -28,13 +28,15 @@ from adapter.api.access import AuditTrail, audit_trail
 from adapter.api.clinic import Clinic
 from adapter.api.deps import ClinicDep, UnitPath, fhir_errors
 from adapter.api.principal import Principal, Role
-from adapter.api.routes.pages import PREFIX, PageError, SessionDep
 from adapter.api.security import ensure_unit_access, require_role
 from adapter.api.sessions import csrf_ok
+from adapter.api.ui.render import PREFIX
+from adapter.api.ui.session import PageError, SessionDep
 from adapter.audit import AuditKind
 from adapter.prea60.decide import Decision, decide_run, decided_text
 from adapter.prea60.guard import RunCheck
 from adapter.prea60.runs import RunNotFound
+from adapter.readmodel.store import Touched
 
 # Who may confirm or reject a run (see the module docstring).
 RUN_DECIDERS = (Role.VARDSAMORDNARE, Role.ADMIN)
@@ -87,6 +89,7 @@ def _decide(
     try:
         with clinic.client() as client:
             rows = decide_run(client, unit_hsa_id, run, decision, audit=audit)
+        clinic.followups.worklists.written(Touched(units=frozenset({unit_hsa_id})))
     except RunNotFound as error:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(error)) from None
     cancelled = held = 0

@@ -15,7 +15,6 @@ no patient data in it. The log line says only that an answer for a unit was stor
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Form, Request, status
@@ -23,37 +22,19 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from adapter.api.routes.pages import CSP, templates
+from adapter.api.surveys import PATH, SurveyState, survey_state
+from adapter.api.ui.render import CSP, templates
 from adapter.fhirclient import FhirClient, FhirError
 from adapter.logs import get_logger
 from adapter.settings import Settings
-from adapter.survey.codes import CodeStore, normalize
-from adapter.survey.questionnaire import Survey, load_survey, survey_file
-from adapter.survey.ratelimit import RateLimit
+from adapter.survey.codes import normalize
+from adapter.survey.questionnaire import Survey
 from adapter.survey.response import AnswerError, parse_answers
 from adapter.survey.submit import Outcome, submit
 
-PATH = "/enkat"
 CSRF_COOKIE = "sip_fhir_enkat"
 router = APIRouter(include_in_schema=False)
 _log = get_logger("adapter.api.survey")
-
-
-@dataclass(frozen=True, slots=True)
-class SurveyState:
-    survey: Survey
-    codes: CodeStore
-    limit: RateLimit
-
-
-def survey_state(request: Request) -> SurveyState:
-    state: SurveyState = request.app.state.survey
-    return state
-
-
-def survey_url(request: Request) -> str:
-    settings: Settings = request.app.state.settings
-    return settings.survey_url or f"{str(request.base_url).rstrip('/')}{PATH}"
 
 
 def _form(
@@ -175,9 +156,5 @@ def install(app: FastAPI) -> None:
     """The survey's state (the Questionnaire from mappings/, the code store in the data dir)
     and its answer page."""
     settings: Settings = app.state.settings
-    app.state.survey = SurveyState(
-        survey=load_survey(survey_file(settings)),
-        codes=CodeStore.for_settings(settings),
-        limit=RateLimit.for_settings(settings),
-    )
+    app.state.survey = SurveyState.for_settings(settings)
     app.include_router(router)

@@ -14,9 +14,10 @@ from fastapi.responses import HTMLResponse
 from adapter.api.access import Reader
 from adapter.api.clinic import Clinic
 from adapter.api.deps import ClinicDep, UnitPath, fhir_errors
-from adapter.api.routes.pages import PREFIX, PageError, SessionDep, as_page, render
-from adapter.api.routes.survey import survey_state
 from adapter.api.security import ensure_unit_access
+from adapter.api.surveys import survey_state
+from adapter.api.ui.render import PREFIX, render
+from adapter.api.ui.session import PageError, SessionDep, as_page
 from adapter.indicators.compute import Period
 from adapter.survey.indicators import SurveyResult, quarter, quarter_of, survey_json, unit_survey
 

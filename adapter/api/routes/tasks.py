@@ -12,10 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, status
 
 from adapter.api.access import PatientAccessDep
-from adapter.api.deps import (
-    ClinicDep,
-    TaskPath,
-)
+from adapter.api.deps import ClinicDep, TaskPath
 from adapter.api.models import TaskDoneIn, TaskDoneOut
 from adapter.api.services import complete_task
 

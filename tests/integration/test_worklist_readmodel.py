@@ -1,0 +1,208 @@
+"""The worklist read model on a real HAPI server (adapter/readmodel/worklists.py): the list the
+API answers with is current after an import, a Task marked done, a hook notification and a scan,
+and a read model older than the adapter's last write is brought up to date before it is read.
+Each test has a unit of its own."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from adapter.domain import EventCode, PersonId
+from adapter.fhirclient import FhirClient
+from adapter.followup.load import patient_refs_of
+from adapter.followup.subscriptions import HOOK_HEADER, HOOK_PATH
+from adapter.mapping import load_mappings, map_record
+from adapter.readmodel import worklists
+from adapter.readmodel.store import Touched, WorklistStore, units_table
+from adapter.readmodel.worklists import store_for
+from adapter.settings import REPO_ROOT
+from tests.support.api import (
+    HOOK_SECRET,
+    Clinic,
+    Person,
+    Service,
+    ingest,
+    make_service,
+    today,
+)
+from tests.support.records import event
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("profiles_installed")]
+
+Json = dict[str, Any]
+MAPPINGS = load_mappings(REPO_ROOT / "mappings")
+PURPOSE = {"X-Purpose": "uppfoljning"}
+
+
+@pytest.fixture
+def clinic() -> Clinic:
+    return Clinic.new()
+
+
+@pytest.fixture
+def service(tmp_path: Path, hapi_base_url: str, clinic: Clinic) -> Service:
+    return make_service(tmp_path, hapi_base_url, clinic.unit)
+
+
+@pytest.fixture
+def scanned(service: Service, clinic: Clinic) -> Iterator[Service]:
+    """The unit ingested through the API and scanned by the follow-up engine."""
+    with service.client() as client:
+        ingest(client, service.keys.integration, clinic)
+    service.followups(clinic.unit)
+    yield service
+
+
+def store(service: Service) -> WorklistStore:
+    return store_for(service.settings)
+
+
+def worklist(service: Service, clinic: Clinic) -> dict[str, Json]:
+    """The API's list by personnummer."""
+    client = service.client()
+    client.headers.update({"X-API-Key": service.keys.vardsamordnare} | PURPOSE)
+    answer = client.get(f"/units/{clinic.unit}/worklist")
+    assert answer.status_code == 200, answer.text
+    return {row["personnummer"]: row for row in answer.json()["rows"]}
+
+
+def stored(service: Service, clinic: Clinic) -> dict[str, Any]:
+    """The read model's rows as they are now, by personnummer (no refresh on the way)."""
+    return {row.person.digits: row for row in store(service).rows(clinic.unit)}
+
+
+def is_current(service: Service, clinic: Clinic) -> bool:
+    state = store(service).unit_state(clinic.unit)
+    return state is not None and state.seq == store(service).last_seq()
+
+
+def post_uppf(client: FhirClient, clinic: Clinic, who: Person) -> Json:
+    """Another system posts a follow-up of `who`'s patientkontrakt today, straight to the
+    server; the Procedure as stored."""
+    record = replace(
+        event(
+            PersonId(who.digits),
+            code=EventCode.UPPF,
+            unit=clinic.unit,
+            plan_ref=f"{clinic.source_system}:PK-1",
+        ),
+        date=today(),
+    )
+    mapped = map_record(record, MAPPINGS)
+    (procedure,) = [m.resource for m in mapped if m.resource_type == "Procedure"]
+    (ref,) = patient_refs_of(client, [PersonId(who.digits)])
+    procedure["subject"] = {"reference": ref}
+    procedure["id"] = client.create(procedure).id
+    return procedure
+
+
+def test_an_import_is_on_the_list_without_a_scan(service: Service, clinic: Clinic) -> None:
+    with service.client() as client:
+        ingest(client, service.keys.integration, clinic)
+    rows = worklist(service, clinic)  # no scan ran: the import's journal entries alone
+    assert set(rows) == {clinic.late.pnr, clinic.no_plan.pnr, clinic.sip.pnr}
+    assert rows[clinic.late.pnr]["plan"] == "patientkontrakt"
+    assert rows[clinic.sip.pnr]["plan"] == "SIP"
+    assert rows[clinic.no_plan.pnr]["plan"] == "ingen"
+    assert rows[clinic.late.pnr]["name"] == clinic.late.name
+    # A plan for the patient without one: only that patient is read again.
+    plan = clinic.plan(clinic.no_plan, "sip", today() - timedelta(days=1), "SIP-2")
+    with service.client() as client:
+        answer = client.post(
+            "/ingest/plans", json=[plan], headers={"X-API-Key": service.keys.integration}
+        )
+    assert answer.status_code == 200, answer.text
+    assert worklist(service, clinic)[clinic.no_plan.pnr]["plan"] == "SIP"
+
+
+def test_a_task_marked_done_is_off_the_list_at_once(scanned: Service, clinic: Clinic) -> None:
+    late = stored(scanned, clinic)[clinic.late.digits]
+    (task,) = late.tasks
+    client = scanned.client()
+    client.headers.update({"X-API-Key": scanned.keys.vardsamordnare} | PURPOSE)
+    assert client.post(f"/tasks/{task.id}/done").status_code == 200
+    assert is_current(scanned, clinic)  # refreshed by the write, before anyone reads
+    after = stored(scanned, clinic)[clinic.late.digits]
+    assert after.tasks == () and after.last_follow_up == today()
+
+
+def test_another_systems_write_is_on_the_list_after_the_hook(
+    scanned: Service, clinic: Clinic, fhir_client: FhirClient
+) -> None:
+    assert stored(scanned, clinic)[clinic.late.digits].tasks
+    procedure = post_uppf(fhir_client, clinic, clinic.late)
+    with scanned.client() as client:
+        answer = client.put(
+            f"{HOOK_PATH}/Procedure/{procedure['id']}",
+            json=procedure,
+            headers={HOOK_HEADER: HOOK_SECRET},
+        )
+        assert answer.status_code == 200, answer.text
+    followups = scanned.app.state.followup_service
+    deadline = time.monotonic() + 60
+    while followups.notified_runs < 1:
+        assert time.monotonic() < deadline, "the hook's run did not end"
+        time.sleep(0.1)
+    assert is_current(scanned, clinic)  # the hook's run refreshed the units it holds
+    late = stored(scanned, clinic)[clinic.late.digits]
+    assert late.tasks == () and late.last_follow_up == today()
+    assert worklist(scanned, clinic)[clinic.late.pnr]["open_tasks"] == []
+
+
+def test_another_systems_write_is_on_the_list_after_the_scan(
+    scanned: Service, clinic: Clinic, fhir_client: FhirClient
+) -> None:
+    post_uppf(fhir_client, clinic, clinic.late)
+    # Not notified: the adapter does not know of the write yet (the documented limit).
+    assert worklist(scanned, clinic)[clinic.late.pnr]["open_tasks"] != []
+    scanned.followups(clinic.unit)  # the scan closes the Task and rebuilds the unit
+    assert is_current(scanned, clinic)
+    assert stored(scanned, clinic)[clinic.late.digits].tasks == ()
+    assert worklist(scanned, clinic)[clinic.late.pnr]["last_follow_up"] == today().isoformat()
+
+
+def test_a_read_model_older_than_the_last_write_is_refreshed_first(
+    scanned: Service, clinic: Clinic, fhir_client: FhirClient
+) -> None:
+    procedure = post_uppf(fhir_client, clinic, clinic.late)
+    # An adapter write of another process (say `sip-fhir import`) journals the patient.
+    store(scanned).record(Touched(patient_refs=frozenset({procedure["subject"]["reference"]})))
+    assert not is_current(scanned, clinic)
+    assert stored(scanned, clinic)[clinic.late.digits].last_follow_up != today()
+    row = worklist(scanned, clinic)[clinic.late.pnr]
+    assert (row["last_follow_up"], row["last_follow_up_what"]) == (today().isoformat(), "UPPF")
+    assert is_current(scanned, clinic)
+
+
+def test_the_first_read_of_a_new_day_rebuilds_the_list(scanned: Service, clinic: Clinic) -> None:
+    with store(scanned).engine.begin() as connection:  # built yesterday
+        connection.execute(
+            update(units_table)
+            .where(units_table.c.unit == clinic.unit)
+            .values(as_of=today() - timedelta(days=1))
+        )
+    before = stored(scanned, clinic)
+    assert set(worklist(scanned, clinic)) == {clinic.late.pnr, clinic.no_plan.pnr, clinic.sip.pnr}
+    state = store(scanned).unit_state(clinic.unit)
+    assert state is not None and state.as_of == today()
+    assert stored(scanned, clinic) == before  # nothing else changed
+
+
+def test_the_list_answers_without_a_fhir_load_when_current(
+    scanned: Service, clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worklist(scanned, clinic)  # current now
+
+    def no_load(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the worklist loaded from the FHIR server")
+
+    monkeypatch.setattr(worklists, "load_states", no_load)
+    assert set(worklist(scanned, clinic)) == {clinic.late.pnr, clinic.no_plan.pnr, clinic.sip.pnr}
