@@ -9,11 +9,13 @@ scheduler job store, one set of worklist sessions and one read model.
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from pathlib import Path
 
 from sqlalchemy import Engine, MetaData, create_engine, event, func, select
 from sqlalchemy.engine import make_url
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 
 from adapter.settings import Settings
 
@@ -90,8 +92,25 @@ def _create(url: str) -> Engine:
     return made
 
 
+def _locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+
 def _sqlite_pragmas(connection: object, _record: object) -> None:
     cursor = connection.cursor()  # type: ignore[attr-defined]
-    cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+    try:
+        cursor.execute("PRAGMA busy_timeout=30000")
+        # Switching the journal mode takes no busy wait: a file another connection is closing
+        # (its last checkpoint) answers "database is locked" at once. WAL stays set in the file,
+        # so it is asked first and only set where missing, with retries for the first opening.
+        for attempt in Retrying(
+            retry=retry_if_exception(_locked),
+            stop=stop_after_delay(30),
+            wait=wait_random(0.01, 0.2),
+            reraise=True,
+        ):
+            with attempt:
+                if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+    finally:
+        cursor.close()

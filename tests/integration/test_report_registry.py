@@ -121,6 +121,9 @@ class RejectingRegistry(FhirClient):
         sent = copy.deepcopy(bundle)
         bad = copy.deepcopy(sent["entry"][-1]["resource"])
         bad["id"] = "annan-id"
+        # Its own identifier: a copy of the last one would be refused by the unique-identifier
+        # rule (409) instead of the id check (400) this test means.
+        bad["identifier"] = [{**bad["identifier"][0], "value": f"avvisad-{uuid.uuid4().hex}"}]
         sent["entry"].append(
             {"resource": bad, "request": {"method": "PUT", "url": "MeasureReport/x"}}
         )
