@@ -29,9 +29,9 @@ searches, usually a single round-trip.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections import defaultdict, deque
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from datetime import date
 from itertools import pairwise
 from urllib.parse import urlencode
@@ -117,7 +117,10 @@ def _query_url(resource_type: str, params: Params) -> str:
 
 
 def _absent_runs(
-    client: FhirClient, known: Mapping[str, Collection[date]], as_of: date
+    client: FhirClient,
+    known: Mapping[str, Collection[date]],
+    as_of: date,
+    asked: dict[str, set[date]] | None = None,
 ) -> dict[str, set[date]]:
     """Runs of each unit that no loaded patient is in, as far as their streaks need them.
 
@@ -126,6 +129,7 @@ def _absent_runs(
     runs, and after the newest up to `as_of`, a run nobody loaded is in would end every loaded
     patient's streak there, so the newest run in each such gap is all that is needed: one small
     search per gap, all of them in batch Bundles (usually one round-trip, and every answer empty).
+    `asked` (query URL -> answer) is filled and consulted: a chunked scan asks each gap once.
     """
     queries: list[tuple[str, str]] = []  # (unit, url)
     for unit, dates in sorted(known.items()):
@@ -150,21 +154,53 @@ def _absent_runs(
                 ("_count", "1"),
             ]
             queries.append((unit, _query_url("RiskAssessment", params)))
-    found: dict[str, set[date]] = defaultdict(set)
-    for start in range(0, len(queries), BATCH_QUERIES):
-        part = queries[start : start + BATCH_QUERIES]
+    answers = {} if asked is None else asked
+    new = [(unit, url) for unit, url in queries if url not in answers]
+    for start in range(0, len(new), BATCH_QUERIES):
+        part = new[start : start + BATCH_QUERIES]
         bundle = {
             "resourceType": "Bundle",
             "type": "batch",
             "entry": [{"request": {"method": "GET", "url": url}} for _, url in part],
         }
         answer = client.batch(bundle)
-        for (unit, _), entry in zip(part, answer.get("entry", ()), strict=True):
+        for (_, url), entry in zip(part, answer.get("entry", ()), strict=True):
             error = entry_error(entry)
             if error is not None:
                 raise error
-            found[unit] |= run_dates(entry.get("resource") or {})
+            answers[url] = run_dates(entry.get("resource") or {})
+    found: dict[str, set[date]] = defaultdict(set)
+    for unit, url in queries:
+        found[unit] |= answers[url]
     return dict(found)
+
+
+def _age(ref: str) -> tuple[int, str]:
+    """Sorts `Patient/<id>` oldest first (HAPI's ids are numbers, in order of creation)."""
+    return (len(ref), ref)
+
+
+def _scope(
+    client: FhirClient,
+    as_of: date,
+    rules: RuleSet,
+    units: Sequence[str] | None,
+    patients: Iterable[PersonId] | None,
+    patient_refs: Iterable[str] | None,
+    quick: bool,
+) -> tuple[set[str], set[str], dict[str, date]]:
+    """The Patients to read, those of them read only as notice candidates, the newest runs."""
+    if patients is None and patient_refs is None:
+        scope = find_patients(
+            client,
+            as_of=as_of,
+            threshold=rules.params.risk_group.threshold_percent,
+            units=units,
+            quick=quick,
+        )
+        refs = scope.refs | scope.home_candidates
+        return refs, scope.home_candidates - scope.refs, scope.newest_runs
+    return set(patient_refs or ()) | patient_refs_of(client, patients or ()), set(), {}
 
 
 def load_states(
@@ -187,20 +223,10 @@ def load_states(
     """
     translations = Translations.from_mappings(mappings)
     loaded = LoadedStates(as_of)
-    if patients is None and patient_refs is None:
-        scope = find_patients(
-            client,
-            as_of=as_of,
-            threshold=rules.params.risk_group.threshold_percent,
-            units=units,
-            quick=quick,
-        )
-        refs, loaded.newest_runs = scope.refs | scope.home_candidates, scope.newest_runs
-        candidates = scope.home_candidates - scope.refs
-    else:
-        refs = set(patient_refs or ()) | patient_refs_of(client, patients or ())
-        candidates = set()
-    ordered = sorted(refs, key=lambda ref: (len(ref), ref))  # oldest Patient first
+    refs, candidates, loaded.newest_runs = _scope(
+        client, as_of, rules, units, patients, patient_refs, quick
+    )
+    ordered = sorted(refs, key=_age)  # oldest Patient first
     chunks = [ordered[i : i + CHUNK_SIZE] for i in range(0, len(ordered), CHUNK_SIZE)]
     facts: dict[PersonId, tuple[str, PatientFacts]] = {}
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
@@ -215,29 +241,173 @@ def load_states(
                 if person in facts:
                     _log.warning("patient held twice", patient=str(person), refs=[ref])
                     first_ref, first = facts[person]
-                    keep = min(first_ref, ref, key=lambda r: (len(r), r))
+                    keep = min(first_ref, ref, key=_age)
                     facts[person] = (keep, merged(first, patient))
                 else:
                     facts[person] = (ref, patient)
             if on_chunk:
                 on_chunk(done, len(chunks))
 
-    known: dict[str, set[date]] = defaultdict(set)
-    for unit, run in loaded.newest_runs.items():
+    known = _runs_known(loaded.newest_runs, (patient for _, patient in facts.values()))
+    loaded.unit_runs = _unit_runs(client, known, as_of)
+    _finish(loaded, facts, candidates, set(units or ()))
+    return loaded
+
+
+def _runs_known(
+    newest_runs: Mapping[str, date],
+    facts: Iterable[PatientFacts],
+    known: dict[str, set[date]] | None = None,
+) -> dict[str, set[date]]:
+    """Runs known to exist, per unit: the newest of each scanned unit and the patients' own."""
+    known = defaultdict(set) if known is None else known
+    for unit, run in newest_runs.items():
         known[unit].add(run)
-    for _, patient in facts.values():
+    for patient in facts:
         for entry in patient.state.risk_entries:
             known[entry.unit_hsa_id].add(entry.run_date)
-    for unit, extra in _absent_runs(client, known, as_of).items():
-        known[unit] |= extra
-    loaded.unit_runs = {unit: tuple(sorted(days)) for unit, days in sorted(known.items())}
-    homes = set(units or ())
+    return known
+
+
+def _unit_runs(
+    client: FhirClient,
+    known: Mapping[str, set[date]],
+    as_of: date,
+    asked: dict[str, set[date]] | None = None,
+) -> dict[str, tuple[date, ...]]:
+    runs = {unit: set(days) for unit, days in known.items()}
+    for unit, extra in _absent_runs(client, known, as_of, asked).items():
+        runs[unit] |= extra
+    return {unit: tuple(sorted(days)) for unit, days in sorted(runs.items())}
+
+
+def _finish(
+    loaded: LoadedStates,
+    facts: Mapping[PersonId, tuple[str, PatientFacts]],
+    candidates: Collection[str],
+    homes: Collection[str],
+) -> None:
+    """The facts, with their units' runs, into `loaded.patients`, in personnummer order."""
     for person, (ref, patient) in sorted(facts.items(), key=lambda item: item[0].digits):
         patient.state = with_unit_runs(patient.state, loaded.unit_runs)
-        if ref in candidates and patient.state.home_unit(as_of) not in homes:
+        if ref in candidates and patient.state.home_unit(loaded.as_of) not in homes:
             continue  # a notice patient of another unit: theirs to scan
         loaded.patients[person] = LoadedPatient(ref, patient)
-    return loaded
+
+
+def _persons(client: FhirClient, refs: Sequence[str]) -> tuple[dict[PersonId, list[str]], int]:
+    """The Patients `refs` by personnummer (each person's refs oldest first), and how many
+    carry none: a Patient search per CHUNK_SIZE refs, identifiers only, in parallel."""
+    chunks = [refs[i : i + CHUNK_SIZE] for i in range(0, len(refs), CHUNK_SIZE)]
+
+    def identifiers(chunk: Sequence[str]) -> list[tuple[PersonId | None, str]]:
+        ids = ",".join(ref.split("/", 1)[1] for ref in chunk)
+        found = search_post(client, "Patient", [("_id", ids), ("_elements", "identifier")])
+        return [(person_of(patient), f"Patient/{patient['id']}") for patient in found]
+
+    by_person: dict[PersonId, list[str]] = defaultdict(list)
+    anonymous = 0
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        for found in pool.map(identifiers, chunks):
+            for person, ref in found:
+                if person is None:
+                    anonymous += 1
+                else:
+                    by_person[person].append(ref)
+    for person_refs in by_person.values():
+        person_refs.sort(key=_age)
+    return by_person, anonymous
+
+
+def _owned(client: FhirClient, refs: Sequence[str]) -> list[Json]:
+    """Every resource of PER_PATIENT_TYPES about the Patients `refs`."""
+    subjects = ",".join(refs)
+    return [r for t in PER_PATIENT_TYPES for r in search_post(client, t, [("subject", subjects)])]
+
+
+def iter_states(
+    client: FhirClient,
+    *,
+    as_of: date,
+    rules: RuleSet,
+    units: Sequence[str] | None = None,
+    patients: Iterable[PersonId] | None = None,
+    patient_refs: Iterable[str] | None = None,
+    quick: bool = False,
+    mappings: Mappings,
+    chunk_size: int = CHUNK_SIZE,
+) -> Iterator[LoadedStates]:
+    """`load_states` in chunks of up to `chunk_size` persons, in personnummer order: one chunk is
+    read and handed out before the next is asked for, so a caller that plans, writes and lets go
+    of each chunk holds one chunk's facts (plus WORKERS chunks read ahead), whatever the scope.
+
+    The same patients with the same decisions as `load_states`: a person's Patients (duplicates)
+    are in one chunk (the Patient searches come first, identifiers only); a chunk's `unit_runs`
+    are the runs known so far plus the newest run in each gap between them, so every streak
+    breaks where the whole scope's runs would break it (see `_absent_runs`); each gap is asked
+    once. The round trips are load_states's: one Patient search per CHUNK_SIZE Patients, one
+    search per type per chunk, absent runs only for gaps no earlier chunk asked. The first chunk
+    carries `without_person`.
+    """
+    translations = Translations.from_mappings(mappings)
+    refs, candidates, newest_runs = _scope(
+        client, as_of, rules, units, patients, patient_refs, quick
+    )
+    by_person, anonymous = _persons(client, sorted(refs, key=_age))
+    order = sorted(by_person, key=lambda person: person.digits)
+    chunks = [order[i : i + chunk_size] for i in range(0, len(order), chunk_size)]
+    homes = set(units or ())
+    known: dict[str, set[date]] = defaultdict(set)
+    asked: dict[str, set[date]] = {}
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        ahead: deque[Future[list[Json]]] = deque()
+        for chunk in chunks[:WORKERS]:
+            ahead.append(pool.submit(_owned, client, [r for p in chunk for r in by_person[p]]))
+        for index, chunk in enumerate(chunks):
+            owned = ahead.popleft().result()
+            following = index + WORKERS
+            if following < len(chunks):
+                chunk_refs = [r for p in chunks[following] for r in by_person[p]]
+                ahead.append(pool.submit(_owned, client, chunk_refs))
+            facts = _chunk_facts(chunk, by_person, owned, translations, rules)
+            del owned
+            loaded = LoadedStates(as_of, newest_runs=dict(newest_runs))
+            loaded.without_person = anonymous if index == 0 else 0
+            _runs_known(newest_runs, (patient for _, patient in facts.values()), known)
+            loaded.unit_runs = _unit_runs(client, known, as_of, asked)
+            _finish(loaded, facts, candidates, homes)
+            yield loaded
+            del loaded, facts  # before the next chunk is read
+    if not chunks and anonymous:
+        yield LoadedStates(as_of, newest_runs=dict(newest_runs), without_person=anonymous)
+
+
+def _chunk_facts(
+    persons: Sequence[PersonId],
+    by_person: Mapping[PersonId, Sequence[str]],
+    owned: list[Json],
+    translations: Translations,
+    rules: RuleSet,
+) -> dict[PersonId, tuple[str, PatientFacts]]:
+    """Facts per person of a chunk; a person held as several Patients: merged, oldest ref kept."""
+    by_subject: dict[str, list[Json]] = defaultdict(list)
+    for resource in owned:
+        ref = subject_of(resource)
+        if ref:
+            by_subject[ref].append(resource)
+    facts: dict[PersonId, tuple[str, PatientFacts]] = {}
+    for person in persons:
+        refs = by_person[person]
+        if len(refs) > 1:
+            _log.warning("patient held twice", patient=str(person), refs=list(refs[1:]))
+        found = [
+            patient_facts(person, by_subject.pop(r, []), translations, rules.calendar) for r in refs
+        ]
+        combined = found[0]
+        for more in found[1:]:
+            combined = merged(combined, more)
+        facts[person] = (refs[0], combined)
+    return facts
 
 
 # The scope's and the result's names stay importable from here (one import for callers).
@@ -251,6 +421,7 @@ __all__ = [
     "Scope",
     "ScopeError",
     "find_patients",
+    "iter_states",
     "load_states",
     "missing_search_params",
     "newest_run",

@@ -66,11 +66,20 @@ class CancelledTask:
         return f"Task/{self.task_id} {self.person.masked} {self.task_type.value}: {self.reason}"
 
 
+@dataclass(frozen=True, slots=True)
+class WorkPatient:
+    """Whose work it is: enough to report it and to read the patient again, not their facts
+    (a chunked scan keeps planned work, not what it was planned from)."""
+
+    person: PersonId
+    reference: str
+
+
 @dataclass(slots=True)
 class PatientWork:
     """One patient's actions and the transaction entries that carry them out."""
 
-    patient: LoadedPatient
+    patient: WorkPatient
     actions: list[Action]
     entries: list[Json]
     rows: list[TaskRow]  # the open Tasks once the entries are written
@@ -146,7 +155,8 @@ def plan_patient(
             _owner_name(patient, task.owner),
             task.unit_hsa_id,
         )
-    work = PatientWork(patient, [], [], [], _by_due(before.values()))
+    who = WorkPatient(patient.person, patient.reference)
+    work = PatientWork(who, [], [], [], _by_due(before.values()))
     after = dict(before)
     for action in planned:
         decision = action.decision
@@ -244,6 +254,7 @@ __all__ = [
     "CancelledTask",
     "PatientWork",
     "TaskRow",
+    "WorkPatient",
     "focus_reference",
     "plan_all",
     "plan_patient",

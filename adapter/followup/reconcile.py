@@ -3,9 +3,10 @@
     report = run_followups(client, rules, as_of, mappings=m, units=["SE2321000057-E00000000001"])
 
 One function for every caller — `sip-fhir followups`, the scheduler's jobs, the subscription
-hook (`patient_refs=[...]`): read the state from the server (`load.load_states`), plan per patient
-what to write (pure: `planning.plan_patient`, asking `rules.reconcile_plan`), write the Tasks as
-transaction Bundles (`TaskWriter`, here).
+hook (`patient_refs=[...]`): read the state from the server in chunks of patients
+(`load.iter_states`), plan per patient what to write (pure: `planning.plan_patient`, asking
+`rules.reconcile_plan`), write the Tasks as transaction Bundles (`TaskWriter`, here), and let go of
+each chunk before the next is read, so a region scan's memory does not grow with its scope.
 
 Mass cancellation: a scan that would cancel more Tasks than `scan.max_cancellations` of
 rules.json (a partial Prea60 run, a unit's data gone missing) does not cancel them unasked. With
@@ -29,7 +30,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -37,7 +38,7 @@ from enum import StrEnum
 from adapter.canonical import TaskBusinessStatus, TaskType
 from adapter.domain import PersonId
 from adapter.fhirclient import Conflict, FhirClient, FhirError, Rejected
-from adapter.followup.load import load_states
+from adapter.followup.load import LoadedStates, iter_states, load_states
 from adapter.followup.planning import (
     DUPLICATE_REASON,
     CancelledTask,
@@ -136,16 +137,25 @@ class TaskWriter:
     batch_size: int
     hold_cancellations: bool = False
 
-    def write(self, works: Sequence[PatientWork]) -> None:
-        group: list[PatientWork] = []
+    _group: list[PatientWork] = field(default_factory=list)  # added, not yet sent
+
+    def write(self, works: Iterable[PatientWork]) -> None:
         for work in works:
-            if not work.entries:
-                self.record(work)
-                continue
-            if group and sum(len(w.entries) for w in group) + len(work.entries) > self.batch_size:
-                self._send(group)
-                group = []
-            group.append(work)
+            self.add(work)
+        self.flush()
+
+    def add(self, work: PatientWork) -> None:
+        """Queue a patient's work: sent in a transaction once the next would pass batch_size."""
+        if not work.entries:
+            self.record(work)
+            return
+        queued = sum(len(w.entries) for w in self._group)
+        if self._group and queued + len(work.entries) > self.batch_size:
+            self.flush()
+        self._group.append(work)
+
+    def flush(self) -> None:
+        group, self._group = self._group, []
         if group:
             self._send(group)
 
@@ -215,12 +225,12 @@ def run_followups(
     """Reconcile the Tasks of the patients in scope (see `load.load_states`) on `as_of`.
 
     A FhirError while reading ends the run (raised); while writing, it is recorded in the
-    report and the patients already written stay written. Above the cancellation cap,
-    `cancellations` decides (see the module docstring).
+    report, the patients already written stay written and the run stops (no more chunks are
+    read). Above the cancellation cap, `cancellations` decides (see the module docstring).
     """
     report = FollowupReport(as_of, dry_run, max_cancellations=rules.params.scan.max_cancellations)
-    started = time.perf_counter()
-    loaded = load_states(
+    writer = TaskWriter(client, rules, as_of, mappings, report, batch_size)
+    chunks = iter_states(
         client,
         as_of=as_of,
         rules=rules,
@@ -230,40 +240,90 @@ def run_followups(
         quick=quick,
         mappings=mappings,
     )
-    works = plan_all(loaded, rules)
-    report.patients = len(works)
-    report.load_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    writer = TaskWriter(client, rules, as_of, mappings, report, batch_size)
-    over_cap = sum(w.rule_cancellations() for w in works) > rules.params.scan.max_cancellations
-    if over_cap and cancellations is CancelPolicy.ASK and not dry_run:  # a dry run shows them
+    # Without a cap to decide (a dry run, or cancellations allowed) each chunk is planned,
+    # written and let go. Otherwise the planned work waits for the count; the facts it was
+    # planned from do not (for a patient with cancellations, the held variant is planned too).
+    streaming = dry_run or cancellations is CancelPolicy.ALLOW
+    waiting: list[tuple[PatientWork, PatientWork | None]] = []
+    clock = _Clock(report)
+    for loaded in clock.loading(chunks):
+        for patient in loaded.patients.values():
+            report.patients += 1
+            work = plan_patient(patient, as_of, rules)
+            if dry_run:
+                writer.record(work)
+            elif streaming:
+                if not clock.writing(writer.add, work):
+                    return _done(report, units, patients, patient_refs, quick)
+            else:
+                held = None
+                if cancellations is CancelPolicy.HOLD and work.rule_cancellations():
+                    held = plan_patient(patient, as_of, rules, hold_cancellations=True)
+                waiting.append((work, held))
+        del loaded  # the chunk's facts: no longer needed
+    over_cap = sum(w.rule_cancellations() for w, _ in waiting) > rules.params.scan.max_cancellations
+    if over_cap and cancellations is CancelPolicy.ASK:
         report.stopped = True
-        report.held = [c for w in works for c in w.cancelled if c.reason != DUPLICATE_REASON]
+        report.held = [c for w, _ in waiting for c in w.cancelled if c.reason != DUPLICATE_REASON]
         _log.warning("followups stopped: too many cancellations", held=len(report.held))
         return report
-    if over_cap and cancellations is CancelPolicy.HOLD and not dry_run:
-        works = plan_all(loaded, rules, hold_cancellations=True)
+    if over_cap and cancellations is CancelPolicy.HOLD:
         writer.hold_cancellations = True
-        _log.warning("followups: cancellations held", held=sum(len(w.held) for w in works))
-    if dry_run:
-        for work in works:
-            writer.record(work)
-    else:
+        waiting = [(held or work, None) for work, held in waiting]
+        _log.warning("followups: cancellations held", held=sum(len(w.held) for w, _ in waiting))
+    for work, _ in waiting:
+        if not clock.writing(writer.add, work):
+            return _done(report, units, patients, patient_refs, quick)
+    clock.writing(writer.flush)
+    return _done(report, units, patients, patient_refs, quick)
+
+
+class _Clock:
+    """Times reading (the chunks) and writing apart; a write that fails ends the writing."""
+
+    def __init__(self, report: FollowupReport) -> None:
+        self.report = report
+
+    def loading(self, chunks: Iterator[LoadedStates]) -> Iterator[LoadedStates]:
+        while True:
+            started = time.perf_counter()
+            loaded = next(chunks, None)
+            self.report.load_seconds += time.perf_counter() - started
+            if loaded is None:
+                return
+            yield loaded
+            del loaded  # before the next chunk is read
+
+    def writing(self, write: Callable[..., None], *work: PatientWork) -> bool:
+        """False when the write failed: FhirError (retries spent, auth, fatal) stops the run."""
+        started = time.perf_counter()
         try:
-            writer.write(works)
-        except FhirError as error:  # temporary (retries spent), auth or fatal: stop here
-            report.errors.append(f"Skrivningen avbröts: {error.message}")
-    report.write_seconds = time.perf_counter() - started
+            write(*work)
+        except FhirError as error:
+            self.report.errors.append(f"Skrivningen avbröts: {error.message}")
+            return False
+        finally:
+            self.report.write_seconds += time.perf_counter() - started
+        return True
+
+
+def _done(
+    report: FollowupReport,
+    units: Sequence[str] | None,
+    patients: Iterable[PersonId] | None,
+    patient_refs: Iterable[str] | None,
+    quick: bool,
+) -> FollowupReport:
     region_scan = units is None and patients is None and patient_refs is None and not quick
-    if region_scan and not dry_run and not report.errors:
+    if region_scan and not report.dry_run and not report.errors:
         _publish_metrics(report)
     _log.info(
         "followups",
-        as_of=as_of.isoformat(),
+        as_of=report.as_of.isoformat(),
         patients=report.patients,
         changes=report.changes,
         errors=len(report.errors),
-        dry_run=dry_run,
+        dry_run=report.dry_run,
     )
     return report
 

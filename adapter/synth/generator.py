@@ -216,7 +216,7 @@ def generate(config: SynthConfig, out: Path) -> SynthSummary:
     rng = random.Random(config.seed)  # noqa: S311 -- synthetic test data, not security
     units = catalog.UNITS[: config.units]
     staff = [UnitStaff.make(rng, unit) for unit in units]
-    region = Region(start, end, runs)
+    region = Region(start, end, runs, config.seed)
     factory = PersonFactory(rng, end)
     summary = SynthSummary(out, config.patients, config.units, runs)
 

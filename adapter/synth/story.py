@@ -73,24 +73,29 @@ class ListedPatient:
 
 
 class Region:
-    """What all stories share: the period, the calendar and the running id counters."""
+    """What all stories share: the period, the calendar and the running id counters.
 
-    def __init__(self, start: date, end: date, runs: list[date]) -> None:
+    The ids carry the seed (`SIP-<seed>-1`): two data sets of different seeds loaded into one
+    server must not overwrite each other's plans and notices; one seed still gives the same ids.
+    """
+
+    def __init__(self, start: date, end: date, runs: list[date], seed: int = 1) -> None:
         self.start, self.end, self.runs = start, end, runs
         self.calendar = WorkingDays()
         self.awkward = self.calendar.awkward_days(start, end)
+        self._seed = seed
         self._sip_ids = itertools.count(1)
         self._pk_ids = itertools.count(1001)
         self._notice_ids = itertools.count(100001)
 
     def next_sip_id(self) -> str:
-        return f"SIP-{next(self._sip_ids)}"
+        return f"SIP-{self._seed}-{next(self._sip_ids)}"
 
     def next_pk_id(self) -> str:
-        return f"VP-{next(self._pk_ids)}"
+        return f"VP-{self._seed}-{next(self._pk_ids)}"
 
     def next_notice_id(self) -> str:
-        return f"LC-{next(self._notice_ids)}"
+        return f"LC-{self._seed}-{next(self._notice_ids)}"
 
 
 def _days(n: int) -> timedelta:

@@ -144,8 +144,8 @@ class LocalHapi:
     the same temporary directory, on another free port, and `stop` stops it too.
     """
 
-    def __init__(self, work: Path, hapi_db: str) -> None:
-        self.port = _free_port()
+    def __init__(self, work: Path, hapi_db: str, port: int | None, pg_port: int | None) -> None:
+        self.port = port or _free_port()
         self.data_dir = work / "hapi"
         self.env = {
             **os.environ,
@@ -154,7 +154,7 @@ class LocalHapi:
             "HAPI_START_TIMEOUT": str(HAPI_START_TIMEOUT),
             "HAPI_DB": hapi_db,
             "PG_DATA_DIR": str(work / "postgres"),
-            "PG_PORT": str(_free_port()),
+            "PG_PORT": str(pg_port or _free_port()),
         }
         self.base_url = f"http://localhost:{self.port}/fhir"
         self._starting: subprocess.Popen[str] | None = None
@@ -403,6 +403,8 @@ def _arguments(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--trace", action="store_true", help="tracemalloc in the children")
     parser.add_argument("--base-url", help="use this FHIR server instead of starting one")
     parser.add_argument("--keep-server", action="store_true", help="leave the server running")
+    parser.add_argument("--hapi-port", type=int, help="the started server's port (default: free)")
+    parser.add_argument("--pg-port", type=int, help="its PostgreSQL's port (default: free)")
     return parser.parse_args(argv)
 
 
@@ -412,7 +414,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     configure(level="WARNING")  # to stderr; per-request debug lines would cost time too
     work = Path(tempfile.mkdtemp(prefix="sip-bench-"))
     work.chmod(0o755)  # as root, pg.sh runs PostgreSQL as `postgres`, which must reach its dir
-    server = None if args.base_url else LocalHapi(work, args.hapi_db)
+    server = None if args.base_url else LocalHapi(work, args.hapi_db, args.hapi_port, args.pg_port)
     keep = args.keep_server and server is not None
     if server is not None:
         server.start()  # starts while the data sets are generated and mapped

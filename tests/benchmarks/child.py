@@ -26,11 +26,12 @@ from typing import Any
 import adapter.sync.importer as importer_module
 from adapter.fhirclient import FhirClient
 from adapter.followup.reconcile import CancelPolicy, RequestCounter
-from adapter.followup.rules import RuleSet
+from adapter.followup.rulesfile import rules_of
 from adapter.followup.service import FollowupService
 from adapter.indicators.store import indicators_from_server
 from adapter.indicators.trend import snapshot_period
 from adapter.logs import configure
+from adapter.mapping import load_mappings
 from adapter.settings import REPO_ROOT, EndpointSettings, get_settings
 from adapter.sources import SourceKind, kind_of
 from adapter.sync import Importer, SyncSettings, Tally, open_outbox
@@ -146,10 +147,11 @@ def do_indicators(run: ChildRun, args: argparse.Namespace) -> None:
     """Every indicator of every unit for the week ending --as-of (the weekly job, unstored)."""
     settings = get_settings()
     counter = RequestCounter()
-    rules = RuleSet.load()
+    rules, mappings = rules_of(settings), load_mappings(settings.mappings_dir)
     started = time.perf_counter()
     with FhirClient(settings.endpoint(), on_request=counter) as client:
-        results, loaded = indicators_from_server(client, None, snapshot_period(args.as_of), rules)
+        period = snapshot_period(args.as_of)
+        results, loaded = indicators_from_server(client, None, period, rules, mappings=mappings)
     run.seconds = time.perf_counter() - started
     run.figures = {
         "units": len({r.unit_hsa_id for r in results}),

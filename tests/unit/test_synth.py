@@ -129,6 +129,26 @@ def test_same_seed_gives_the_same_bytes_and_another_seed_other_data(tmp_path: Pa
     assert all(a[name] != c[name] for name in ("plans.jsonl", "events.csv", "discharges.csv"))
 
 
+def _ids(out: Path) -> set[str]:
+    """Every plan id and discharge message id of a data set (what a server keys them by)."""
+    lines = (out / "plans.jsonl").read_text("utf-8").splitlines()
+    plans = {json.loads(line)["plan_id"] for line in lines}
+    with (out / "discharges.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle, delimiter=";"))
+    column = rows[0].index(DISCHARGES_HEADER[0])
+    return plans | {row[column] for row in rows[1:]}
+
+
+def test_two_seeds_share_no_plan_or_notice_id_and_one_seed_keeps_its_ids(tmp_path: Path) -> None:
+    # Two synthetic sets loaded into one server must not overwrite each other's plans/notices.
+    for name, seed in (("a", 21), ("b", 21), ("c", 22)):
+        generate(SynthConfig(patients=400, seed=seed), tmp_path / name)
+    a, b, c = (_ids(tmp_path / n) for n in "abc")
+    assert len(a) > 20
+    assert a == b
+    assert not a & c
+
+
 def test_every_personnummer_is_well_formed_with_a_valid_check_digit(data: DataSet) -> None:
     numbers = data.all_personnummer()
     assert len(numbers) > 10_000
