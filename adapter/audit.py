@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 
-from adapter.database import is_postgres, open_tables, sqlite_url, state_url
+from adapter.database import is_postgres, open_tables, sqlite_url, state_url, url_of
 from adapter.settings import Settings
 
 
@@ -95,7 +95,7 @@ class AuditLog:
     """Append-only audit events: a SQLite file (a Path) or a database URL (a str)."""
 
     def __init__(self, target: Path | str) -> None:
-        self.url = sqlite_url(target) if isinstance(target, Path) else target
+        self.url = url_of(target)
         self.path = None if is_postgres(self.url) else Path(make_url(self.url).database or "")
         self._engine = open_tables(self.url, _METADATA)
 

@@ -34,6 +34,11 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+def url_of(target: Path | str) -> str:
+    """A store's database: a SQLite file given as a path, or a database URL as it is."""
+    return sqlite_url(target) if isinstance(target, Path) else target
+
+
 def is_postgres(url: str) -> bool:
     return make_url(url).get_backend_name() == "postgresql"
 

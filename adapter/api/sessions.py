@@ -56,7 +56,7 @@ from starlette.requests import Request
 
 from adapter.api.principal import Principal, Role
 from adapter.audit import Purpose
-from adapter.database import open_tables, sqlite_url, state_url
+from adapter.database import open_tables, state_url, url_of
 from adapter.settings import Settings
 
 COOKIE = "sip_fhir_session"
@@ -133,7 +133,7 @@ class SessionStore:
         max_seconds: float = MAX_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.url = sqlite_url(target) if isinstance(target, Path) else target
+        self.url = url_of(target)
         self.idle_seconds = idle_seconds
         self.max_seconds = max_seconds
         self._clock = clock

@@ -36,7 +36,7 @@ from sqlalchemy import (
     update,
 )
 
-from adapter.database import open_tables, sqlite_url, state_url
+from adapter.database import open_tables, state_url, url_of
 from adapter.settings import Settings
 
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -109,7 +109,7 @@ class CodeStore:
     """The codes: a SQLite file (a Path) or a database URL (a str)."""
 
     def __init__(self, target: Path | str) -> None:
-        self.url = sqlite_url(target) if isinstance(target, Path) else target
+        self.url = url_of(target)
         self._engine = open_tables(self.url, _METADATA)
 
     @classmethod

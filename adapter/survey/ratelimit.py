@@ -37,7 +37,7 @@ from sqlalchemy import (
     select,
 )
 
-from adapter.database import is_postgres, open_tables, sqlite_url, state_url
+from adapter.database import is_postgres, open_tables, state_url, url_of
 from adapter.settings import Settings
 
 SQLITE_FILE = "survey.sqlite"  # beside the survey codes
@@ -73,7 +73,7 @@ class RateLimit:
         window: float = WINDOW,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.url = sqlite_url(target) if isinstance(target, Path) else target
+        self.url = url_of(target)
         self.limit = limit
         self.window = window
         self._clock = clock

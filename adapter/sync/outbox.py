@@ -48,7 +48,7 @@ from typing import Any, Protocol, TypeVar
 import psycopg
 from sqlalchemy.exc import OperationalError
 
-from adapter.database import sqlite_url, state_url
+from adapter.database import state_url, url_of
 from adapter.jsontext import canonical_json
 from adapter.settings import Settings
 from adapter.sync.outboxdb import OutboxDb, Tx, in_list
@@ -293,7 +293,7 @@ class Outbox:
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        url = sqlite_url(location) if isinstance(location, Path) else location
+        url = url_of(location)
         self._db = OutboxDb.open(url)
         # The SQLite file, if that is where the outbox lives (None on PostgreSQL).
         self.path = self._db.sqlite_path()

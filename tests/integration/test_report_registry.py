@@ -113,19 +113,18 @@ def test_the_registry_transaction_holds_only_summaries_and_updates_measures_in_p
 
 
 class RejectingRegistry(FhirClient):
-    """The registry server, but each transaction carries one more entry that HAPI rejects (400): a
-    MeasureReport update whose id does not match its URL, placed last so the good entries before
-    it are processed first."""
+    """The registry server, but each transaction carries one more entry that HAPI rejects (400):
+    a MeasureReport about a Group the server does not hold (referential integrity, on by default
+    in HAPI), placed last so the good entries before it are processed first."""
 
     def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
         sent = copy.deepcopy(bundle)
         bad = copy.deepcopy(sent["entry"][-1]["resource"])
-        bad["id"] = "annan-id"
-        # Its own identifier: a copy of the last one would be refused by the unique-identifier
-        # rule (409) instead of the id check (400) this test means.
-        bad["identifier"] = [{**bad["identifier"][0], "value": f"avvisad-{uuid.uuid4().hex}"}]
+        marker = uuid.uuid4().hex
+        bad["identifier"] = [{**bad["identifier"][0], "value": f"avvisad-{marker}"}]
+        bad["subject"] = {"reference": f"Group/finns-inte-{marker}"}
         sent["entry"].append(
-            {"resource": bad, "request": {"method": "PUT", "url": "MeasureReport/x"}}
+            {"resource": bad, "request": {"method": "POST", "url": "MeasureReport"}}
         )
         return super().transaction(sent)
 
