@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 from datetime import date
+from pathlib import Path
 
 from fastapi import HTTPException, status
 from matplotlib import rc_context
@@ -94,9 +95,9 @@ def complete_task(
         raise HTTPException(code, detail=error.reason) from None
 
 
-def trend_svg(trend: UnitTrend) -> bytes:
+def trend_svg(trend: UnitTrend, profiles_dir: Path) -> bytes:
     """The trend chart (adapter.indicators.chart) as SVG, the same bytes for the same trend."""
     buffer = io.BytesIO()
     with rc_context({"svg.hashsalt": "sip-fhir"}):
-        trend_figure(trend).savefig(buffer, format="svg", metadata={"Date": None})
+        trend_figure(trend, profiles_dir).savefig(buffer, format="svg", metadata={"Date": None})
     return buffer.getvalue()

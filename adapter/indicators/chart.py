@@ -42,7 +42,7 @@ def _dates(axis: Axes) -> None:
     axis.xaxis.set_major_formatter(ConciseDateFormatter(locator))
 
 
-def trend_figure(trend: UnitTrend, profiles_dir: Path | None = None) -> Figure:
+def trend_figure(trend: UnitTrend, profiles_dir: Path) -> Figure:
     """`profiles_dir`: the Measures whose titles head the shares (None: adapter/api's seam)."""
     figure = Figure(figsize=(10, 3.2 * (len(SHARES) + 2)), layout="constrained")
     FigureCanvasAgg(figure)

@@ -11,7 +11,6 @@ from typing import Any
 
 from adapter.canonical import IndicatorCode, measure_url
 from adapter.indicators.compute import Scoring
-from adapter.settings import get_settings
 
 
 class MeasureError(ValueError):
@@ -55,17 +54,9 @@ def load_measures(profiles_dir: Path) -> dict[IndicatorCode, MeasureInfo]:
 
 
 # The titles the tables, charts and pages show, from the Measures in `profiles_dir` (read once).
-# `None` stands for the settings' profiles and is only for adapter/api's callers, which do not
-# pass the folder yet (they are being reworked on another branch); every other caller passes it.
-def title(indicator: IndicatorCode, profiles_dir: Path | None = None) -> str:
-    return load_measures(_folder(profiles_dir))[indicator].title
+def title(indicator: IndicatorCode, profiles_dir: Path) -> str:
+    return load_measures(profiles_dir)[indicator].title
 
 
-def short_title(indicator: IndicatorCode, profiles_dir: Path | None = None) -> str:
-    return load_measures(_folder(profiles_dir))[indicator].short_title
-
-
-def _folder(profiles_dir: Path | None) -> Path:
-    if profiles_dir is not None:
-        return profiles_dir
-    return get_settings().profiles_dir
+def short_title(indicator: IndicatorCode, profiles_dir: Path) -> str:
+    return load_measures(profiles_dir)[indicator].short_title

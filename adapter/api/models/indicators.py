@@ -4,6 +4,7 @@ Percentages are numbers (89.47)."""
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -39,7 +40,7 @@ class IndicatorsOut(BaseModel):
     indicators: list[IndicatorOut]
 
     @classmethod
-    def of(cls, found: Indicators) -> IndicatorsOut:
+    def of(cls, found: Indicators, profiles_dir: Path) -> IndicatorsOut:
         return cls(
             unit=found.unit_hsa_id,
             as_of=found.period.end,
@@ -48,7 +49,7 @@ class IndicatorsOut(BaseModel):
             indicators=[
                 IndicatorOut(
                     id=r.indicator.value,
-                    title=title(r.indicator),
+                    title=title(r.indicator, profiles_dir),
                     scoring="cohort" if r.scoring is Scoring.COHORT else "proportion",
                     numerator=r.numerator,
                     denominator=r.denominator,
@@ -84,7 +85,7 @@ class TrendOut(BaseModel):
     series: list[TrendSeriesOut]
 
     @classmethod
-    def of(cls, unit: str, trend: UnitTrend | None) -> TrendOut:
+    def of(cls, unit: str, trend: UnitTrend | None, profiles_dir: Path) -> TrendOut:
         if trend is None:
             return cls(unit=unit, days=[], series=[])
         series = []
@@ -105,7 +106,7 @@ class TrendOut(BaseModel):
             series.append(
                 TrendSeriesOut(
                     id=indicator.value,
-                    title=title(indicator),
+                    title=title(indicator, profiles_dir),
                     scoring="proportion" if indicator in SHARES else "cohort",
                     region_target=number(targets.region_percent) if targets else None,
                     unit_target=number(targets.unit_percent) if targets else None,

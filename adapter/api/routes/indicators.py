@@ -28,7 +28,7 @@ def indicators(
     ensure_unit_access(principal, hsa_id)
     with fhir_errors():
         found = clinic.indicators(hsa_id, as_of or clinic.today())
-    return IndicatorsOut.of(found)
+    return IndicatorsOut.of(found, clinic.settings.profiles_dir)
 
 
 @router.get("/trend", summary="Trenden ur de veckovisa ögonblicksbilderna, med målen")
@@ -36,7 +36,7 @@ def trend(hsa_id: UnitPath, principal: Reader, clinic: ClinicDep) -> TrendOut:
     ensure_unit_access(principal, hsa_id)
     with fhir_errors():
         found = clinic.trend(hsa_id)
-    return TrendOut.of(hsa_id, found)
+    return TrendOut.of(hsa_id, found, clinic.settings.profiles_dir)
 
 
 @router.get(
@@ -56,4 +56,4 @@ def trend_chart(hsa_id: UnitPath, principal: Reader, clinic: ClinicDep) -> Respo
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, detail="Inga veckovisa ögonblicksbilder sparade ännu."
         )
-    return Response(trend_svg(found), media_type=SVG)
+    return Response(trend_svg(found, clinic.settings.profiles_dir), media_type=SVG)

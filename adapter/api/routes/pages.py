@@ -245,10 +245,13 @@ def indicators_page(
         trend = clinic.trend(hsa_id)
     chart = None
     if trend is not None:
-        chart = "data:image/svg+xml;base64," + base64.b64encode(trend_svg(trend)).decode()
+        chart = (
+            "data:image/svg+xml;base64,"
+            + base64.b64encode(trend_svg(trend, clinic.settings.profiles_dir)).decode()
+        )
     rows = [
         {
-            "title": title(r.indicator),
+            "title": title(r.indicator, clinic.settings.profiles_dir),
             "share": r.scoring is Scoring.PROPORTION,
             "result": r,
             "met_region": _met(r.value, r.region_target_percent),
@@ -266,7 +269,11 @@ def indicators_page(
         trend=trend,
         chart=chart,
         trend_columns=[
-            {"code": code, "label": short_title(code), "share": code in SHARES}
+            {
+                "code": code,
+                "label": short_title(code, clinic.settings.profiles_dir),
+                "share": code in SHARES,
+            }
             for code in (*SHARES, *COUNTS)
         ],
     )
