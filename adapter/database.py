@@ -69,10 +69,21 @@ def open_tables(url: str, metadata: MetaData) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     made = engine(url)
-    with made.begin() as connection:
-        if is_postgres(url):
+    if is_postgres(url):
+        with made.begin() as connection:
             connection.execute(select(func.pg_advisory_xact_lock(_SETUP_LOCK)))
-        metadata.create_all(connection)
+            metadata.create_all(connection)
+        return made
+    # SQLite: the write lock from the start, so a second process opening the same new file waits
+    # and then finds the tables (a deferred transaction let both create them: "already exists").
+    with made.execution_options(isolation_level="AUTOCOMMIT").connect() as connection:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            metadata.create_all(connection)
+        except BaseException:
+            connection.exec_driver_sql("ROLLBACK")
+            raise
+        connection.exec_driver_sql("COMMIT")
     return made
 
 

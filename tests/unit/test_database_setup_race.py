@@ -1,0 +1,42 @@
+"""Several processes opening one new SQLite store at once (two `sip-fhir import` on one data
+dir): each creates the tables it misses, and the loser of the race must not fail with "table
+... already exists" (CI met it: the second import died on the read model's tables)."""
+
+from __future__ import annotations
+
+import multiprocessing
+from multiprocessing.synchronize import Event
+from pathlib import Path
+
+from sqlalchemy import Column, MetaData, Table, Text, inspect
+
+from adapter import database
+
+TABLES = 30
+
+
+def _metadata() -> MetaData:
+    metadata = MetaData()
+    for n in range(TABLES):
+        Table(f"t{n}", metadata, Column("k", Text, primary_key=True), Column("v", Text))
+    return metadata
+
+
+def _open(url: str, start: Event) -> None:
+    start.wait()
+    database.open_tables(url, _metadata())
+
+
+def test_processes_opening_one_new_store_at_once_all_succeed(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    for round_ in range(3):
+        url = database.sqlite_url(tmp_path / f"store-{round_}.sqlite")
+        start = context.Event()
+        workers = [context.Process(target=_open, args=(url, start)) for _ in range(6)]
+        for worker in workers:
+            worker.start()
+        start.set()
+        for worker in workers:
+            worker.join(120)
+        assert [w.exitcode for w in workers] == [0] * len(workers), round_
+        assert len(inspect(database.engine(url)).get_table_names()) == TABLES
