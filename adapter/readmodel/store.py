@@ -41,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from adapter.database import engine
+from adapter.database import open_tables
 from adapter.prea60.guard import RunCheck
 from adapter.worklist.rows import WorklistRow, row_order
 
@@ -124,8 +124,8 @@ class WorklistStore:
     """The tables on one database URL (created on first use)."""
 
     def __init__(self, url: str) -> None:
-        self.engine: Engine = engine(url)
-        metadata.create_all(self.engine)
+        # open_tables: file mode 0600, and one process creates the tables when several start
+        self.engine: Engine = open_tables(url, metadata)
 
     # --- the journal ---
 
