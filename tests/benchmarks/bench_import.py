@@ -47,6 +47,7 @@ from adapter.mapping import (
 )
 from adapter.settings import REPO_ROOT, EndpointSettings, get_settings
 from adapter.sources import read_file
+from adapter.sync.engine import DEFAULT_WORKERS
 from adapter.synth import SynthConfig, generate
 from tests.benchmarks.child import ChildRun, run_child, source_files
 from tests.benchmarks.raw import FHIR_JSON, disjoint_batches, post_parallel, split
@@ -280,7 +281,7 @@ def print_report(report: Report, command: str) -> None:
     print(f"import/naive        {first.rate / naive.rate:.1f}x  (import rate / naive rate)")
     _print_scans(report)
     for label, patients, name in (
-        ("import N/4", report.small_patients, "warm-up"),
+        ("import small", report.small_patients, "warm-up"),
         ("import N", report.patients, "import"),
         ("re-import N", report.patients, "re-import"),
         *((name, None, name) for size in (" small", "") for name in (f"{s}{size}" for s in SCANS)),
@@ -323,14 +324,16 @@ def benchmark(args: argparse.Namespace, work: Path, base_url_of: Callable[[], st
     mappings_dir = settings.mappings_dir
     mappings = load_mappings(mappings_dir)
     n, seed = args.patients, args.seed
-    small = max(1, n // 4)
+    small = args.small_patients or max(1, n // 4)
+    raw_n = args.raw_patients or n
     sets = {
-        "raw": synth(work / "data-a", n, seed),
+        "raw": synth(work / "data-a", raw_n, seed),
         "import": synth(work / "data-b", n, seed + 1),
         "naive": synth(work / "data-c", n, seed + 2),
         "warm-up": synth(work / "data-d", small, seed + 3),
     }
-    names = {k: f"seed {seed + i} N={small if k == 'warm-up' else n}" for i, k in enumerate(sets)}
+    sizes = {"raw": raw_n, "warm-up": small}
+    names = {k: f"seed {seed + i} N={sizes.get(k, n)}" for i, k in enumerate(sets)}
 
     def records(key: str) -> Iterator[list[MappedResource]]:
         return mapped_records(sets[key], mappings_dir, mappings)
@@ -355,7 +358,8 @@ def benchmark(args: argparse.Namespace, work: Path, base_url_of: Callable[[], st
     trace = ["--trace"] if args.trace else []
 
     def imported(key: str, outbox: str) -> ChildRun:
-        return run_child("import", base_url, work / outbox, ["--dir", str(sets[key]), *trace])
+        extra = ["--dir", str(sets[key]), "--workers", str(args.import_workers), *trace]
+        return run_child("import", base_url, work / outbox, extra)
 
     def scans(suffix: str) -> None:
         for name in SCANS:
@@ -396,6 +400,9 @@ def _arguments(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--patients", type=int, default=10_000, help="patients per data set")
     parser.add_argument("--seed", type=int, default=1, help="seed of the first data set")
     parser.add_argument("--naive-limit", type=int, default=2_000, help="resources sent naively")
+    parser.add_argument("--small-patients", type=int, help="warm-up set size (default: N/4)")
+    parser.add_argument("--raw-patients", type=int, help="raw-limit set size (default: N)")
+    parser.add_argument("--import-workers", type=int, default=DEFAULT_WORKERS, help="workers")
     parser.add_argument(
         "--raw-workers", type=_levels, default=DEFAULT_LEVELS, help="raw parallelism levels"
     )

@@ -35,6 +35,7 @@ from adapter.mapping import load_mappings
 from adapter.settings import REPO_ROOT, EndpointSettings, get_settings
 from adapter.sources import SourceKind, kind_of
 from adapter.sync import Importer, SyncSettings, Tally, open_outbox
+from adapter.sync.engine import DEFAULT_WORKERS
 from adapter.synth.generator import DEFAULT_END
 
 RESULT_PREFIX = "BENCH-RESULT "
@@ -92,7 +93,7 @@ def _marked(run: ChildRun, phase: str, function: Callable[..., Any]) -> Callable
 
 
 def do_import(run: ChildRun, args: argparse.Namespace) -> None:
-    """`sip-fhir import` of the files in --dir (Importer.run, the CLI's default workers)."""
+    """`sip-fhir import --workers W` of the files in --dir (Importer.run)."""
     settings = get_settings()
     tally = Tally()
     # The phases: the Prea60 run check reads every risk list before anything is imported.
@@ -105,7 +106,7 @@ def do_import(run: ChildRun, args: argparse.Namespace) -> None:
             client,
             settings.mappings_dir,
             tally,
-            SyncSettings(batch_size=settings.batch_size),
+            SyncSettings(batch_size=settings.batch_size, workers=args.workers),
         )
         started = time.perf_counter()
         result = importer.run(source_files(args.dir))
@@ -175,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--dir", type=Path, help="the data set (import)")
     parser.add_argument("--as-of", type=date.fromisoformat, default=DEFAULT_END)
     parser.add_argument("--trace", action="store_true", help="tracemalloc's Python peak too")
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="import workers")
     args = parser.parse_args(argv)
     configure(level="WARNING")  # to stderr; per-request debug lines would cost time too
     run = ChildRun(rss_before_kb=current_rss_kb())
