@@ -3,7 +3,7 @@ users, served from the read model, against a real `sip-fhir serve`.
 
     .venv/bin/python -m tests.benchmarks.bench_worklist [--listed 150] [--rows 1200]
         [--users 50 [10 ...]] [--seconds 30] [--loads paced closed]
-        [--before-seconds 0] [--before-users 5] [--base-url URL]
+        [--before-seconds 0] [--before-users 5] [--base-url URL] [--unit HSA-ID] [--replicas N]
 
 1. A unit of its own on the FHIR server (`--base-url`, default the shared test server): a Prea60
    list of `--listed` patients (about two thirds in the risk group, half of those with a plan made
@@ -189,6 +189,18 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def existing_unit(settings: Settings, unit: str) -> int:
+    """A unit already on the server (e.g. a `bench_import` region): the real follow-up scan of
+    the unit builds its read model; nothing is copied. Returns the rows in scope."""
+    started = time.monotonic()
+    report = FollowupService(settings).run(units=[unit])
+    if report.errors:
+        sys.exit(f"scan failed: {report.errors}")
+    rows = len(store_for(settings).rows(unit))
+    print(f"scan + read model build of {unit} in {time.monotonic() - started:.1f} s: {rows} rows")
+    return rows
+
+
 def serve(settings: Settings, keys: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     env = os.environ | {
@@ -223,7 +235,7 @@ def serve(settings: Settings, keys: Path, log: Path) -> tuple[subprocess.Popen[b
 
 
 def user(
-    url: str,
+    urls: list[str],
     key: str,
     targets: list[tuple[str, str]],
     until: float,
@@ -231,6 +243,9 @@ def user(
     rng: random.Random,
     think: tuple[float, float],
 ) -> None:
+    # One keep-alive connection per user to one replica, as a Kubernetes Service balances
+    # connections; the page session is on the shared database, so any replica knows it.
+    url = urls[rng.randrange(len(urls))]
     with httpx.Client(
         base_url=url, timeout=REQUEST_TIMEOUT, headers={"X-Purpose": PURPOSE}
     ) as client:
@@ -259,7 +274,7 @@ def user(
 
 
 def run_load(
-    url: str,
+    urls: list[str],
     key: str,
     targets: list[tuple[str, str]],
     users: int,
@@ -271,7 +286,7 @@ def run_load(
     threads = [
         threading.Thread(
             target=user,
-            args=(url, key, targets, until, load, random.Random(n), think),
+            args=(urls, key, targets, until, load, random.Random(n), think),
             daemon=True,
         )
         for n in range(users)
@@ -332,6 +347,10 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument(
+        "--unit", help="a unit already on the server (HSA-id): scan it, no fill, no copies"
+    )
+    parser.add_argument("--replicas", type=int, default=1, help="`sip-fhir serve` processes")
+    parser.add_argument(
         "--base-url",
         default=os.environ.get("SIP_FHIR_TEST_SERVER", "http://localhost:8080/fhir"),
     )
@@ -341,20 +360,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-worklist-") as scratch:
         root = Path(scratch)
         keys = root / "keys.json"
-        clinic = make_unit(args.listed, seed)
+        clinic = None if args.unit else make_unit(args.listed, seed)
+        unit = clinic.unit if clinic else args.unit
         key = new_key()
-        add_entry(
-            keys, key, ApiKeyEntry(name="Bänk", role=Role.VARDSAMORDNARE, units=[clinic.unit])
-        )
+        add_entry(keys, key, ApiKeyEntry(name="Bänk", role=Role.VARDSAMORDNARE, units=[unit]))
         settings = Settings(
             base_url=args.base_url, data_dir=root / "data", api_keys_file=keys, scheduler=False
         )
-        fill(settings, clinic)
-        real, rows = widen(settings, clinic.unit, args.rows)
-        print(f"read model: {real} rows from the scan, {rows} rows in scope after copying")
-        process, url = serve(settings, keys, root / "serve.log")
+        if clinic is None:
+            existing_unit(settings, unit)
+        else:
+            fill(settings, clinic)
+            real, rows = widen(settings, unit, args.rows)
+            print(f"read model: {real} rows from the scan, {rows} rows in scope after copying")
+        served = [
+            serve(settings, keys, root / f"serve-{n}.log") for n in range(max(1, args.replicas))
+        ]
+        urls = [url for _, url in served]
         try:
-            page, api = f"/ui/units/{clinic.unit}", f"/units/{clinic.unit}/worklist"
+            page, api = f"/ui/units/{unit}", f"/units/{unit}/worklist"
             yesterday = (today() - timedelta(days=1)).isoformat()
             print(
                 "\nms from sending a request to the last byte of its answer\n"
@@ -364,24 +388,26 @@ def main() -> None:
             for name in args.loads:
                 for users in args.users:
                     load, elapsed = run_load(
-                        url, key, targets(page, api), users, args.seconds, LOADS[name]
+                        urls, key, targets(page, api), users, args.seconds, LOADS[name]
                     )
                     report(name, users, load, elapsed)
             if args.before_seconds > 0:
                 old = [("api-old", f"{api}?as_of={yesterday}")]
                 load, elapsed = run_load(
-                    url, key, old, args.before_users, args.before_seconds, LOADS["paced"]
+                    urls, key, old, args.before_users, args.before_seconds, LOADS["paced"]
                 )
                 report("before", args.before_users, load, elapsed)
             print(f"machine: {os.cpu_count()} cores, load average {_load_average()}")
             print(f"command: .venv/bin/python -m tests.benchmarks.bench_worklist {' '.join(argv)}")
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:  # a request still waiting for the FHIR server
-                process.kill()
-                process.wait()
+            for process, _ in served:
+                process.terminate()
+            for process, _ in served:
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:  # a request still waiting for the FHIR server
+                    process.kill()
+                    process.wait()
 
 
 if __name__ == "__main__":
