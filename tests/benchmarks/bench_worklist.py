@@ -4,6 +4,7 @@ users, served from the read model, against a real `sip-fhir serve`.
     .venv/bin/python -m tests.benchmarks.bench_worklist [--listed 150] [--rows 1200]
         [--users 50 [10 ...]] [--seconds 30] [--loads paced closed]
         [--before-seconds 0] [--before-users 5] [--base-url URL] [--unit HSA-ID] [--replicas N]
+        [--database-url URL]
 
 1. A unit of its own on the FHIR server (`--base-url`, default the shared test server): a Prea60
    list of `--listed` patients (about two thirds in the risk group, half of those with a plan made
@@ -29,6 +30,7 @@ import io
 import json
 import os
 import random
+import re
 import socket
 import statistics
 import subprocess
@@ -210,6 +212,8 @@ def serve(settings: Settings, keys: Path, log: Path) -> tuple[subprocess.Popen[b
         "SIP_FHIR_SCHEDULER": "off",
         "PYTHONPATH": str(REPO_ROOT),
     }
+    if settings.database_url is not None:  # the replicas share read model, audit, sessions
+        env["SIP_FHIR_DATABASE_URL"] = settings.database_url.get_secret_value()
     out = log.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-c", SERVE, "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -351,6 +355,9 @@ def main() -> None:
     )
     parser.add_argument("--replicas", type=int, default=1, help="`sip-fhir serve` processes")
     parser.add_argument(
+        "--database-url", help="SIP_FHIR_DATABASE_URL of the adapter (default: SQLite files)"
+    )
+    parser.add_argument(
         "--base-url",
         default=os.environ.get("SIP_FHIR_TEST_SERVER", "http://localhost:8080/fhir"),
     )
@@ -365,7 +372,11 @@ def main() -> None:
         key = new_key()
         add_entry(keys, key, ApiKeyEntry(name="Bänk", role=Role.VARDSAMORDNARE, units=[unit]))
         settings = Settings(
-            base_url=args.base_url, data_dir=root / "data", api_keys_file=keys, scheduler=False
+            base_url=args.base_url,
+            data_dir=root / "data",
+            api_keys_file=keys,
+            scheduler=False,
+            database_url=args.database_url,
         )
         if clinic is None:
             existing_unit(settings, unit)
@@ -398,7 +409,8 @@ def main() -> None:
                 )
                 report("before", args.before_users, load, elapsed)
             print(f"machine: {os.cpu_count()} cores, load average {_load_average()}")
-            print(f"command: .venv/bin/python -m tests.benchmarks.bench_worklist {' '.join(argv)}")
+            shown = " ".join(re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", arg) for arg in argv)
+            print(f"command: .venv/bin/python -m tests.benchmarks.bench_worklist {shown}")
         finally:
             for process, _ in served:
                 process.terminate()
