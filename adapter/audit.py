@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 
 from adapter.database import is_postgres, open_tables, sqlite_url, state_url, url_of
+from adapter.groupcommit import GroupCommit
 from adapter.settings import Settings
 
 
@@ -98,16 +99,21 @@ class AuditLog:
         self.url = url_of(target)
         self.path = None if is_postgres(self.url) else Path(make_url(self.url).database or "")
         self._engine = open_tables(self.url, _METADATA)
+        # Concurrent answers share one transaction (a page view is one write; see groupcommit).
+        self._writes: GroupCommit[dict[str, str | None]] = GroupCommit(self._insert)
 
     @classmethod
     def for_settings(cls, settings: Settings) -> AuditLog:
         return cls(audit_url(settings))
 
     def record(self, events: Sequence[AuditEvent]) -> None:
-        """Write `events` in one transaction; raises if they could not be stored."""
+        """Store `events` (in one transaction, with those of concurrent callers); raises
+        GroupWriteError if they could not be stored."""
         if not events:
             return
-        rows = [dict(zip(_COLUMNS, _row(event), strict=True)) for event in events]
+        self._writes.write([dict(zip(_COLUMNS, _row(event), strict=True)) for event in events])
+
+    def _insert(self, rows: list[dict[str, str | None]]) -> None:
         with self._engine.begin() as db:
             db.execute(insert(_TABLE), rows)
 
