@@ -885,10 +885,14 @@ def _open_records(db: Tx, window: int) -> Iterator[tuple[int, list[Any]]]:
             return
         marks, params = in_list("r", ids)
         members: dict[int, list[Any]] = {}
+        # CROSS JOIN: SQLite then reads member first (by record id), as asked. With a plain JOIN
+        # its planner went through the `state` index instead, every open resource per claim
+        # (0.6 s per window at 117 000 open resources: the 100 000-patient import stalled).
         for row in db.execute(
             "SELECT m.record_id AS member_of, r.* FROM member m"  # noqa: S608
-            " JOIN resource r ON r.match_url = m.match_url"
-            f" WHERE m.record_id IN {marks} AND r.state IN ('pending', 'in_flight')"
+            " CROSS JOIN resource r"
+            f" WHERE r.match_url = m.match_url AND m.record_id IN {marks}"
+            " AND r.state IN ('pending', 'in_flight')"
             " ORDER BY m.record_id, m.position",
             params,
         ):
