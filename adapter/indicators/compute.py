@@ -24,6 +24,10 @@ period's last day (`as_of`); the counts cover the whole period.
 A share with an empty denominator has no value (None), never a division by zero. A snapshot of
 a past day reads plans as they are now (a plan counts from its creation day on if active now):
 the state holds the current version of each plan, not its history.
+
+Each indicator is a rule per patient state (`_ITEMS_OF`: the items a patient counts for, in the
+numerator or not); a `Tally` adds them up over states fed in any number of chunks, keeping a
+PersonId per item, so the per-indicator functions below are the tally fed once.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ Writes go as one transaction per unit and period, every entry a conditional upda
 business identifier: a re-run for the same unit and period updates the same resources, and
 unchanged content gets no new version. The states come from the follow-up loader
 (`adapter.followup.load`), the one way the adapter reads patients back from the server; this
-module only widens its scope to the patients an indicator period needs.
+module only widens its scope to the patients an indicator period needs. They are read and
+counted one chunk at a time (`iter_states` into a `Tally`), so a region's snapshot holds one
+chunk's facts, not the region's.
 """
 
 from __future__ import annotations

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import gc
 import random
-import threading
 import weakref
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
@@ -32,16 +30,14 @@ from adapter.followup.facts import PatientFacts
 from adapter.followup.scope import Scope
 from adapter.indicators.compute import Period
 from adapter.indicators.store import compute_units
-from adapter.mapping import map_record
-from adapter.mapping.fhir import Json
 from tests.support.indicators import MAPPINGS
+from tests.support.loader_server import LoaderServer, region
 from tests.support.people import fictional_person
 from tests.support.rules import RULES, UNIT
 
 CHUNKS = 8
 SAMPLE = 25  # patients between two counts of the facts alive (a count collects garbage)
 PERIOD = Period(date(2024, 12, 9), date(2024, 12, 15))
-PNR = "http://electronichealth.se/identifier/personnummer"
 
 
 class Tracked(list[Any]):
@@ -49,50 +45,16 @@ class Tracked(list[Any]):
     long as any version of the patient's state or facts is."""
 
 
-class Server:
-    """The FhirClient of the loader: `patients` by Patient id, each with one AU124 by UNIT in the
-    period. Counts the searches made, and the facts alive every SAMPLE-th patient's facts."""
+class Alive:
+    """The patients' facts made so far, followed by weak references to their events."""
 
-    def __init__(self, patients: dict[str, PersonId]) -> None:
-        self.alive: list[weakref.ref[Tracked]] = []
+    def __init__(self) -> None:
+        self.refs: list[weakref.ref[Tracked]] = []
         self.at_makes: list[int] = []  # every SAMPLE-th patient's facts, before they are made
-        self.searches: Counter[str] = Counter()
-        self._lock = threading.Lock()  # the loader searches from several threads
-        self.patients = patients
-        source = SourceRef("minnestest", 1)
-        self.procedures: dict[str, Json] = {}
-        for key, person in self.patients.items():
-            event = Event(person, date(2024, 12, 10), EventCode.AU124, UNIT, source, "besök")
-            (procedure,) = (
-                m.resource for m in map_record(event, MAPPINGS) if m.resource_type == "Procedure"
-            )
-            self.procedures[f"Patient/{key}"] = {
-                **procedure,
-                "subject": {"reference": f"Patient/{key}"},
-            }
 
-    def alive_now(self) -> int:
+    def now(self) -> int:
         gc.collect()
-        return sum(1 for ref in self.alive if ref() is not None)
-
-    def search(
-        self, resource_type: str, params: list[tuple[str, str]], post: bool = False
-    ) -> list[Json]:
-        with self._lock:
-            self.searches[resource_type] += 1
-        values = dict(params)
-        if resource_type == "Patient":
-            return [
-                {
-                    "resourceType": "Patient",
-                    "id": key,
-                    "identifier": [{"system": PNR, "value": self.patients[key].digits}],
-                }
-                for key in values["_id"].split(",")
-            ]
-        if resource_type == "Procedure":
-            return [self.procedures[ref] for ref in values["subject"].split(",")]
-        return []
+        return sum(1 for ref in self.refs if ref() is not None)
 
 
 def persons(count: int) -> list[PersonId]:
@@ -104,37 +66,52 @@ def persons(count: int) -> list[PersonId]:
 
 
 @pytest.fixture
-def serve(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, PersonId]], Server]:
-    """`serve(patients)`: the scope of the region is those Patients, in one unit whose newest run
-    is the period's last day (no absent runs to ask for)."""
+def alive(monkeypatch: pytest.MonkeyPatch) -> Alive:
+    """Follows every patient's facts the loader makes."""
+    found = Alive()
+    real_facts = load.patient_facts
 
-    def serve(patients: dict[str, PersonId]) -> Server:
-        fake = Server(patients)
-        real_facts = load.patient_facts
+    def patient_facts(*args: Any) -> PatientFacts:
+        if len(found.refs) % SAMPLE == 0:
+            found.at_makes.append(found.now())
+        facts = real_facts(*args)
+        events = Tracked(facts.state.events)
+        facts.state = replace(facts.state, events=events)  # type: ignore[arg-type]
+        found.refs.append(weakref.ref(events))
+        return facts
 
-        def patient_facts(*args: Any) -> PatientFacts:
-            if len(fake.alive) % SAMPLE == 0:
-                fake.at_makes.append(fake.alive_now())
-            facts = real_facts(*args)
-            events = Tracked(facts.state.events)
-            facts.state = replace(facts.state, events=events)  # type: ignore[arg-type]
-            fake.alive.append(weakref.ref(events))
-            return facts
+    monkeypatch.setattr(load, "patient_facts", patient_facts)
+    return found
 
-        scope = Scope(refs=set(fake.procedures), newest_runs={UNIT: PERIOD.end})
-        monkeypatch.setattr(store, "find_patients", lambda *_, **__: scope)
+
+@pytest.fixture
+def serve(monkeypatch: pytest.MonkeyPatch) -> Callable[[list[PersonId]], LoaderServer]:
+    """`serve(people)`: a Patient of each (ids from 1), each with an AU124 by UNIT in the period;
+    the region's scope is the server's Patients, in one unit whose newest run is the period's
+    last day (no absent runs to ask for)."""
+
+    def serve(people: list[PersonId]) -> LoaderServer:
+        source = SourceRef("minnestest", 1)
+        day = date(2024, 12, 10)
+        server = region(
+            [Event(p, day, EventCode.AU124, UNIT, source, "besök") for p in people], MAPPINGS
+        )
+
+        def scope(*_: Any, **__: Any) -> Scope:
+            return Scope(refs=server.refs, newest_runs={UNIT: PERIOD.end})
+
+        monkeypatch.setattr(store, "find_patients", scope)
         monkeypatch.setattr(store, "_procedure_refs", lambda *_: set())
         monkeypatch.setattr(store, "_notice_refs", lambda *_: set())
-        monkeypatch.setattr(load, "patient_facts", patient_facts)
-        return fake
+        return server
 
     return serve
 
 
 def test_indicators_count_each_chunk_and_let_go_of_its_facts_before_reading_on(
-    serve: Callable[[dict[str, PersonId]], Server],
+    serve: Callable[[list[PersonId]], LoaderServer], alive: Alive
 ) -> None:
-    server = serve({str(n): p for n, p in enumerate(persons(CHUNKS * load.CHUNK_SIZE), start=1)})
+    server = serve(persons(CHUNKS * load.CHUNK_SIZE))
     results, references = store.indicators_from_server(
         server,  # type: ignore[arg-type]
         None,
@@ -144,7 +121,7 @@ def test_indicators_count_each_chunk_and_let_go_of_its_facts_before_reading_on(
     )
     patients = CHUNKS * load.CHUNK_SIZE
     # The chunk being made at most: unchunked, every patient made before (775 at the last count).
-    assert max(server.at_makes) < load.CHUNK_SIZE, server.at_makes
+    assert max(alive.at_makes) < load.CHUNK_SIZE, alive.at_makes
     au124 = next(r for r in results if r.indicator is IndicatorCode.KVA_AU124)
     assert (au124.unit_hsa_id, au124.numerator) == (UNIT, patients)  # every chunk counted
     assert set(au124.numerator_subjects) == set(server.patients.values())
@@ -152,20 +129,23 @@ def test_indicators_count_each_chunk_and_let_go_of_its_facts_before_reading_on(
     # The same searches as one load of the whole scope: a Patient and one per type per chunk.
     assert server.searches["Patient"] == server.searches["Procedure"] == CHUNKS
     del results
-    assert server.alive_now() == 0  # what the run returns holds no state
+    assert alive.now() == 0  # what the run returns holds no state
 
 
 def test_a_person_held_as_two_patients_at_a_chunk_boundary_counts_once_with_both(
-    serve: Callable[[dict[str, PersonId]], Server],
+    serve: Callable[[list[PersonId]], LoaderServer],
 ) -> None:
     """A server without the unique identifier rule (profiles/) may hold a person twice: the
     person's two Patients, ids far apart, are read in one chunk, the last of the first chunk,
     and merged; both AU124 count, the person once among the subjects, by the older Patient."""
     people = persons(15)
-    patients = {str(n): p for n, p in enumerate(people, start=1)}
+    server = serve(people)
     twice = people[6]  # the 7th in personnummer order: the first chunk's last
-    patients["900"] = twice
-    server = serve(patients)
+    (procedure,) = server.owned["Patient/7"]
+    server.patients["900"] = twice
+    server.owned["Patient/900"] = [
+        {**procedure, "id": "other", "subject": {"reference": "Patient/900"}}
+    ]
     refs, chosen = store.indicator_scope(server, None, PERIOD, RULES)  # type: ignore[arg-type]
     loaded = load.load_states(
         server,  # type: ignore[arg-type]
