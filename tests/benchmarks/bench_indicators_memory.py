@@ -40,7 +40,7 @@ from adapter.indicators.trend import snapshot_period
 from adapter.mapping import load_mappings
 from adapter.settings import REPO_ROOT
 from tests.support.loader_server import LoaderServer, region
-from tests.support.people import Births, fictional_person
+from tests.support.people import fictional_people
 from tests.support.records import STOCKHOLM, patientkontrakt
 
 UNITS = [f"SE2321000057-E{n:011d}" for n in range(1, 5)]
@@ -70,11 +70,8 @@ def _records(person: PersonId, n: int, rng: random.Random) -> Iterator[Record]:
 
 def build(patients: int) -> LoaderServer:
     rng = random.Random(patients)
-    people: set[PersonId] = set()
-    while len(people) < patients:
-        people.add(fictional_person(rng, Births(date(1930, 1, 1), 30)))
-    ordered = sorted(people, key=lambda p: p.digits)
-    records = [r for n, p in enumerate(ordered) for r in _records(p, n, rng)]
+    people = fictional_people(patients, seed=patients)
+    records = [r for n, p in enumerate(people) for r in _records(p, n, rng)]
     return region(records, load_mappings(REPO_ROOT / "mappings"))
 
 

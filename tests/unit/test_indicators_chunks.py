@@ -13,7 +13,6 @@ count, and all of them in what the run returns.
 from __future__ import annotations
 
 import gc
-import random
 import weakref
 from collections.abc import Callable
 from dataclasses import replace
@@ -32,7 +31,7 @@ from adapter.indicators.compute import Period
 from adapter.indicators.store import compute_units
 from tests.support.indicators import MAPPINGS
 from tests.support.loader_server import LoaderServer, region
-from tests.support.people import fictional_person
+from tests.support.people import fictional_people
 from tests.support.rules import RULES, UNIT
 
 CHUNKS = 8
@@ -55,14 +54,6 @@ class Alive:
     def now(self) -> int:
         gc.collect()
         return sum(1 for ref in self.refs if ref() is not None)
-
-
-def persons(count: int) -> list[PersonId]:
-    rng = random.Random(14)
-    found: set[PersonId] = set()
-    while len(found) < count:
-        found.add(fictional_person(rng))
-    return sorted(found, key=lambda p: p.digits)
 
 
 @pytest.fixture
@@ -111,7 +102,7 @@ def serve(monkeypatch: pytest.MonkeyPatch) -> Callable[[list[PersonId]], LoaderS
 def test_indicators_count_each_chunk_and_let_go_of_its_facts_before_reading_on(
     serve: Callable[[list[PersonId]], LoaderServer], alive: Alive
 ) -> None:
-    server = serve(persons(CHUNKS * load.CHUNK_SIZE))
+    server = serve(fictional_people(CHUNKS * load.CHUNK_SIZE, seed=14))
     results, references = store.indicators_from_server(
         server,  # type: ignore[arg-type]
         None,
@@ -138,7 +129,7 @@ def test_a_person_held_as_two_patients_at_a_chunk_boundary_counts_once_with_both
     """A server without the unique identifier rule (profiles/) may hold a person twice: the
     person's two Patients, ids far apart, are read in one chunk, the last of the first chunk,
     and merged; both AU124 count, the person once among the subjects, by the older Patient."""
-    people = persons(15)
+    people = fictional_people(15, seed=14)
     server = serve(people)
     twice = people[6]  # the 7th in personnummer order: the first chunk's last
     (procedure,) = server.owned["Patient/7"]
