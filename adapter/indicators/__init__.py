@@ -1,7 +1,7 @@
 """Indicators per listing unit and period, as FHIR MeasureReports.
 
     compute   pure: patient states → numerators, denominators, subject lists (IndicatorResult);
-              `Tally` counts them chunk by chunk
+              `IndicatorTally` counts them chunk by chunk
     reports   pure: results → summary + subject-list MeasureReports and their Lists; read back
     store     server: load the states chunk by chunk (adapter.followup.load), write the reports,
               the weekly snapshot (`weekly_snapshot`, run by adapter/scheduler.py), read them back

@@ -26,8 +26,8 @@ a past day reads plans as they are now (a plan counts from its creation day on i
 the state holds the current version of each plan, not its history.
 
 Each indicator is a rule per patient state (`_ITEMS_OF`: the items a patient counts for, in the
-numerator or not); a `Tally` adds them up over states fed in any number of chunks, keeping a
-PersonId per item, so the per-indicator functions below are the tally fed once.
+numerator or not); an `IndicatorTally` adds them up over states fed in any number of chunks,
+keeping a PersonId per item, so the per-indicator functions below are the tally fed once.
 """
 
 from __future__ import annotations
@@ -265,7 +265,7 @@ class _Counts:
         )
 
 
-class Tally:
+class IndicatorTally:
     """The indicators of `units` for `period` over patient states fed in parts (`add`), so a
     region can be counted one chunk of patients at a time: between parts it keeps a PersonId per
     counted item and the plans' scores, never a state. `results()` equals the indicators over
@@ -304,7 +304,7 @@ def _one(
     period: Period,
     rules: RuleSet,
 ) -> IndicatorResult:
-    tally = Tally([unit_hsa_id], period, rules, [indicator])
+    tally = IndicatorTally([unit_hsa_id], period, rules, [indicator])
     tally.add(states)
     return tally.results()[0]
 
@@ -362,6 +362,6 @@ def unit_indicators(
     states: Iterable[PatientState], unit_hsa_id: str, period: Period, rules: RuleSet
 ) -> list[IndicatorResult]:
     """All indicators of one unit, in the order of IndicatorCode."""
-    tally = Tally([unit_hsa_id], period, rules)
+    tally = IndicatorTally([unit_hsa_id], period, rules)
     tally.add(states)
     return tally.results()

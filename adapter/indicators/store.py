@@ -5,8 +5,8 @@ business identifier: a re-run for the same unit and period updates the same reso
 unchanged content gets no new version. The states come from the follow-up loader
 (`adapter.followup.load`), the one way the adapter reads patients back from the server; this
 module only widens its scope to the patients an indicator period needs. They are read and
-counted one chunk at a time (`iter_states` into a `Tally`), so a region's snapshot holds one
-chunk's facts, not the region's.
+counted one chunk at a time (`iter_states` into an `IndicatorTally`), so a region's snapshot
+holds one chunk's facts, not the region's.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from adapter.followup.state import PatientState
 from adapter.indicators.compute import (
     KVA_INDICATORS,
     IndicatorResult,
+    IndicatorTally,
     Period,
-    Tally,
     listing_units,
 )
 from adapter.indicators.reports import (
@@ -60,7 +60,7 @@ def compute_units(
 ) -> list[IndicatorResult]:
     """Every indicator of each unit (default: every unit with a Prea60 run by the period's end)."""
     states = list(states)
-    tally = Tally(units or listing_units(states, period.end), period, rules)
+    tally = IndicatorTally(units or listing_units(states, period.end), period, rules)
     tally.add(states)
     return tally.results()
 
@@ -196,7 +196,7 @@ def indicators_from_server(
     memory does not grow with the patients' facts, whatever the region's size.
     """
     refs, chosen = indicator_scope(client, units, period, rules)
-    tally = Tally(chosen, period, rules)
+    tally = IndicatorTally(chosen, period, rules)
     references: dict[PersonId, str] = {}
     chunks = iter_states(
         client,

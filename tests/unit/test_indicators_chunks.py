@@ -4,10 +4,10 @@ as two Patients counted once, with both Patients' facts, as reading everyone at 
 
 The benchmark measured the indicators' peak RSS growing with the patients in scope (0.042 MiB per
 patient: every PatientState of the region was read before the first was counted). Now they are
-read with `load.iter_states` and counted chunk by chunk into a `compute.Tally`, which keeps a
-PersonId per counted item. The first test counts the patients' facts still alive while facts are
-made and after the run: without the chunking, every patient made before is alive at the last
-count, and all of them in what the run returns.
+read with `load.iter_states` and counted chunk by chunk into a `compute.IndicatorTally`, which
+keeps a PersonId per counted item. The first test counts the patients' facts still alive while
+facts are made and after the run: without the chunking, every patient made before is alive at
+the last count, and all of them in what the run returns.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Indicators counted in parts (`compute.Tally`): any split of the patients into chunks, in any
-order, gives exactly the indicators over all of them at once, and between chunks the tally keeps
-person ids and scores, never a patient's state (issue "Region scale" 5)."""
+"""Indicators counted in parts (`compute.IndicatorTally`): any split of the patients into chunks,
+in any order, gives exactly the indicators over all of them at once, and between chunks the tally
+keeps person ids and scores, never a patient's state (issue "Region scale" 5)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from adapter.canonical import IndicatorCode
 from adapter.domain import EventCode, PersonId
 from adapter.followup.state import CareEvent, PatientState, PlanFacts
-from adapter.indicators.compute import Period, Tally, unit_indicators
+from adapter.indicators.compute import IndicatorTally, Period, unit_indicators
 from adapter.quality import PlanQuality
 from tests.support.rules import (
     RULES,
@@ -104,7 +104,7 @@ def test_a_tally_fed_in_chunks_in_any_order_equals_all_at_once(size: int) -> Non
     states = _region()
     chunks = [states[i : i + size] for i in range(0, len(states), size)]
     random.Random(size).shuffle(chunks)
-    tally = Tally(UNITS, PERIOD, RULES)
+    tally = IndicatorTally(UNITS, PERIOD, RULES)
     for chunk in chunks:
         tally.add(iter(chunk))  # once through, as a chunk of the loader is
     tally.add([])
@@ -112,7 +112,7 @@ def test_a_tally_fed_in_chunks_in_any_order_equals_all_at_once(size: int) -> Non
 
 
 def test_a_tally_without_patients_has_no_shares() -> None:
-    results = Tally([UNIT], PERIOD, RULES).results()
+    results = IndicatorTally([UNIT], PERIOD, RULES).results()
     assert [r.indicator for r in results] == list(IndicatorCode)
     assert results == unit_indicators([], UNIT, PERIOD, RULES)
     assert all(r.value is None for r in results if r.denominator is not None)
@@ -133,7 +133,7 @@ def _reachable(root: object, stop: set[int]) -> list[object]:
 
 def test_a_tally_keeps_person_ids_and_scores_not_states() -> None:
     states = _region()
-    tally = Tally(UNITS, PERIOD, RULES)
+    tally = IndicatorTally(UNITS, PERIOD, RULES)
     tally.add(states)
     kept = _reachable(tally, {id(RULES)})
     assert not [o for o in kept if isinstance(o, PatientState | PlanFacts | CareEvent)]
