@@ -161,9 +161,11 @@ def indicators_command(
     try:
         with FhirClient(settings.endpoint()) as client:
             mappings = load_mappings(settings.mappings_dir)
-            results, loaded = indicators_from_server(client, unit, chosen, rules, mappings=mappings)
+            results, references = indicators_from_server(
+                client, unit, chosen, rules, mappings=mappings
+            )
             if store:
-                summary = store_reports(client, results, loaded_reference(loaded))
+                summary = store_reports(client, results, loaded_reference(references))
                 Console(stderr=True).print(
                     f"Sparade på {settings.base_url}: {sum(summary.created.values())} nya, "
                     f"{sum(summary.written.values())} uppdaterade eller oförändrade resurser."
@@ -175,7 +177,7 @@ def indicators_command(
     elif fmt is Format.CSV:
         typer.echo(indicators_csv(results), nl=False)
     elif fmt is Format.FHIR:
-        echo_json(collection_bundle(report_resources(results, loaded_reference(loaded))))
+        echo_json(collection_bundle(report_resources(results, loaded_reference(references))))
     else:
         Console().print(indicators_table(unit[0], chosen, results, settings.profiles_dir))
 

@@ -68,8 +68,10 @@ def report_command(
     try:
         with FhirClient(settings.endpoint()) as client:
             mappings = load_mappings(settings.mappings_dir)
-            results, loaded = indicators_from_server(client, unit, chosen, rules, mappings=mappings)
-            store_reports(client, results, loaded_reference(loaded))
+            results, references = indicators_from_server(
+                client, unit, chosen, rules, mappings=mappings
+            )
+            store_reports(client, results, loaded_reference(references))
     except (FhirError, ScopeError) as error:
         raise fail(f"FHIR-servern: {error}", EXIT_FAILED) from None
     units = sorted({r.unit_hsa_id for r in results})

@@ -1,9 +1,10 @@
 """Indicators per listing unit and period, as FHIR MeasureReports.
 
-    compute   pure: patient states → numerators, denominators, subject lists (IndicatorResult)
+    compute   pure: patient states → numerators, denominators, subject lists (IndicatorResult);
+              `IndicatorTally` counts them chunk by chunk
     reports   pure: results → summary + subject-list MeasureReports and their Lists; read back
-    store     server: load the states (adapter.followup.load), write the reports, the weekly
-              snapshot (`weekly_snapshot`, run by adapter/scheduler.py), read stored reports
+    store     server: load the states chunk by chunk (adapter.followup.load), write the reports,
+              the weekly snapshot (`weekly_snapshot`, run by adapter/scheduler.py), read them back
     trend     pure: stored weekly snapshots → a trend per unit, with the targets of mappings/
     chart     the trend as PNG and SVG (matplotlib, Agg canvas)
     registry  the registry feed: ONE transaction to SIP_FHIR_REGISTRY_BASE_URL, or bulk NDJSON

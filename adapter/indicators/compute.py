@@ -24,12 +24,16 @@ period's last day (`as_of`); the counts cover the whole period.
 A share with an empty denominator has no value (None), never a division by zero. A snapshot of
 a past day reads plans as they are now (a plan counts from its creation day on if active now):
 the state holds the current version of each plan, not its history.
+
+Each indicator is a rule per patient state (`_ITEMS_OF`: the items a patient counts for, in the
+numerator or not); an `IndicatorTally` adds them up over states fed in any number of chunks,
+keeping a PersonId per item, so the per-indicator functions below are the tally fed once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -110,39 +114,199 @@ def _person_order(person: PersonId) -> tuple[str, str]:
     return (person.digits, person.kind)
 
 
-def _subjects(states: Iterable[PatientState]) -> tuple[PersonId, ...]:
-    return tuple(sorted({s.patient for s in states}, key=_person_order))
+def _subjects(persons: Iterable[PersonId]) -> tuple[PersonId, ...]:
+    return tuple(sorted(set(persons), key=_person_order))
 
 
-def _items(states: Iterable[PatientState]) -> tuple[PersonId, ...]:
-    return tuple(sorted((s.patient for s in states), key=_person_order))
+def _items(persons: Iterable[PersonId]) -> tuple[PersonId, ...]:
+    return tuple(sorted(persons, key=_person_order))
 
 
-def _proportion(
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """One counted item of a patient (a risk-group membership, an event, a notice, a plan)."""
+
+    in_numerator: bool
+    score: Decimal | None = None  # a plan's quality score (plan-quality)
+
+
+# What one patient state counts for an indicator of a unit and period: the per-state rule.
+ItemsOf = Callable[[PatientState, str, Period, RuleSet], Iterable[_Item]]
+
+
+def _risk_group_items(counts_in: Callable[[PatientState, date, RuleSet], bool]) -> ItemsOf:
+    def items(state: PatientState, unit_hsa_id: str, period: Period, rules: RuleSet) -> list[_Item]:
+        if not rules.in_risk_group(state, unit_hsa_id, period.end):
+            return []
+        return [_Item(counts_in(state, period.end, rules))]
+
+    return items
+
+
+def _has_plan(state: PatientState, as_of: date, _rules: RuleSet) -> bool:
+    return bool(state.active_plans(as_of))
+
+
+def _followed_up(state: PatientState, as_of: date, rules: RuleSet) -> bool:
+    due = rules.follow_up_due(state, as_of)
+    return due is not None and as_of <= due
+
+
+def _kva_items(
+    state: PatientState, unit_hsa_id: str, period: Period, code: EventCode
+) -> list[_Item]:
+    """The patient once per event."""
+    return [
+        _Item(True)
+        for e in state.events
+        if e.code is code and e.unit_hsa_id == unit_hsa_id and e.date in period
+    ]
+
+
+def _kva(code: EventCode) -> ItemsOf:
+    return lambda state, unit, period, _rules: _kva_items(state, unit, period, code)
+
+
+def _sip_call_items(
+    state: PatientState, unit_hsa_id: str, period: Period, rules: RuleSet
+) -> list[_Item]:
+    """One item per notice decided by the period's end; in the numerator if called in time."""
+    as_of = period.end
+    if state.home_unit(as_of) != unit_hsa_id:
+        return []
+    decided = []
+    for notice in state.notices:
+        day = rules.notice_day(notice)
+        if not notice.needs_sip or day not in period:
+            continue
+        deadline = rules.notice_deadline(notice).date()
+        call = state.sip_call_on_or_after(day, as_of)
+        if call is None and as_of <= deadline:
+            continue  # not decided yet
+        decided.append(_Item(call is not None and call.date <= deadline))
+    return decided
+
+
+def _quality_items(
+    state: PatientState, unit_hsa_id: str, period: Period, rules: RuleSet
+) -> list[_Item]:
+    threshold = rules.params.indicators.plan_quality.threshold
+    return [
+        _Item(plan.quality.score >= threshold, plan.quality.score)
+        for plan in state.active_plans(period.end)
+        if plan.unit_hsa_id == unit_hsa_id and plan.quality is not None
+    ]
+
+
+_ITEMS_OF: dict[IndicatorCode, ItemsOf] = {
+    IndicatorCode.PLAN_COVERAGE: _risk_group_items(_has_plan),
+    IndicatorCode.FOLLOWUP_90D: _risk_group_items(_followed_up),
+    **{indicator: _kva(code) for indicator, code in KVA_INDICATORS.items()},
+    IndicatorCode.LUS_SIP_CALL: _sip_call_items,
+    IndicatorCode.PLAN_QUALITY: _quality_items,
+}
+
+
+@dataclass(slots=True)
+class _Counts:
+    """One indicator of one unit so far: a PersonId per counted item, and the plans' scores."""
+
+    numerator: list[PersonId] = field(default_factory=list)
+    denominator: list[PersonId] = field(default_factory=list)
+    scores: list[Decimal] = field(default_factory=list)
+
+    def add(self, person: PersonId, items: Iterable[_Item]) -> None:
+        for item in items:
+            self.denominator.append(person)
+            if item.in_numerator:
+                self.numerator.append(person)
+            if item.score is not None:
+                self.scores.append(item.score)
+
+    def cohort(self, indicator: IndicatorCode, unit_hsa_id: str, period: Period) -> IndicatorResult:
+        """A count: every item is in the numerator."""
+        count = len(self.numerator)
+        return IndicatorResult(
+            indicator=indicator,
+            scoring=Scoring.COHORT,
+            unit_hsa_id=unit_hsa_id,
+            period=period,
+            numerator=count,
+            denominator=None,
+            value=Decimal(count),
+            numerator_subjects=_subjects(self.numerator),
+            denominator_subjects=(),
+            numerator_items=_items(self.numerator),
+        )
+
+    def proportion(
+        self, indicator: IndicatorCode, unit_hsa_id: str, period: Period, rules: RuleSet
+    ) -> IndicatorResult:
+        """A share. A patient appears once per counted item (once per notice for lus-sip-call)."""
+        target = rules.params.indicators.target(indicator)
+        scores = None
+        if indicator is IndicatorCode.PLAN_QUALITY:
+            scores = summarise(self.scores, rules.params.indicators.plan_quality.threshold)
+        return IndicatorResult(
+            indicator=indicator,
+            scoring=Scoring.PROPORTION,
+            unit_hsa_id=unit_hsa_id,
+            period=period,
+            numerator=len(self.numerator),
+            denominator=len(self.denominator),
+            value=percent(len(self.numerator), len(self.denominator)),
+            numerator_subjects=_subjects(self.numerator),
+            denominator_subjects=_subjects(self.denominator),
+            unit_target_percent=target.for_unit(unit_hsa_id),
+            region_target_percent=target.region_percent,
+            numerator_items=_items(self.numerator),
+            denominator_items=_items(self.denominator),
+            scores=scores,
+        )
+
+
+class IndicatorTally:
+    """The indicators of `units` for `period` over patient states fed in parts (`add`), so a
+    region can be counted one chunk of patients at a time: between parts it keeps a PersonId per
+    counted item and the plans' scores, never a state. `results()` equals the indicators over
+    all the states at once (each patient fed once), in the order unit, IndicatorCode."""
+
+    def __init__(
+        self,
+        units: Iterable[str],
+        period: Period,
+        rules: RuleSet,
+        indicators: Iterable[IndicatorCode] = tuple(IndicatorCode),
+    ) -> None:
+        self.period = period
+        self.rules = rules
+        chosen = tuple(indicators)
+        self._counts = {(unit, code): _Counts() for unit in units for code in chosen}
+
+    def add(self, states: Iterable[PatientState]) -> None:
+        for state in states:
+            for (unit, code), counts in self._counts.items():
+                counts.add(state.patient, _ITEMS_OF[code](state, unit, self.period, self.rules))
+
+    def results(self) -> list[IndicatorResult]:
+        return [
+            counts.cohort(code, unit, self.period)
+            if code in KVA_INDICATORS
+            else counts.proportion(code, unit, self.period, self.rules)
+            for (unit, code), counts in self._counts.items()
+        ]
+
+
+def _one(
     indicator: IndicatorCode,
+    states: Iterable[PatientState],
     unit_hsa_id: str,
     period: Period,
     rules: RuleSet,
-    denominator: Sequence[PatientState],
-    numerator: Sequence[PatientState],
 ) -> IndicatorResult:
-    """A share. A patient appears once per counted item (once per notice for lus-sip-call)."""
-    target = rules.params.indicators.target(indicator)
-    return IndicatorResult(
-        indicator=indicator,
-        scoring=Scoring.PROPORTION,
-        unit_hsa_id=unit_hsa_id,
-        period=period,
-        numerator=len(numerator),
-        denominator=len(denominator),
-        value=percent(len(numerator), len(denominator)),
-        numerator_subjects=_subjects(numerator),
-        denominator_subjects=_subjects(denominator),
-        unit_target_percent=target.for_unit(unit_hsa_id),
-        region_target_percent=target.region_percent,
-        numerator_items=_items(numerator),
-        denominator_items=_items(denominator),
-    )
+    tally = IndicatorTally([unit_hsa_id], period, rules, [indicator])
+    tally.add(states)
+    return tally.results()[0]
 
 
 def risk_group(
@@ -152,112 +316,38 @@ def risk_group(
     return [s for s in states if rules.in_risk_group(s, unit_hsa_id, as_of)]
 
 
-def _share_of_risk_group(
-    indicator: IndicatorCode,
-    counts_in: Callable[[PatientState, date], bool],
-    states: Iterable[PatientState],
-    unit_hsa_id: str,
-    period: Period,
-    rules: RuleSet,
-) -> IndicatorResult:
-    group = risk_group(states, unit_hsa_id, period.end, rules)
-    done = [s for s in group if counts_in(s, period.end)]
-    return _proportion(indicator, unit_hsa_id, period, rules, group, done)
-
-
 def plan_coverage(
     states: Iterable[PatientState], unit_hsa_id: str, period: Period, rules: RuleSet
 ) -> IndicatorResult:
-    return _share_of_risk_group(
-        IndicatorCode.PLAN_COVERAGE,
-        lambda s, as_of: bool(s.active_plans(as_of)),
-        states,
-        unit_hsa_id,
-        period,
-        rules,
-    )
+    return _one(IndicatorCode.PLAN_COVERAGE, states, unit_hsa_id, period, rules)
 
 
 def followup_in_time(
     states: Iterable[PatientState], unit_hsa_id: str, period: Period, rules: RuleSet
 ) -> IndicatorResult:
-    def followed_up(state: PatientState, as_of: date) -> bool:
-        due = rules.follow_up_due(state, as_of)
-        return due is not None and as_of <= due
-
-    return _share_of_risk_group(
-        IndicatorCode.FOLLOWUP_90D, followed_up, states, unit_hsa_id, period, rules
-    )
+    return _one(IndicatorCode.FOLLOWUP_90D, states, unit_hsa_id, period, rules)
 
 
 def kva_count(
     states: Iterable[PatientState], unit_hsa_id: str, period: Period, indicator: IndicatorCode
 ) -> IndicatorResult:
     code = KVA_INDICATORS[indicator]
-    items = [  # the patient once per event
-        state
-        for state in states
-        for e in state.events
-        if e.code is code and e.unit_hsa_id == unit_hsa_id and e.date in period
-    ]
-    count = len(items)
-    return IndicatorResult(
-        indicator=indicator,
-        scoring=Scoring.COHORT,
-        unit_hsa_id=unit_hsa_id,
-        period=period,
-        numerator=count,
-        denominator=None,
-        value=Decimal(count),
-        numerator_subjects=_subjects(items),
-        denominator_subjects=(),
-        numerator_items=_items(items),
-    )
+    counts = _Counts()
+    for state in states:
+        counts.add(state.patient, _kva_items(state, unit_hsa_id, period, code))
+    return counts.cohort(indicator, unit_hsa_id, period)
 
 
 def sip_call_in_time(
     states: Iterable[PatientState], unit_hsa_id: str, period: Period, rules: RuleSet
 ) -> IndicatorResult:
-    as_of = period.end
-    decided: list[PatientState] = []  # one entry per notice
-    in_time: list[PatientState] = []
-    for state in states:
-        if state.home_unit(as_of) != unit_hsa_id:
-            continue
-        for notice in state.notices:
-            day = rules.notice_day(notice)
-            if not notice.needs_sip or day not in period:
-                continue
-            deadline = rules.notice_deadline(notice).date()
-            call = state.sip_call_on_or_after(day, as_of)
-            if call is None and as_of <= deadline:
-                continue  # not decided yet
-            decided.append(state)
-            if call is not None and call.date <= deadline:
-                in_time.append(state)
-    return _proportion(IndicatorCode.LUS_SIP_CALL, unit_hsa_id, period, rules, decided, in_time)
+    return _one(IndicatorCode.LUS_SIP_CALL, states, unit_hsa_id, period, rules)
 
 
 def plan_quality(
     states: Iterable[PatientState], unit_hsa_id: str, period: Period, rules: RuleSet
 ) -> IndicatorResult:
-    threshold = rules.params.indicators.plan_quality.threshold
-    scored = [
-        (state, plan.quality.score)
-        for state in states
-        for plan in state.active_plans(period.end)
-        if plan.unit_hsa_id == unit_hsa_id and plan.quality is not None
-    ]
-    good = [state for state, score in scored if score >= threshold]
-    result = _proportion(
-        IndicatorCode.PLAN_QUALITY,
-        unit_hsa_id,
-        period,
-        rules,
-        [state for state, _ in scored],
-        good,
-    )
-    return replace(result, scores=summarise([score for _, score in scored], threshold))
+    return _one(IndicatorCode.PLAN_QUALITY, states, unit_hsa_id, period, rules)
 
 
 def listing_units(states: Iterable[PatientState], as_of: date) -> list[str]:
@@ -269,15 +359,9 @@ def listing_units(states: Iterable[PatientState], as_of: date) -> list[str]:
 
 
 def unit_indicators(
-    states: Sequence[PatientState], unit_hsa_id: str, period: Period, rules: RuleSet
+    states: Iterable[PatientState], unit_hsa_id: str, period: Period, rules: RuleSet
 ) -> list[IndicatorResult]:
     """All indicators of one unit, in the order of IndicatorCode."""
-    results = {
-        IndicatorCode.PLAN_COVERAGE: plan_coverage(states, unit_hsa_id, period, rules),
-        IndicatorCode.FOLLOWUP_90D: followup_in_time(states, unit_hsa_id, period, rules),
-        IndicatorCode.LUS_SIP_CALL: sip_call_in_time(states, unit_hsa_id, period, rules),
-        IndicatorCode.PLAN_QUALITY: plan_quality(states, unit_hsa_id, period, rules),
-    }
-    for indicator in KVA_INDICATORS:
-        results[indicator] = kva_count(states, unit_hsa_id, period, indicator)
-    return [results[code] for code in IndicatorCode]
+    tally = IndicatorTally([unit_hsa_id], period, rules)
+    tally.add(states)
+    return tally.results()

@@ -4,14 +4,16 @@ Writes go as one transaction per unit and period, every entry a conditional upda
 business identifier: a re-run for the same unit and period updates the same resources, and
 unchanged content gets no new version. The states come from the follow-up loader
 (`adapter.followup.load`), the one way the adapter reads patients back from the server; this
-module only widens its scope to the patients an indicator period needs.
+module only widens its scope to the patients an indicator period needs. They are read and
+counted one chunk at a time (`iter_states` into an `IndicatorTally`), so a region's snapshot
+holds one chunk's facts, not the region's.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -20,8 +22,7 @@ from adapter.canonical import ID_DISCHARGE, KVA, PROFILE_MEASURE_REPORT
 from adapter.domain import PersonId
 from adapter.fhirclient import FhirClient, WriteResult
 from adapter.followup.facts import notice_facts, subject_of
-from adapter.followup.load import load_states
-from adapter.followup.loaded import LoadedStates
+from adapter.followup.load import CHUNK_SIZE, iter_states
 from adapter.followup.rules import RuleSet
 from adapter.followup.rulesfile import rules_of
 from adapter.followup.scope import find_patients, unit_token
@@ -29,9 +30,9 @@ from adapter.followup.state import PatientState
 from adapter.indicators.compute import (
     KVA_INDICATORS,
     IndicatorResult,
+    IndicatorTally,
     Period,
     listing_units,
-    unit_indicators,
 )
 from adapter.indicators.reports import (
     PatientRef,
@@ -55,11 +56,13 @@ _log = get_logger("adapter.indicators")
 
 
 def compute_units(
-    states: Sequence[PatientState], units: Sequence[str] | None, period: Period, rules: RuleSet
+    states: Iterable[PatientState], units: Sequence[str] | None, period: Period, rules: RuleSet
 ) -> list[IndicatorResult]:
     """Every indicator of each unit (default: every unit with a Prea60 run by the period's end)."""
-    chosen = list(units) if units else listing_units(states, period.end)
-    return [result for unit in chosen for result in unit_indicators(states, unit, period, rules)]
+    states = list(states)
+    tally = IndicatorTally(units or listing_units(states, period.end), period, rules)
+    tally.add(states)
+    return tally.results()
 
 
 @dataclass(slots=True)
@@ -148,19 +151,14 @@ def _notice_refs(client: FhirClient, period: Period, rules: RuleSet) -> set[str]
     return refs
 
 
-def load_indicator_states(
-    client: FhirClient,
-    units: Sequence[str] | None,
-    period: Period,
-    rules: RuleSet,
-    *,
-    mappings: Mappings,
-) -> tuple[LoadedStates, list[str]]:
-    """The patients the indicators of `units` (None: the region) need for `period`, read with
-    the follow-up loader: its scope on the period's last day (risk groups, plans, Tasks), and
-    the patients with the unit's KVÅ events in the period and with notices in the period.
-    Also the units: `units`, or every unit with a Prea60 run by the period's end (an empty
-    risk group too)."""
+def indicator_scope(
+    client: FhirClient, units: Sequence[str] | None, period: Period, rules: RuleSet
+) -> tuple[set[str], list[str]]:
+    """The Patients the indicators of `units` (None: the region) need for `period`: the
+    follow-up loader's scope on the period's last day (risk groups, plans, Tasks), and the
+    patients with the unit's KVÅ events in the period and with notices in the period. Also the
+    units: `units`, or every unit with a Prea60 run by the period's end (an empty risk group
+    too)."""
     scope = find_patients(
         client,
         as_of=period.end,
@@ -168,18 +166,15 @@ def load_indicator_states(
         units=units,
     )
     refs = scope.refs | _procedure_refs(client, units, period) | _notice_refs(client, period, rules)
-    loaded = load_states(
-        client, as_of=period.end, rules=rules, patient_refs=refs, mappings=mappings
-    )
-    return loaded, list(units) if units else sorted(scope.newest_runs)
+    return refs, list(units) if units else sorted(scope.newest_runs)
 
 
-def loaded_reference(loaded: LoadedStates) -> PatientRef:
+def loaded_reference(references: Mapping[PersonId, str]) -> PatientRef:
     """List entries by the Patient ids the loader resolved (conditional for anyone else)."""
 
     def reference(person: PersonId) -> Json:
-        patient = loaded.patients.get(person)
-        return {"reference": patient.reference} if patient else patient_reference(person)
+        found = references.get(person)
+        return {"reference": found} if found else patient_reference(person)
 
     return reference
 
@@ -191,11 +186,31 @@ def indicators_from_server(
     rules: RuleSet,
     *,
     mappings: Mappings,
-) -> tuple[list[IndicatorResult], LoadedStates]:
-    """Every indicator of `units` (None: every unit with a Prea60 run) for `period`."""
-    loaded, chosen = load_indicator_states(client, units, period, rules, mappings=mappings)
-    states = list(loaded.states().values())
-    return compute_units(states, chosen, period, rules), loaded
+    chunk_size: int = CHUNK_SIZE,
+) -> tuple[list[IndicatorResult], dict[PersonId, str]]:
+    """Every indicator of `units` (None: every unit with a Prea60 run) for `period`, and the
+    Patient reference the loader resolved for each person read (for `loaded_reference`).
+
+    Read and counted `chunk_size` persons at a time (`iter_states`, the searches of
+    `load_states`): between chunks only the counted items and the references are kept, so
+    memory does not grow with the patients' facts, whatever the region's size.
+    """
+    refs, chosen = indicator_scope(client, units, period, rules)
+    tally = IndicatorTally(chosen, period, rules)
+    references: dict[PersonId, str] = {}
+    chunks = iter_states(
+        client,
+        as_of=period.end,
+        rules=rules,
+        patient_refs=refs,
+        mappings=mappings,
+        chunk_size=chunk_size,
+    )
+    for loaded in chunks:
+        tally.add(patient.state for patient in loaded.patients.values())
+        references.update((person, p.reference) for person, p in loaded.patients.items())
+        del loaded  # before the next chunk is read
+    return tally.results(), references
 
 
 def store_snapshot(
@@ -209,8 +224,8 @@ def store_snapshot(
     """The weekly job: every indicator of `units` (None: all listing units) for the week ending
     on `as_of`, stored on the server. Returns what was stored."""
     period = snapshot_period(as_of)
-    results, loaded = indicators_from_server(client, units, period, rules, mappings=mappings)
-    store_reports(client, results, loaded_reference(loaded))
+    results, references = indicators_from_server(client, units, period, rules, mappings=mappings)
+    store_reports(client, results, loaded_reference(references))
     return results
 
 

@@ -152,12 +152,12 @@ def do_indicators(run: ChildRun, args: argparse.Namespace) -> None:
     started = time.perf_counter()
     with FhirClient(settings.endpoint(), on_request=counter) as client:
         period = snapshot_period(args.as_of)
-        results, loaded = indicators_from_server(client, None, period, rules, mappings=mappings)
+        results, references = indicators_from_server(client, None, period, rules, mappings=mappings)
     run.seconds = time.perf_counter() - started
     run.figures = {
         "units": len({r.unit_hsa_id for r in results}),
         "indicators": len(results),
-        "patients": len(loaded.states()),
+        "patients": len(references),
         "round_trips": counter.count,
     }
 

@@ -43,3 +43,12 @@ def fictional_personnummer(rng: random.Random | None = None, births: Births = AD
 def fictional_person(rng: random.Random | None = None, births: Births = ADULTS) -> PersonId:
     """The same as twelve digits, as the domain carries it."""
     return PersonId(fictional_personnummer(rng, births).replace("-", ""))
+
+
+def fictional_people(count: int, seed: int, births: Births = ADULTS) -> list[PersonId]:
+    """`count` different fictional persons, the same for a seed, in personnummer order."""
+    rng = random.Random(seed)
+    found: set[PersonId] = set()
+    while len(found) < count:
+        found.add(fictional_person(rng, births))
+    return sorted(found, key=lambda p: p.digits)

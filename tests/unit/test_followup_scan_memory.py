@@ -10,7 +10,6 @@ patient in scope is alive at the first one.
 from __future__ import annotations
 
 import gc
-import random
 import weakref
 from datetime import date
 from typing import Any
@@ -19,7 +18,6 @@ import pytest
 
 import adapter.followup.load as load
 import adapter.followup.reconcile as reconcile
-from adapter.domain import PersonId
 from adapter.followup.facts import PatientFacts
 from adapter.followup.params import RULES_FILE
 from adapter.followup.planning import PatientWork
@@ -27,7 +25,7 @@ from adapter.followup.reconcile import CancelPolicy, run_followups
 from adapter.followup.rulesfile import load_rules
 from adapter.mapping.codes import load_mappings
 from adapter.settings import REPO_ROOT
-from tests.support.people import fictional_person
+from tests.support.people import fictional_people
 
 CHUNKS = 8
 RULES = load_rules(REPO_ROOT / "mappings" / RULES_FILE)
@@ -51,19 +49,11 @@ class Server:
         return {"resourceType": "Bundle", "entry": []}
 
 
-def people(count: int) -> list[PersonId]:
-    rng = random.Random(5)
-    found: set[PersonId] = set()
-    while len(found) < count:
-        found.add(fictional_person(rng))
-    return sorted(found, key=lambda p: p.digits)
-
-
 @pytest.fixture
 def scan(monkeypatch: pytest.MonkeyPatch) -> Server:
     """A scope of CHUNKS chunks of patients with nothing on the server but themselves; every
     patient's plan has one Task to write (so the scan writes as it goes)."""
-    persons = people(CHUNKS * load.CHUNK_SIZE)
+    persons = fictional_people(CHUNKS * load.CHUNK_SIZE, seed=5)
     by_person = {p: [f"Patient/{n}"] for n, p in enumerate(persons, start=1)}
     alive: list[weakref.ref[Tracked]] = []
     real_facts, real_plan = load.patient_facts, reconcile.plan_patient
