@@ -22,6 +22,7 @@ from __future__ import annotations
 import random
 import re
 import sqlite3
+import threading
 import time
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -289,16 +290,55 @@ def _same(sql: str) -> str:
     return sql
 
 
+class FifoLock:
+    """A lock granted in the order it was asked for.
+
+    SQLite's own wait for its write lock is polling (sleeps of up to 100 ms between tries), so a
+    thread that commits and at once begins again nearly always wins: during a 100 000-patient
+    import the reader, staging one chunk after another, held the file's lock for minutes while
+    the four sending workers waited (nothing was sent until reading ended). Writers of one process
+    queue here first, so each gets the file in turn; other processes still meet SQLite's wait.
+    """
+
+    def __init__(self) -> None:
+        self._turn = threading.Condition()
+        self._issued = 0
+        self._serving = 0
+
+    def __enter__(self) -> None:
+        with self._turn:
+            ticket = self._issued
+            self._issued += 1
+            self._turn.wait_for(lambda: self._serving == ticket)
+
+    def __exit__(self, *_exc: object) -> None:
+        with self._turn:
+            self._serving += 1
+            self._turn.notify_all()
+
+
+_WRITERS: dict[str, FifoLock] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+def _writer_queue(url: str) -> FifoLock:
+    """One queue per file in this process, whichever SqliteOutboxDb opened it."""
+    with _WRITERS_LOCK:
+        return _WRITERS.setdefault(url, FifoLock())
+
+
 class SqliteOutboxDb(OutboxDb):
-    """One file, one writer at a time: every writing transaction is `BEGIN IMMEDIATE`."""
+    """One file, one writer at a time: every writing transaction is `BEGIN IMMEDIATE`, and the
+    writers of this process take their turns in order (FifoLock)."""
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
         # Transactions are explicit (BEGIN IMMEDIATE) so the write lock is taken at the start.
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._queue = _writer_queue(url)
 
     def write(self, work: Work[T]) -> T:
-        with self._autocommit.connect() as connection:
+        with self._queue, self._autocommit.connect() as connection:
             db = self._tx(connection)
             db.execute("BEGIN IMMEDIATE")
             try:
