@@ -515,13 +515,15 @@ class Outbox:
         """Take whole records, oldest first, up to `max_resources` open resources.
 
         Records whose resources another live worker is sending are passed over (`blocked`).
-        Fewer than `min_resources` claimable resources: nothing is taken (more may come).
+        Fewer than `min_resources` claimable resources: nothing is taken (more may come), unless
+        the next record would not fit in `max_resources` (the batch is as full as it can be).
         """
 
         def run(db: Tx) -> ClaimResult:
             chosen: list[tuple[int, list[Any]]] = []  # records taken, with their fresh rows
             taken: set[str] = set()
             blocked = False
+            full = False  # the next record would not fit: as full as whole records allow
             for record_id, members in _open_records(db, max(max_resources, _MIN_WINDOW)):
                 if not members:
                     db.execute("DELETE FROM record WHERE id = :id", {"id": record_id})
@@ -531,6 +533,7 @@ class Outbox:
                     continue
                 fresh = [row for row in members if row.match_url not in taken]
                 if taken and len(taken) + len(fresh) > max_resources:
+                    full = True
                     break
                 chosen.append((record_id, fresh))
                 taken.update(row.match_url for row in fresh)
@@ -541,7 +544,9 @@ class Outbox:
                 blocked = blocked or len(locked) < len(chosen)
                 chosen = locked
                 taken = {row.match_url for _, fresh in chosen for row in fresh}
-            if len(taken) < max(min_resources, 1):
+            # A batch one record short of `min_resources` is full too: waiting for an exact fit
+            # never ended while the reader kept producing (nothing was sent until it stopped).
+            if not taken or (len(taken) < min_resources and not full):
                 return ClaimResult(None, blocked)
             now = self._clock()
             db.execute(

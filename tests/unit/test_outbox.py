@@ -180,6 +180,19 @@ def test_claim_waits_for_a_full_batch_when_asked(outbox: Outbox) -> None:
     assert outbox.claim("t:1:a", 10, min_resources=1).batch is not None
 
 
+def test_a_batch_as_full_as_whole_records_allow_is_full_enough(outbox: Outbox) -> None:
+    """Records of 2 resources never fill 5 exactly: waiting for 5 must not wait for ever (while
+    an import was reading, its workers sent nothing: 199 + the next record's 2 > 200)."""
+    outbox.enqueue(
+        [[resource("Patient", f"p{n}"), resource("CarePlan", f"c{n}")] for n in range(4)]
+    )
+    claimed = outbox.claim("t:1:a", 5, min_resources=5)
+    assert claimed.batch is not None
+    assert len(claimed.batch.entries) == 4  # two whole records
+    rest = outbox.claim("t:1:b", 5, min_resources=5)
+    assert rest.batch is None  # the last 4 fit, and more may come: wait for them
+
+
 def test_claims_of_a_dead_process_are_taken_over(outbox: Outbox) -> None:
     outbox.enqueue([[resource("Patient", "p1")]])
     gone = subprocess.run(
