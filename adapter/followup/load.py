@@ -37,7 +37,7 @@ from itertools import pairwise
 from urllib.parse import urlencode
 
 from adapter.domain import PersonId
-from adapter.fhirclient import FhirClient, entry_error
+from adapter.fhirclient import FhirClient
 from adapter.followup.facts import (
     PatientFacts,
     Translations,
@@ -72,7 +72,6 @@ from adapter.mapping.fhir import Json
 from adapter.mapping.prea60 import CONFIRMED_RUN
 
 WORKERS = 4  # chunks read at the same time
-BATCH_QUERIES = 100  # small searches per batch Bundle
 PER_PATIENT_TYPES = ("RiskAssessment", "CarePlan", "CareTeam", "Procedure", "Encounter", "Task")
 
 _log = get_logger("adapter.followup.load")
@@ -155,20 +154,9 @@ def _absent_runs(
             ]
             queries.append((unit, _query_url("RiskAssessment", params)))
     answers = {} if asked is None else asked
-    new = [(unit, url) for unit, url in queries if url not in answers]
-    for start in range(0, len(new), BATCH_QUERIES):
-        part = new[start : start + BATCH_QUERIES]
-        bundle = {
-            "resourceType": "Bundle",
-            "type": "batch",
-            "entry": [{"request": {"method": "GET", "url": url}} for _, url in part],
-        }
-        answer = client.batch(bundle)
-        for (_, url), entry in zip(part, answer.get("entry", ()), strict=True):
-            error = entry_error(entry)
-            if error is not None:
-                raise error
-            answers[url] = run_dates(entry.get("resource") or {})
+    new = list(dict.fromkeys(url for _, url in queries if url not in answers))
+    for url, searchset in zip(new, client.batch_reads(new), strict=True):
+        answers[url] = run_dates(searchset)
     found: dict[str, set[date]] = defaultdict(set)
     for unit, url in queries:
         found[unit] |= answers[url]

@@ -31,13 +31,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from adapter.canonical import EXT_OUTBOX_GENERATION, ID_OUTBOX_EPOCH, TAG_ADAPTER
-from adapter.fhirclient import FhirClient, entry_error
+from adapter.fhirclient import FhirClient
 from adapter.logs import get_logger
 from adapter.sync.outbox import Believed, Outbox, ServerEpoch
 
 SPOT_CHECK_SIZE = 20
 ID_CHUNK = 100  # ids per `_id` search
-BATCH_LOOKUPS = 100  # identifier lookups per batch Bundle
 MARKER_TAG = "outbox-epoch"
 
 _log = get_logger("adapter.sync.servercheck")
@@ -214,25 +213,20 @@ def _judge(item: Believed, resource: dict[str, Any] | None) -> str | None:
 def _lookup_by_identifier(
     client: FhirClient, believed: Sequence[Believed]
 ) -> Iterable[tuple[Believed, dict[str, Any] | None]]:
-    for start in range(0, len(believed), BATCH_LOOKUPS):
-        part = believed[start : start + BATCH_LOOKUPS]
-        entries = []
-        for item in part:
-            query = urlencode(
-                {
-                    "identifier": f"{item.identifier_system}|{item.identifier_value}",
-                    "_elements": "identifier",
-                }
-            )
-            entries.append({"request": {"method": "GET", "url": f"{item.resource_type}?{query}"}})
-        answer = client.batch({"resourceType": "Bundle", "type": "batch", "entry": entries})
-        for item, entry in zip(part, answer.get("entry", []), strict=True):
-            error = entry_error(entry)
-            if error is not None:
-                raise error
-            matches = [
-                e.get("resource")
-                for e in (entry.get("resource") or {}).get("entry", [])
-                if isinstance(e.get("resource"), dict)
-            ]
-            yield item, (matches[0] if matches else None)
+    urls = [
+        f"{item.resource_type}?"
+        + urlencode(
+            {
+                "identifier": f"{item.identifier_system}|{item.identifier_value}",
+                "_elements": "identifier",
+            }
+        )
+        for item in believed
+    ]
+    for item, searchset in zip(believed, client.batch_reads(urls), strict=True):
+        matches = [
+            e.get("resource")
+            for e in searchset.get("entry", [])
+            if isinstance(e.get("resource"), dict)
+        ]
+        yield item, (matches[0] if matches else None)

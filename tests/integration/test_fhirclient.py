@@ -18,6 +18,8 @@ from adapter.fhirclient import (
     entry_error,
     is_error_outcome,
 )
+from adapter.fhirclient.client import BATCH_READS
+from adapter.settings import EndpointSettings
 
 pytestmark = pytest.mark.integration
 
@@ -171,6 +173,43 @@ def test_batch_reports_each_entry_on_its_own(fhir_client: FhirClient, unique: Un
     error = entry_error(second)
     assert isinstance(error, Rejected), error
     assert f"Organization/{bad}" in error.message
+
+
+def test_batch_reads_answer_in_order_in_small_batches(
+    hapi_base_url: str, fhir_client: FhirClient, unique: Unique
+) -> None:
+    values = [unique() for _ in range(BATCH_READS + 3)]
+    fhir_client.transaction(
+        {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {"resource": patient(v), "request": {"method": "POST", "url": "Patient"}}
+                for v in values[::2]  # every other one exists
+            ],
+        }
+    )
+    urls = [f"Patient?identifier={TEST_SYSTEM}|{v}" for v in values]
+    posts: list[str] = []
+    with FhirClient(
+        EndpointSettings(base_url=hapi_base_url),
+        on_request=lambda method, path, *_: posts.append(path) if method == "POST" else None,
+    ) as client:
+        found = client.batch_reads(urls)
+    # A server answers a batch's entries in parallel, one database connection each: no batch
+    # of more than BATCH_READS entries, so two Bundles here.
+    assert len(posts) == 2
+    assert [bool(bundle.get("entry")) for bundle in found] == [
+        i % 2 == 0 for i in range(len(values))
+    ]
+    assert [
+        b["entry"][0]["resource"]["identifier"][0]["value"] for b in found if b.get("entry")
+    ] == values[::2]
+
+
+def test_batch_reads_raise_an_entry_error(fhir_client: FhirClient) -> None:
+    with pytest.raises(Rejected):
+        fhir_client.batch_reads(["Patient?identifier=a|b", "Patient?no-such-parameter=1"])
 
 
 @pytest.mark.parametrize("post", [False, True], ids=["GET", "POST _search"])

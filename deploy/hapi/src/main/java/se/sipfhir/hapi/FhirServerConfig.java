@@ -45,9 +45,24 @@ public class FhirServerConfig {
 
 	private static final Logger ourLog = LoggerFactory.getLogger(FhirServerConfig.class);
 
+	/**
+	 * Threads answering the GET entries of batch Bundles, all batches together (HAPI: 20, growing
+	 * to 100). Each holds a database connection while it searches.
+	 */
+	static final int BATCH_THREADS = 20;
+
+	/**
+	 * Database connections (HikariCP's default: 10): the batch threads and as many again for the
+	 * request threads. With 10, batches from three clients kept up to 86 threads waiting for a
+	 * connection, and at 100 000 patients one waited out HikariCP's 30 s and failed
+	 * (tests/benchmarks/README.md, session 6). HAPI_DB_POOL_SIZE overrides it.
+	 */
+	static final int POOL_SIZE = 2 * BATCH_THREADS;
+
 	private final String myDbUrl;
 	private final String myDbUser;
 	private final String myDbPassword;
+	private final int myPoolSize;
 	private final StarterDefaults myStarterDefaults;
 
 	public FhirServerConfig(
@@ -55,8 +70,10 @@ public class FhirServerConfig {
 			@Value("${sipfhir.db.url:}") String theDbUrl,
 			@Value("${sipfhir.db.username:}") String theDbUser,
 			@Value("${sipfhir.db.password:}") String theDbPassword,
+			@Value("${sipfhir.db.pool-size:0}") int thePoolSize,
 			StarterDefaults theStarterDefaults) {
 		myStarterDefaults = theStarterDefaults;
+		myPoolSize = thePoolSize > 0 ? thePoolSize : theStarterDefaults.poolSize(POOL_SIZE);
 		if (theDbUrl.isBlank()) {
 			// Embedded H2 file DB under the data dir.
 			// FILE_LOCK=FS: the OS lock dies with the process, so a restart after SIGKILL does not wait
@@ -86,6 +103,8 @@ public class FhirServerConfig {
 		ds.setPassword(myDbPassword);
 		ds.setDriverClassName(isPostgres() ? "org.postgresql.Driver" : "org.h2.Driver");
 		ds.setPoolName("hapi");
+		ds.setMaximumPoolSize(myPoolSize);
+		ourLog.info("FHIR database pool: {} connections", myPoolSize);
 		return ds;
 	}
 
@@ -127,6 +146,9 @@ public class FhirServerConfig {
 		// HAPI serves an identical search from its result cache for 60 s by default, so a search right
 		// after a write may miss the write. The adapter writes then reads back: always search afresh.
 		settings.setReuseCachedSearchResultsForMillis(null);
+		if (!myStarterDefaults.isOn()) {
+			settings.setBundleBatchMaxPoolSize(BATCH_THREADS); // POOL_SIZE says why
+		}
 		myStarterDefaults.applyTo(settings);
 		return settings;
 	}

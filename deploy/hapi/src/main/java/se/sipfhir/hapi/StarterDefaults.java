@@ -39,6 +39,8 @@ public class StarterDefaults {
 	 * bundle_batch_pool_size (20) and then again from bundle_batch_pool_max_size (100), so 100 it is.
 	 */
 	static final int BUNDLE_BATCH_POOL_SIZE = 100;
+	/** spring.datasource.hikari.maximum-pool-size unset: HikariCP's default. */
+	static final int POOL_SIZE = 10;
 	/** server.tomcat.relaxed-query-chars; relaxed-path-chars unset. */
 	static final String RELAXED_QUERY_CHARS = "|";
 	static final String RELAXED_PATH_CHARS = "";
@@ -67,6 +69,11 @@ public class StarterDefaults {
 	/** The starter's in-memory H2 when no database is configured; else {@code theDefault}. */
 	public String databaseUrl(String theDefault) {
 		return myOn ? DB_URL : theDefault;
+	}
+
+	/** The database pool's size: the starter's, else {@code theDefault}. */
+	public int poolSize(int theDefault) {
+		return myOn ? POOL_SIZE : theDefault;
 	}
 
 	/** rest-hook delivery: off in the starter (hapi.fhir.subscription.resthook_enabled unset). */
