@@ -4,8 +4,9 @@ unconfirmed (`mapping.prea60.as_unconfirmed`).
 
 A run the server cannot be asked about (it does not answer) is written unconfirmed: the outbox
 keeps the import durable, and a person confirms the run once the server is back.
-The files are read twice (once here, counting rows and the risk group per run, then by the
-import), so memory stays flat in the file's size apart from the risk group's personnummer.
+The files are read twice (once here, counting rows and keeping the risk group per run, then by
+the import), so memory stays flat in the files' size: the risk groups wait on disk
+(`incoming.py`).
 A row's outbox digest carries the verdict: the same row, once trusted, is written again.
 Without the SearchParameters of profiles/ the server cannot be asked: the runs are then written
 as they are and the import says so (the follow-up engine refuses to run on such a server).
@@ -21,12 +22,13 @@ from pathlib import Path
 
 from adapter.domain import Prea60Row, Record
 from adapter.fhirclient import FhirClient, FhirError
-from adapter.followup.params import RULES_FILE, load_rule_params
+from adapter.followup.params import RULES_FILE, RuleParams, load_rule_params
 from adapter.followup.scope import missing_search_params
 from adapter.mapping import MappedResource
 from adapter.mapping.prea60 import as_unconfirmed
 from adapter.prea60.guard import RunCheck
-from adapter.prea60.runs import check_incoming, collect
+from adapter.prea60.incoming import IncomingRuns
+from adapter.prea60.runs import check_incoming
 from adapter.sources import SourceKind, kind_of, read_file
 
 
@@ -75,9 +77,12 @@ def run_gate(
     if not lists:
         return RunGate()
     params = load_rule_params(mappings_dir / RULES_FILE)
-    runs = collect(_prea60_rows(lists, mappings_dir), params.risk_group.threshold_percent)
-    if not runs:
-        return RunGate()
+    with IncomingRuns() as runs:
+        runs.add(_prea60_rows(lists, mappings_dir), params.risk_group.threshold_percent)
+        return _checked(client, runs, params) if runs else RunGate()
+
+
+def _checked(client: FhirClient, runs: IncomingRuns, params: RuleParams) -> RunGate:
     try:
         missing = missing_search_params(client)
         if missing:
@@ -90,5 +95,8 @@ def run_gate(
     except FhirError as error:  # cannot compare: held until a person confirms (fail closed)
         reason = f"körningen kunde inte jämföras med förra körningen ({error.message})"
         return RunGate(
-            [RunCheck(unit, day, run.rows, reasons=(reason,)) for (unit, day), run in runs.items()]
+            [
+                RunCheck(unit, day, rows, reasons=(reason,))
+                for (unit, day), rows in runs.rows.items()
+            ]
         )

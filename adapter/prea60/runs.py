@@ -7,12 +7,10 @@ Every search is `POST _search`; the run's rows are never read one by one: counts
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from datetime import date
 from decimal import Decimal
 
-from adapter.domain import PersonId, Prea60Row
 from adapter.fhirclient import FhirClient
 from adapter.followup.params import RuleParams
 from adapter.followup.scope import (
@@ -26,6 +24,7 @@ from adapter.followup.scope import (
 from adapter.mapping.fhir import Json
 from adapter.mapping.prea60 import CONFIRMED_RUN, STATUS_PARAM, RunStatus
 from adapter.prea60.guard import RunCheck, RunFigures, check_run
+from adapter.prea60.incoming import IncomingRuns
 
 MAX_PENDING = 20  # unconfirmed runs listed per unit
 BATCH = 200  # RiskAssessments per transaction when a run's status changes
@@ -60,40 +59,20 @@ def previous_run(
     )
 
 
-# --- a run about to be imported ---
-
-
-@dataclass(slots=True)
-class IncomingRun:
-    """What the guard needs of a run in a file: its rows and who is in the risk group."""
-
-    rows: int = 0
-    group: set[PersonId] = field(default_factory=set)
-
-
-def collect(rows: Iterable[Prea60Row], threshold: Decimal) -> dict[tuple[str, date], IncomingRun]:
-    runs: dict[tuple[str, date], IncomingRun] = {}
-    for row in rows:
-        run = runs.setdefault((row.unit_hsa_id, row.run_date), IncomingRun())
-        run.rows += 1
-        if row.risk_percent >= threshold:
-            run.group.add(row.patient)
-    return runs
-
-
-def check_incoming(
-    client: FhirClient, runs: Mapping[tuple[str, date], IncomingRun], params: RuleParams
-) -> list[RunCheck]:
-    """The verdict on each run of a file, against what the server holds (before writing)."""
+def check_incoming(client: FhirClient, runs: IncomingRuns, params: RuleParams) -> list[RunCheck]:
+    """The verdict on each run of a file, against what the server holds (before writing). A
+    run's risk group is read only when there is a previous run to compare it with."""
     threshold = params.risk_group.threshold_percent
     checks = []
-    for (unit, day), incoming in sorted(runs.items()):
+    for (unit, day), rows in sorted(runs.rows.items()):
         if count_rows(client, unit, day, CONFIRMED_RUN):  # confirmed before: an update of it
-            checks.append(RunCheck(unit, day, incoming.rows, already_confirmed=True))
+            checks.append(RunCheck(unit, day, rows, already_confirmed=True))
             continue
         previous = previous_run(client, unit, day, threshold)
-        group = frozenset(patient_refs_of(client, incoming.group)) if previous else frozenset()
-        figures = RunFigures(day, incoming.rows, group)
+        group = (
+            frozenset(patient_refs_of(client, runs.group(unit, day))) if previous else frozenset()
+        )
+        figures = RunFigures(day, rows, group)
         checks.append(check_run(unit, figures, previous, params.prea60_guard))
     return checks
 
