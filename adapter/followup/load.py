@@ -155,8 +155,9 @@ def _absent_runs(
             queries.append((unit, _query_url("RiskAssessment", params)))
     answers = {} if asked is None else asked
     new = list(dict.fromkeys(url for _, url in queries if url not in answers))
-    for url, searchset in zip(new, client.batch_reads(new), strict=True):
-        answers[url] = run_dates(searchset)
+    if new:
+        for url, searchset in zip(new, client.batch_reads(new), strict=True):
+            answers[url] = run_dates(searchset)
     found: dict[str, set[date]] = defaultdict(set)
     for unit, url in queries:
         found[unit] |= answers[url]

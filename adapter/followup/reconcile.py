@@ -38,7 +38,7 @@ from enum import StrEnum
 from adapter.canonical import TaskBusinessStatus, TaskType
 from adapter.domain import PersonId
 from adapter.fhirclient import Conflict, FhirClient, FhirError, Rejected
-from adapter.followup.load import LoadedStates, iter_states, load_states
+from adapter.followup.load import LoadedPatient, LoadedStates, iter_states, load_states
 from adapter.followup.planning import (
     DUPLICATE_REASON,
     CancelledTask,
@@ -221,8 +221,12 @@ def run_followups(
     mappings: Mappings,
     batch_size: int = 200,
     cancellations: CancelPolicy = CancelPolicy.HOLD,
+    on_patient: Callable[[LoadedPatient, bool], None] | None = None,
 ) -> FollowupReport:
     """Reconcile the Tasks of the patients in scope (see `load.load_states`) on `as_of`.
+
+    `on_patient(patient, writes)` sees each patient as read, and whether the run plans to write
+    their Tasks (the worklist read model takes its rows from it: adapter/readmodel/scanrows.py).
 
     A FhirError while reading ends the run (raised); while writing, it is recorded in the
     report, the patients already written stay written and the run stops (no more chunks are
@@ -250,6 +254,8 @@ def run_followups(
         for patient in loaded.patients.values():
             report.patients += 1
             work = plan_patient(patient, as_of, rules)
+            if on_patient is not None:
+                on_patient(patient, bool(work.entries))
             if dry_run:
                 writer.record(work)
             elif streaming:

@@ -37,6 +37,7 @@ from adapter.followup.scope import ScopeError
 from adapter.logs import get_logger
 from adapter.mapping import Mappings, load_mappings
 from adapter.mapping.fhir import Json
+from adapter.readmodel.scanrows import ScanRows
 from adapter.readmodel.store import Touched
 from adapter.readmodel.worklists import Worklists, touched_units
 from adapter.settings import Settings
@@ -78,11 +79,19 @@ class FollowupService:
         """One reconciliation (see reconcile.run_followups); `as_of` defaults to today.
 
         Above the cancellation cap the default keeps the Tasks open and flags it (`held`)."""
+        today = local_today(self.rules)
+        as_of = as_of or today
+        # A scan for today makes the worklists' rows from what it reads (readmodel/scanrows.py).
+        scan = (
+            self.worklists.scan_rows(units, as_of)
+            if as_of == today and patient_refs is None and not quick and not dry_run
+            else None
+        )
         with self._run_lock, self.client(counter) as client:
             report = run_followups(
                 client,
                 self.rules,
-                as_of or local_today(self.rules),
+                as_of,
                 units=units,
                 patient_refs=patient_refs,
                 quick=quick,
@@ -90,9 +99,11 @@ class FollowupService:
                 mappings=self.mappings,
                 batch_size=self.settings.batch_size,
                 cancellations=cancellations,
+                on_patient=scan.seen if scan is not None else None,
             )
         if not dry_run:
-            self._written(units, patient_refs)
+            whole = scan is not None and not report.errors and not report.stopped
+            self._written(units, patient_refs, scan if whole else None)
         return report
 
     @cached_property
@@ -100,15 +111,23 @@ class FollowupService:
         """The worklist read model (adapter/readmodel): the runs keep it current."""
         return Worklists(self.settings, self.rules, self.mappings)
 
-    def _written(self, units: Sequence[str] | None, patient_refs: Sequence[str] | None) -> None:
+    def _written(
+        self,
+        units: Sequence[str] | None,
+        patient_refs: Sequence[str] | None,
+        scan: ScanRows | None,
+    ) -> None:
         """Journal what the run wrote (a unit's scan: the unit; notified patients: them) and
-        refresh the worklists now: the scanned units, or every unit the read model holds."""
+        refresh the worklists now: the scanned units, or every unit the read model holds; a
+        whole scan's `scan` rows first."""
         if patient_refs is not None:
             touched, scope = Touched(patient_refs=frozenset(patient_refs)), None
         else:
             touched, scope = touched_units(units), units
-        self.worklists.written(touched)
+        last = self.worklists.written(touched)
         try:
+            if scan is not None:
+                self.worklists.seed(scan, touched, last)
             self.worklists.refresh(local_today(self.rules), scope)
         except (FhirError, ScopeError, SQLAlchemyError) as error:  # the next reader retries
             _log.error("worklists not refreshed after the run", error=str(error))

@@ -153,6 +153,12 @@ class WorklistStore:
         with self.engine.connect() as connection:
             return int(connection.execute(select(func.max(journal.c.seq))).scalar() or 0)
 
+    def journalled_between(self, after: int, until: int) -> int:
+        """How many journal entries have a seq in (after, until]."""
+        query = select(func.count()).where(journal.c.seq > after, journal.c.seq <= until)
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar() or 0)
+
     def writes_since(self, unit: str, seq: int, until: int) -> Writes:
         """The journal's entries in (seq, until] that concern `unit`."""
         query = select(journal.c.unit, journal.c.patient_ref, journal.c.person).where(

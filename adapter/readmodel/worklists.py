@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from adapter import personnummer
@@ -41,6 +41,7 @@ from adapter.logs import get_logger
 from adapter.mapping import Mappings
 from adapter.prea60.guard import RunCheck
 from adapter.prea60.runs import pending_runs
+from adapter.readmodel.scanrows import ScanRows
 from adapter.readmodel.store import (
     ALL_UNITS,
     Conflict,
@@ -51,7 +52,7 @@ from adapter.readmodel.store import (
 )
 from adapter.settings import Settings
 from adapter.worklist import WorklistRow, patient_name, worklist_rows
-from adapter.worklist.rows import logical_id, worklist_row
+from adapter.worklist.rows import logical_id, row_order, worklist_row
 
 SQLITE_FILE = "readmodel.sqlite"
 PAGE = "1000"
@@ -145,10 +146,63 @@ class Worklists:
 
     # --- writes ---
 
-    def written(self, touched: Touched) -> None:
-        """Journal what a write touched (after the FHIR server has it)."""
-        if touched:
-            self.store.record(touched)
+    def written(self, touched: Touched) -> int:
+        """Journal what a write touched (after the FHIR server has it); the journal's last seq."""
+        return self.store.record(touched) if touched else self.store.last_seq()
+
+    def scan_rows(self, units: Sequence[str] | None, as_of: date) -> ScanRows:
+        """What a scan of `units` (None: the region, for every unit the read model holds)
+        collects for `seed`."""
+        held = self.store.units() if units is None else sorted(set(units))
+        return ScanRows(tuple(held), as_of, self.rules, self.store.last_seq())
+
+    def seed(self, scan: ScanRows, touched: Touched, last: int) -> None:
+        """Store the scan's units' lists from what it read (scanrows.py), once its write is
+        journalled (`touched`, up to `last`). A unit is left to the usual rebuild if anything
+        else was journalled during the scan (the rows it read may predate that write) or
+        another process refreshed it since."""
+        entries = len(touched.units) + len(touched.patient_refs) + len(touched.persons)
+        if not scan.units or self.store.journalled_between(scan.start_seq, last) != entries:
+            return
+        with self.client() as client:
+            rows = {unit: list(found) for unit, found in scan.rows.items()}
+            if scan.changed:
+                again = load_states(
+                    client,
+                    as_of=scan.as_of,
+                    rules=self.rules,
+                    patient_refs=sorted(scan.changed),
+                    mappings=self.mappings,
+                )
+                for unit in scan.units:
+                    rows.setdefault(unit, []).extend(
+                        worklist_rows(again, unit, scan.as_of, self.rules)
+                    )
+            found = names(client, (r.patient_id for unit_rows in rows.values() for r in unit_rows))
+            for unit in scan.units:
+                named = [replace(r, name=found.get(r.patient_id)) for r in rows.get(unit, ())]
+                self._store_seeded(client, unit, named, scan.as_of, last)
+
+    def _store_seeded(
+        self, client: FhirClient, unit: str, rows: list[WorklistRow], as_of: date, last: int
+    ) -> None:
+        with _unit_lock(self.url, unit):
+            state = self.store.unit_state(unit)
+            if state is not None and state.as_of == as_of and state.seq >= last:
+                return  # refreshed past the scan already
+            unconfirmed = pending_runs(client, unit, self.rules.params)
+            try:
+                self.store.replace_unit(
+                    unit,
+                    sorted(rows, key=row_order),
+                    as_of=as_of,
+                    seq=last,
+                    since=state,
+                    unconfirmed=unconfirmed,
+                )
+            except Conflict:  # another process got there first: the next reader looks again
+                return
+        _log.info("read model: unit built from the scan", unit=unit, rows=len(rows), seq=last)
 
     def refresh(self, as_of: date, units: Sequence[str] | None = None) -> None:
         """Bring `units` (default: every unit the read model holds) up to the journal now,

@@ -17,6 +17,7 @@ from sqlalchemy import update
 
 from adapter.domain import EventCode, PersonId
 from adapter.fhirclient import FhirClient
+from adapter.followup import service as service_module
 from adapter.followup.load import patient_refs_of
 from adapter.followup.subscriptions import HOOK_HEADER, HOOK_PATH
 from adapter.mapping import load_mappings, map_record
@@ -206,3 +207,71 @@ def test_the_list_answers_without_a_fhir_load_when_current(
 
     monkeypatch.setattr(worklists, "load_states", no_load)
     assert set(worklist(scanned, clinic)) == {clinic.late.pnr, clinic.no_plan.pnr, clinic.sip.pnr}
+
+
+class Loads:
+    """`worklists.load_states`, counted: which units or patients each call read."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[dict[str, Any]] = []
+        real = worklists.load_states
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append(kwargs)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(worklists, "load_states", counted)
+
+    @property
+    def whole_units(self) -> list[Any]:
+        return [c["units"] for c in self.calls if c.get("units")]
+
+
+def test_a_scan_builds_the_list_from_what_it_read(
+    service: Service, clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with service.client() as client:
+        ingest(client, service.keys.integration, clinic)
+    loads = Loads(monkeypatch)
+    report = service.followups(clinic.unit)
+    assert report.changes > 0  # Tasks written: those patients are read again, no one else
+    assert loads.whole_units == [] and len(loads.calls) == 1
+    assert is_current(service, clinic)
+    from_scan = stored(service, clinic)
+    assert set(from_scan) == {clinic.late.digits, clinic.no_plan.digits, clinic.sip.digits}
+    assert from_scan[clinic.late.digits].name == clinic.late.name
+    # A full rebuild (the first read of a new day) gives the same list.
+    with store(service).engine.begin() as connection:
+        connection.execute(
+            update(units_table)
+            .where(units_table.c.unit == clinic.unit)
+            .values(as_of=today() - timedelta(days=1))
+        )
+    worklist(service, clinic)
+    assert loads.whole_units == [[clinic.unit]]
+    assert stored(service, clinic) == from_scan
+
+
+def test_a_write_journalled_during_the_scan_leaves_the_unit_to_a_rebuild(
+    service: Service, clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with service.client() as client:
+        ingest(client, service.keys.integration, clinic)
+    loads = Loads(monkeypatch)
+    real = service_module.run_followups
+
+    def with_an_import_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        # Another process's import journals a patient while the scan reads: the rows the scan
+        # read may predate that write.
+        store(service).record(Touched(patient_refs=frozenset({"Patient/elsewhere"})))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service_module, "run_followups", with_an_import_meanwhile)
+    service.followups(clinic.unit)
+    assert loads.whole_units == [[clinic.unit]]  # the usual rebuild, not the scan's rows
+    assert is_current(service, clinic)
+    assert set(stored(service, clinic)) == {
+        clinic.late.digits,
+        clinic.no_plan.digits,
+        clinic.sip.digits,
+    }

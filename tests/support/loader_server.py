@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from adapter.domain import PersonId, Record
+from adapter.fhirclient import FhirClient
 from adapter.mapping import Mappings, map_record
 from adapter.mapping.fhir import Json, patient_reference
 
@@ -55,6 +56,8 @@ class LoaderServer:
             for resource in self.owned.get(ref, ())
             if resource["resourceType"] == resource_type
         ]
+
+    batch_reads = FhirClient.batch_reads  # the real client's batching, on this batch()
 
     def batch(self, bundle: Json) -> Json:
         """Every search of the batch (the absent runs) finds nothing."""
