@@ -6,7 +6,8 @@ request, a Task marked done, a follow-up run of the scan, of the subscription ho
 `sip-fhir followups`) appends what it touched to the journal once the FHIR server has it:
 
 - a Prea60 list, a run confirmed or rejected, a region or unit scan: the unit (every unit):
-  the unit's list (and its runs held back) is rebuilt;
+  the unit's list (and its runs held back) is rebuilt; after a scan, from the states the scan
+  read (`seed`, scanrows.py), when nothing else was journalled while it ran;
 - a plan, an event, a discharge notice, a hook notification, a Task done: the patient: only
   that patient's rows are read again.
 
