@@ -198,8 +198,16 @@ def existing_unit(settings: Settings, unit: str) -> int:
     report = FollowupService(settings).run(units=[unit])
     if report.errors:
         sys.exit(f"scan failed: {report.errors}")
+    total = time.monotonic() - started
+    state = store_for(settings).unit_state(unit)
     rows = len(store_for(settings).rows(unit))
-    print(f"scan + read model build of {unit} in {time.monotonic() - started:.1f} s: {rows} rows")
+    scan = report.load_seconds + report.write_seconds
+    print(
+        f"scan of {unit}: {report.patients} patients, {report.changes} Task changes, "
+        f"read {report.load_seconds:.1f} s, write {report.write_seconds:.1f} s; "
+        f"read model after it: {total - scan:.1f} s, {rows} rows"
+        + ("" if state is not None else " (NOT BUILT)")
+    )
     return rows
 
 
