@@ -54,12 +54,18 @@ def service(tmp_path: Path, hapi_base_url: str, clinic: Clinic) -> Service:
 
 
 @pytest.fixture
-def scanned(service: Service, clinic: Clinic) -> Iterator[Service]:
-    """The unit ingested through the API and scanned by the follow-up engine."""
+def ingested(service: Service, clinic: Clinic) -> Service:
+    """The unit ingested through the API."""
     with service.client() as client:
         ingest(client, service.keys.integration, clinic)
-    service.followups(clinic.unit)
-    yield service
+    return service
+
+
+@pytest.fixture
+def scanned(ingested: Service, clinic: Clinic) -> Iterator[Service]:
+    """The unit ingested through the API and scanned by the follow-up engine."""
+    ingested.followups(clinic.unit)
+    yield ingested
 
 
 def store(service: Service) -> WorklistStore:
@@ -78,6 +84,16 @@ def worklist(service: Service, clinic: Clinic) -> dict[str, Json]:
 def stored(service: Service, clinic: Clinic) -> dict[str, Any]:
     """The read model's rows as they are now, by personnummer (no refresh on the way)."""
     return {row.person.digits: row for row in store(service).rows(clinic.unit)}
+
+
+def built_yesterday(service: Service, clinic: Clinic) -> None:
+    """The unit's rows as if built yesterday: the next read rebuilds them."""
+    with store(service).engine.begin() as connection:
+        connection.execute(
+            update(units_table)
+            .where(units_table.c.unit == clinic.unit)
+            .values(as_of=today() - timedelta(days=1))
+        )
 
 
 def is_current(service: Service, clinic: Clinic) -> bool:
@@ -184,12 +200,7 @@ def test_a_read_model_older_than_the_last_write_is_refreshed_first(
 
 
 def test_the_first_read_of_a_new_day_rebuilds_the_list(scanned: Service, clinic: Clinic) -> None:
-    with store(scanned).engine.begin() as connection:  # built yesterday
-        connection.execute(
-            update(units_table)
-            .where(units_table.c.unit == clinic.unit)
-            .values(as_of=today() - timedelta(days=1))
-        )
+    built_yesterday(scanned, clinic)
     before = stored(scanned, clinic)
     assert set(worklist(scanned, clinic)) == {clinic.late.pnr, clinic.no_plan.pnr, clinic.sip.pnr}
     state = store(scanned).unit_state(clinic.unit)
@@ -228,10 +239,9 @@ class Loads:
 
 
 def test_a_scan_builds_the_list_from_what_it_read(
-    service: Service, clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+    ingested: Service, clinic: Clinic, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with service.client() as client:
-        ingest(client, service.keys.integration, clinic)
+    service = ingested
     loads = Loads(monkeypatch)
     report = service.followups(clinic.unit)
     assert report.changes > 0  # Tasks written: those patients are read again, no one else
@@ -241,22 +251,16 @@ def test_a_scan_builds_the_list_from_what_it_read(
     assert set(from_scan) == {clinic.late.digits, clinic.no_plan.digits, clinic.sip.digits}
     assert from_scan[clinic.late.digits].name == clinic.late.name
     # A full rebuild (the first read of a new day) gives the same list.
-    with store(service).engine.begin() as connection:
-        connection.execute(
-            update(units_table)
-            .where(units_table.c.unit == clinic.unit)
-            .values(as_of=today() - timedelta(days=1))
-        )
+    built_yesterday(service, clinic)
     worklist(service, clinic)
     assert loads.whole_units == [[clinic.unit]]
     assert stored(service, clinic) == from_scan
 
 
 def test_a_write_journalled_during_the_scan_leaves_the_unit_to_a_rebuild(
-    service: Service, clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+    ingested: Service, clinic: Clinic, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with service.client() as client:
-        ingest(client, service.keys.integration, clinic)
+    service = ingested
     loads = Loads(monkeypatch)
     real = service_module.run_followups
 
