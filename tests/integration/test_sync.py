@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from adapter.domain import PersonId
 from adapter.fhirclient import FhirClient
+from adapter.followup.scope import patient_refs_of
 from adapter.mapping import MappedResource
 from adapter.settings import EndpointSettings
 from adapter.sync import State, SyncEngine, SyncSettings, Tally, open_outbox
@@ -39,9 +41,17 @@ def run_import(base_url: str, data_dir: Path, paths: list[Path], **kwargs: int) 
 
 
 @pytest.fixture
-def events(tmp_path: Path) -> Path:
-    rng = random.Random()
-    return write_events(tmp_path / "events-sync.csv", rows=300, patients=60, rng=rng).path
+def events(tmp_path: Path, fhir_client: FhirClient) -> Path:
+    """300 event rows of 60 patients the server does not hold yet. The tests count creations;
+    an earlier test's random patient drawn again would be an unchanged write, not one (seen in
+    CI: 378 created of 380)."""
+    while True:
+        generated = write_events(
+            tmp_path / "events-sync.csv", rows=300, patients=60, rng=random.Random()
+        )
+        people = [PersonId(p.replace("-", "")) for p in generated.patients]
+        if not patient_refs_of(fhir_client, people):
+            return generated.path
 
 
 @pytest.fixture
